@@ -1,0 +1,151 @@
+/**
+ * Options, normalised once (STYLE §8): flag > environment > default, validated eagerly
+ * with messages that name the flag, returned frozen. Pure: the environment is passed in.
+ */
+import { DEFAULT_LIMITS, Limits } from './limits';
+
+export type Env = Record<string, string | undefined>;
+
+export const DEFAULTS = Object.freeze({
+  /** @default 7000 */
+  viewPort: 7000,
+  /** @default 7101 */
+  replicaPort: 7101,
+  /** @default '0.0.0.0' */
+  host: '0.0.0.0',
+  /** @default 100 */
+  pingIntervalMs: 100,
+  /** @default 5 */
+  deadPings: 5,
+  /** @default 'ws://127.0.0.1:7000' */
+  viewUrl: 'ws://127.0.0.1:7000',
+  /** @default 3 */
+  devReplicas: 3,
+  /** @default 'info' */
+  logLevel: 'info',
+  /** Client operation timeout. @default 5000 */
+  timeoutMs: 5000,
+  /** Most connections a process accepts. @default 10000 */
+  maxConnections: 10000,
+  limits: DEFAULT_LIMITS,
+});
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Input = Record<string, string | number | boolean | undefined>;
+
+function pick(input: Input, flag: string, env: Env, envName: string | null): string | number | boolean | undefined {
+  if (input[flag] !== undefined) return input[flag];
+  if (envName && env[envName] !== undefined && env[envName] !== '') return env[envName];
+  return undefined;
+}
+
+function int(value: string | number | boolean | undefined, flag: string, dflt: number, min: number, max: number): number {
+  if (value === undefined) return dflt;
+  const n = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(String(value)) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const what = max >= 1_000_000 && min <= 1 ? (min === 0 ? 'a non-negative integer' : 'a positive integer') : `an integer in ${min}..${max}`;
+    throw new ConfigError(`--${flag} must be ${what} (got ${JSON.stringify(String(value))})`);
+  }
+  return n;
+}
+
+function str(value: string | number | boolean | undefined, dflt: string): string {
+  return value === undefined ? dflt : String(value);
+}
+
+function wsUrl(value: string, flag: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new ConfigError(`--${flag} must be a ws:// or wss:// URL (got ${JSON.stringify(value)})`);
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new ConfigError(`--${flag} must be a ws:// or wss:// URL (got ${JSON.stringify(value)})`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function logLevel(input: Input, env: Env): string {
+  const v = str(pick(input, 'log-level', env, 'LOG_LEVEL'), DEFAULTS.logLevel);
+  if (!LEVELS.has(v)) throw new ConfigError(`--log-level must be one of ${[...LEVELS].join(', ')} (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+export interface ViewOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly pingIntervalMs: number;
+  readonly deadPings: number;
+  readonly clusterToken: string | null;
+  readonly clientToken: string | null;
+  readonly logLevel: string;
+  readonly maxConnections: number;
+  readonly limits: Limits;
+}
+
+/** Options of `understudy view` (SPEC §4). */
+export function normalizeViewOptions(input: Input, env: Env): ViewOptions {
+  return Object.freeze({
+    port: int(pick(input, 'port', env, 'PORT'), 'port', DEFAULTS.viewPort, 0, 65535),
+    host: str(pick(input, 'host', env, 'HOST'), DEFAULTS.host),
+    pingIntervalMs: int(pick(input, 'ping-interval', env, 'UNDERSTUDY_PING_INTERVAL'), 'ping-interval', DEFAULTS.pingIntervalMs, 1, 600_000),
+    deadPings: int(pick(input, 'dead-pings', env, 'UNDERSTUDY_DEAD_PINGS'), 'dead-pings', DEFAULTS.deadPings, 1, 10_000),
+    clusterToken: tokenOf(input, env, 'cluster-token', 'UNDERSTUDY_CLUSTER_TOKEN'),
+    clientToken: tokenOf(input, env, 'client-token', 'UNDERSTUDY_CLIENT_TOKEN'),
+    logLevel: logLevel(input, env),
+    maxConnections: int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
+    limits: DEFAULTS.limits,
+  });
+}
+
+export interface ReplicaOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly viewUrl: string;
+  /** The advertised URL: the replica's id. */
+  readonly url: string;
+  readonly pingIntervalMs: number;
+  readonly clusterToken: string | null;
+  readonly clientToken: string | null;
+  readonly logLevel: string;
+  readonly maxConnections: number;
+  readonly limits: Limits;
+}
+
+function tokenOf(input: Input, env: Env, flag: string, envName: string): string | null {
+  const v = pick(input, flag, env, envName);
+  if (v === undefined) return null;
+  const s = String(v);
+  if (s.length === 0) return null;
+  return s;
+}
+
+/** Options of `understudy replica` (SPEC §4). */
+export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions {
+  const port = int(pick(input, 'port', env, 'PORT'), 'port', DEFAULTS.replicaPort, 0, 65535);
+  const viewUrl = wsUrl(str(pick(input, 'view', env, 'UNDERSTUDY_VIEW'), DEFAULTS.viewUrl), 'view');
+  const urlIn = pick(input, 'url', env, 'UNDERSTUDY_URL');
+  // With --port 0 the real port is known only after listen(); the shell fills it in then.
+  const url = urlIn === undefined ? `ws://127.0.0.1:${port}` : wsUrl(String(urlIn), 'url');
+  return Object.freeze({
+    port,
+    host: str(pick(input, 'host', env, 'HOST'), DEFAULTS.host),
+    viewUrl,
+    url,
+    pingIntervalMs: int(pick(input, 'ping-interval', env, 'UNDERSTUDY_PING_INTERVAL'), 'ping-interval', DEFAULTS.pingIntervalMs, 1, 600_000),
+    clusterToken: tokenOf(input, env, 'cluster-token', 'UNDERSTUDY_CLUSTER_TOKEN'),
+    clientToken: tokenOf(input, env, 'client-token', 'UNDERSTUDY_CLIENT_TOKEN'),
+    logLevel: logLevel(input, env),
+    maxConnections: int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
+    limits: DEFAULTS.limits,
+  });
+}

@@ -1,0 +1,37 @@
+/** Default size limits (SPEC §8), in UTF-8 bytes. */
+export interface Limits {
+  /** @default 1024 */
+  readonly maxKeyBytes: number;
+  /** @default 1048576 */
+  readonly maxValueBytes: number;
+  /** @default 2097152 */
+  readonly maxMessageBytes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = Object.freeze({
+  maxKeyBytes: 1024,
+  maxValueBytes: 1024 * 1024,
+  maxMessageBytes: 2 * 1024 * 1024,
+});
+
+/** UTF-8 length of a JS string, without Buffer or TextEncoder (isomorphic, no allocation). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { n += 4; i++; } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** "1.3 MiB", "900 B" — for error messages that say what to change. */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1).replace(/\.0$/, '')} KiB`;
+  return `${n} B`;
+}

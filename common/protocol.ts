@@ -1,0 +1,186 @@
+/**
+ * The one place wire text becomes a typed message (STYLE §5). `decode` is total: it never
+ * throws, and returns either a message or a ProtocolError saying what is wrong, with the
+ * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
+ */
+import type {
+  Message, ReqMsg, OpName, DedupEntry, StoredResult,
+} from './messages';
+import type { View, ViewHolders } from './view';
+import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from './limits';
+
+export class ProtocolError {
+  readonly isProtocolError = true;
+  constructor(
+    readonly code: 'BAD_REQUEST' | 'TOO_LARGE',
+    readonly message: string,
+    /** The seq of a req that was otherwise unreadable, so the reply can name it. */
+    readonly seq?: number,
+  ) {}
+}
+
+export function isProtocolError(x: unknown): x is ProtocolError {
+  return x instanceof ProtocolError;
+}
+
+type Obj = Record<string, unknown>;
+
+const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+export const isNat = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isId = (x: unknown): x is string => isStr(x) && x.length > 0 && x.length <= 512;
+const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete']);
+
+function bad(message: string, seq?: number): ProtocolError {
+  return new ProtocolError('BAD_REQUEST', message, seq);
+}
+
+/** A view object: {viewnum ≥ 0 integer, primary: string|null, backup: string|null}. */
+export function validView(x: unknown): x is View {
+  return isObj(x) && isNat(x.viewnum)
+    && (x.primary === null || isId(x.primary))
+    && (x.backup === null || isId(x.backup));
+}
+
+function validHolders(x: unknown): x is ViewHolders {
+  return isObj(x) && (x.primary === null || isStr(x.primary)) && (x.backup === null || isStr(x.backup));
+}
+
+/** Validate a req object (also used for each op inside a fwd). */
+export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | ProtocolError {
+  const seq = isNat(m.seq) ? m.seq : undefined;
+  if (!isId(m.client)) return bad('req.client must be a non-empty string of at most 512 characters', seq);
+  if (seq === undefined) return bad('req.seq must be a non-negative integer');
+  if (!isNat(m.ack)) return bad('req.ack must be a non-negative integer', seq);
+  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete', seq);
+  if (!isStr(m.key)) return bad('req.key must be a string', seq);
+  // A string of n UTF-16 units is at most 3n UTF-8 bytes: count exactly only when it could matter.
+  const keyBytes = m.key.length * 3 > limits.maxKeyBytes ? utf8Length(m.key) : m.key.length;
+  if (keyBytes > limits.maxKeyBytes) {
+    return new ProtocolError('TOO_LARGE', `key is ${formatBytes(keyBytes)}; the limit is maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, seq);
+  }
+  const op = m.op as OpName;
+  if (op === 'put' || op === 'append') {
+    if (!isStr(m.value)) return bad(`req.value must be a string for ${op}`, seq);
+    if (m.value.length > limits.maxValueBytes / 3) {
+      const n = utf8Length(m.value);
+      if (n > limits.maxValueBytes) {
+        return new ProtocolError('TOO_LARGE', `value is ${formatBytes(n)}; the limit is maxValueBytes = ${formatBytes(limits.maxValueBytes)}`, seq);
+      }
+    }
+  } else if (m.value !== undefined) {
+    return bad(`req.value is not allowed for ${op}`, seq);
+  }
+  const r: ReqMsg = { type: 'req', client: m.client, seq, ack: m.ack, op, key: m.key };
+  if (op === 'put' || op === 'append') r.value = m.value as string;
+  return r;
+}
+
+function validResult(x: unknown): boolean {
+  return x === null || isStr(x) || typeof x === 'boolean' || isNat(x);
+}
+
+function validStored(x: unknown): x is StoredResult {
+  if (!isObj(x)) return false;
+  if (x.ok === true) return validResult(x.value) && isNat(x.rev);
+  return x.ok === false && isStr(x.code) && isStr(x.message);
+}
+
+function validDedup(x: unknown): x is DedupEntry[] {
+  if (!Array.isArray(x)) return false;
+  for (const e of x) {
+    if (!Array.isArray(e) || e.length !== 3 || !isId(e[0]) || !isNat(e[1]) || !Array.isArray(e[2])) return false;
+    for (const r of e[2]) {
+      if (!Array.isArray(r) || r.length !== 2 || !isNat(r[0]) || !validStored(r[1])) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Decode one text frame. `limits.maxMessageBytes` is checked on the text length first
+ * (a cheap upper bound of work), and the transport's maxPayload enforces it on bytes.
+ */
+export function decode(text: string, limits: Limits = DEFAULT_LIMITS): Message | ProtocolError {
+  if (text.length > limits.maxMessageBytes) {
+    return new ProtocolError('TOO_LARGE', `message is ${formatBytes(text.length)}; the limit is maxMessageBytes = ${formatBytes(limits.maxMessageBytes)}`);
+  }
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return bad('message is not valid JSON');
+  }
+  if (!isObj(m)) return bad('message must be a JSON object');
+  if (!isStr(m.type)) return bad('message.type must be a string');
+  if (m.token !== undefined && !isStr(m.token)) return bad('token must be a string');
+  switch (m.type) {
+    case 'ping':
+      if (!isId(m.id)) return bad('ping.id must be a non-empty string (the replica URL)');
+      if (!isId(m.incarnation)) return bad('ping.incarnation must be a non-empty string');
+      if (!isNat(m.viewnum)) return bad('ping.viewnum must be a non-negative integer');
+      return { type: 'ping', id: m.id, incarnation: m.incarnation, viewnum: m.viewnum, ...(isStr(m.token) ? { token: m.token } : {}) };
+    case 'subscribe':
+      return { type: 'subscribe', ...(isStr(m.token) ? { token: m.token } : {}) };
+    case 'view':
+      if (!validView(m.view)) return bad('view.view must be {viewnum, primary, backup}');
+      if (m.holders !== undefined && !validHolders(m.holders)) return bad('view.holders must be {primary, backup}');
+      return { type: 'view', view: m.view, ...(m.holders ? { holders: m.holders as ViewHolders } : {}) };
+    case 'error':
+      if (!isStr(m.code) || !isStr(m.message)) return bad('error needs code and message strings');
+      return m as unknown as Message;
+    case 'req':
+      return checkReq(m, limits);
+    case 'res':
+      if (!isNat(m.seq)) return bad('res.seq must be a non-negative integer');
+      if (m.ok === true) {
+        if (!validResult(m.value)) return bad('res.value has a wrong type');
+        if (m.rev !== undefined && !isNat(m.rev)) return bad('res.rev must be a non-negative integer');
+        return m as unknown as Message;
+      }
+      if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view))) return m as unknown as Message;
+      return bad('res must be {ok:true,value} or {ok:false,code,message}');
+    case 'hello':
+      return { type: 'hello', ...(isStr(m.token) ? { token: m.token } : {}) };
+    case 'peer':
+      if (!isId(m.id) || !isId(m.incarnation)) return bad('peer needs id and incarnation strings');
+      return { type: 'peer', id: m.id, incarnation: m.incarnation, ...(isStr(m.token) ? { token: m.token } : {}) };
+    case 'xfer-begin':
+      if (!validView(m.view) || !validHolders(m.holders) || !isNat(m.index) || !isNat(m.revision)) return bad('xfer-begin needs view, holders, index, revision');
+      return { type: 'xfer-begin', view: m.view, holders: m.holders, index: m.index, revision: m.revision };
+    case 'xfer-data': {
+      if (!isNat(m.viewnum) || !Array.isArray(m.data) || !validDedup(m.dedup)) return bad('xfer-data needs viewnum, data, dedup');
+      for (const e of m.data) if (!Array.isArray(e) || e.length !== 2 || !isStr(e[0]) || !isStr(e[1])) return bad('xfer-data.data must be [key, value] pairs');
+      return { type: 'xfer-data', viewnum: m.viewnum, data: m.data as [string, string][], dedup: m.dedup };
+    }
+    case 'xfer-end':
+      if (!isNat(m.viewnum)) return bad('xfer-end.viewnum must be a non-negative integer');
+      return { type: 'xfer-end', viewnum: m.viewnum };
+    case 'fwd': {
+      if (!isNat(m.viewnum) || !isNat(m.index) || !Array.isArray(m.ops)) return bad('fwd needs viewnum, index, ops');
+      const ops: ReqMsg[] = [];
+      for (const o of m.ops) {
+        if (!isObj(o)) return bad('fwd.ops must be req objects');
+        const r = checkReq(o, limits);
+        if (r instanceof ProtocolError) return bad(`fwd op: ${r.message}`);
+        ops.push(r);
+      }
+      return { type: 'fwd', viewnum: m.viewnum, index: m.index, ops };
+    }
+    case 'xferack':
+    case 'fwdack':
+      if (!isNat(m.viewnum) || !isNat(m.index)) return bad(`${m.type} needs viewnum and index`);
+      return { type: m.type, viewnum: m.viewnum, index: m.index };
+    case 'reject':
+      if (!validView(m.view) || !isStr(m.reason)) return bad('reject needs view and reason');
+      return { type: 'reject', view: m.view, reason: m.reason };
+    default:
+      return bad(`unknown message type ${JSON.stringify(String(m.type).slice(0, 40))}`);
+  }
+}
+
+/** Encode a message. Broadcasts should encode once and send the same string to all. */
+export function encode(msg: Message): string {
+  return JSON.stringify(msg);
+}
+
