@@ -1,0 +1,125 @@
+/**
+ * The transport shell shared by the view service and the replicas (STYLE §4): one
+ * http.Server, one WebSocketServer in noServer mode with maxPayload, a connection bound,
+ * routing by path, and constant-time token checks. Cores never see `ws`.
+ */
+import * as http from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { WebSocketServer, WebSocket } from 'ws';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../common/logger';
+import { CloseCodes } from '../../common/errors';
+
+/** The three members the cores' shells use (STYLE §4). */
+export interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  readonly readyState: number;
+}
+
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | void;
+export type WsHandler = (ws: WebSocket, req: http.IncomingMessage, url: URL) => void;
+
+export interface WsServerOptions {
+  port: number;
+  host: string;
+  maxPayload: number;
+  maxConnections: number;
+  log: Logger;
+  /** Path → handler for WebSocket upgrades. */
+  routes: Record<string, WsHandler>;
+  /** Tried in order for plain HTTP requests; the first that returns true answered. */
+  http: HttpHandler[];
+}
+
+export interface WsServer {
+  readonly server: http.Server;
+  readonly wss: WebSocketServer;
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  close(): Promise<void>;
+  connectionCount(): number;
+}
+
+/** Constant-time token comparison (hashing first hides the length too). */
+export function tokenMatches(expected: string | null, given: unknown): boolean {
+  if (expected === null) return true;
+  if (typeof given !== 'string') return false;
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
+  const server = http.createServer((req, res) => {
+    try {
+      for (const h of o.http) if (h(req, res)) return;
+      sendJson(res, 404, { error: 'not found' });
+    } catch (err) {
+      o.log.error({ err }, 'http handler failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.end();
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload, perMessageDeflate: false });
+  server.on('upgrade', (req, socket, head) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      socket.destroy();
+      return;
+    }
+    const route = o.routes[url.pathname];
+    if (!route) {
+      socket.write('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    if (wss.clients.size >= o.maxConnections) {
+      o.log.warn({ limit: o.maxConnections }, 'connection refused: maxConnections reached');
+      socket.write('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err) => o.log.debug({ err: err.message }, 'websocket error'));
+      route(ws, req, url);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    wss,
+    port,
+    connectionCount: () => wss.clients.size,
+    close: () => new Promise<void>((resolve) => {
+      for (const ws of wss.clients) ws.close(CloseCodes.GoingAway, 'shutting down');
+      wss.close();
+      server.close(() => resolve());
+      server.closeAllConnections?.();
+      setTimeout(() => { for (const ws of wss.clients) ws.terminate(); }, 200).unref();
+    }),
+  };
+}
+
+/** Read a text frame; binary frames are refused (the protocol is JSON text). */
+export function frameText(data: unknown, isBinary: boolean): string | null {
+  if (isBinary) return null;
+  if (typeof data === 'string') return data;
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return null;
+}
