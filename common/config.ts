@@ -112,7 +112,7 @@ export interface ReplicaOptions {
   readonly host: string;
   readonly viewUrl: string;
   /** The advertised URL: the replica's id. */
-  readonly url: string;
+  readonly url: string | null;
   readonly pingIntervalMs: number;
   readonly clusterToken: string | null;
   readonly clientToken: string | null;
@@ -135,7 +135,7 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
   const viewUrl = wsUrl(str(pick(input, 'view', env, 'UNDERSTUDY_VIEW'), DEFAULTS.viewUrl), 'view');
   const urlIn = pick(input, 'url', env, 'UNDERSTUDY_URL');
   // With --port 0 the real port is known only after listen(); the shell fills it in then.
-  const url = urlIn === undefined ? `ws://127.0.0.1:${port}` : wsUrl(String(urlIn), 'url');
+  const url = urlIn === undefined ? (port === 0 ? null : `ws://127.0.0.1:${port}`) : wsUrl(String(urlIn), 'url');
   return Object.freeze({
     port,
     host: str(pick(input, 'host', env, 'HOST'), DEFAULTS.host),
