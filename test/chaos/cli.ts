@@ -1,0 +1,43 @@
+/**
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--unsafe]`
+ * Exit code 0 only when the history is linearizable and the cluster recovered.
+ */
+import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function num(name: string, dflt: number): number {
+  const v = arg(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    process.stderr.write(`--${name} must be a non-negative number (got ${JSON.stringify(v)})\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<number> {
+  const seeds = arg('seeds') ? arg('seeds')!.split(',').map(Number) : [num('seed', Date.now() % 100000)];
+  let allOk = true;
+  for (const seed of seeds) {
+    const seconds = num('seconds', CHAOS_DEFAULTS.seconds);
+    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}`);
+    const report = await runChaos({
+      seed,
+      seconds,
+      clients: num('clients', CHAOS_DEFAULTS.clients),
+      keys: num('keys', CHAOS_DEFAULTS.keys),
+      unsafe: process.argv.includes('--unsafe'),
+    });
+    console.log(formatReport(report));
+    console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);
+    allOk = allOk && report.linearizable && report.recovered;
+  }
+  return allOk ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (err) => { console.error(err); process.exit(1); });
