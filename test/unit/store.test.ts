@@ -1,0 +1,235 @@
+import { expect } from 'chai';
+import { Store, SnapshotChunk, jsonStringBytes } from '../../server/replica/store';
+import type { ReqMsg, OpName } from '../../common/messages';
+import { DEFAULT_LIMITS, utf8Length } from '../../common/limits';
+
+let seqs = new Map<string, number>();
+function req(op: OpName, key: string, value?: string, o: { client?: string; seq?: number; ack?: number } = {}): ReqMsg {
+  const client = o.client ?? 'c1';
+  const seq = o.seq ?? (seqs.get(client) ?? 0) + 1;
+  seqs.set(client, Math.max(seq, seqs.get(client) ?? 0));
+  const r: ReqMsg = { type: 'req', client, seq, ack: o.ack ?? 0, op, key };
+  if (value !== undefined) r.value = value;
+  return r;
+}
+
+/** A small deterministic PRNG, so "random" workloads repeat exactly. */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function workload(n: number, seed: number): ReqMsg[] {
+  const rnd = lcg(seed);
+  const out: ReqMsg[] = [];
+  const next = new Map<string, number>();
+  const ops: OpName[] = ['get', 'put', 'append', 'delete'];
+  for (let i = 0; i < n; i++) {
+    const client = `c${Math.floor(rnd() * 5)}`;
+    const dup = rnd() < 0.1 && next.has(client);
+    const seq = dup ? (next.get(client) as number) - 1 : (next.get(client) ?? 0) + 1;
+    if (!dup) next.set(client, seq);
+    const op = ops[Math.floor(rnd() * 4)];
+    const key = `k${Math.floor(rnd() * 10)}`;
+    const r: ReqMsg = { type: 'req', client, seq, ack: Math.max(0, seq - 3), op, key };
+    if (op === 'put' || op === 'append') r.value = 'é'.repeat(Math.floor(rnd() * 4)) + String(i);
+    out.push(r);
+  }
+  return out;
+}
+
+/** Everything observable about a store, for equality checks. */
+function stateOf(s: Store): unknown {
+  return { entries: s.sortedEntries(), revision: s.revision, index: s.index, chunks: [...s.snapshot()] };
+}
+
+describe('Store', () => {
+  beforeEach(() => { seqs = new Map(); });
+
+  describe('#apply', () => {
+    it('put stores the value and returns null with the new revision', () => {
+      const s = new Store();
+      expect(s.apply(req('put', 'a', 'x'))).to.deep.equal({ ok: true, value: null, rev: 1 });
+      expect(s.get('a')).to.equal('x');
+      expect(s.revision).to.equal(1);
+      expect(s.index).to.equal(1);
+    });
+
+    it('get returns the current value (or null) and the revision at it, without bumping it', () => {
+      const s = new Store();
+      expect(s.apply(req('get', 'a'))).to.deep.equal({ ok: true, value: null, rev: 0 });
+      s.apply(req('put', 'a', 'x'));
+      expect(s.apply(req('get', 'a'))).to.deep.equal({ ok: true, value: 'x', rev: 1 });
+      expect(s.revision).to.equal(1);
+      expect(s.index).to.equal(3);
+    });
+
+    it('append returns the new length in UTF-8 bytes, like Redis APPEND', () => {
+      const s = new Store();
+      expect(s.apply(req('append', 'a', 'ab'))).to.deep.equal({ ok: true, value: 2, rev: 1 });
+      expect(s.apply(req('append', 'a', 'é€😀'))).to.deep.equal({ ok: true, value: 2 + 2 + 3 + 4, rev: 2 });
+      expect(s.get('a')).to.equal('abé€😀');
+    });
+
+    it('delete returns whether the key existed; deleting a missing key changes nothing', () => {
+      const s = new Store();
+      s.apply(req('put', 'a', 'x'));
+      expect(s.apply(req('delete', 'a'))).to.deep.equal({ ok: true, value: true, rev: 2 });
+      expect(s.apply(req('delete', 'a'))).to.deep.equal({ ok: true, value: false, rev: 2 });
+      expect(s.revision).to.equal(2);
+      expect(s.get('a')).to.equal(undefined);
+    });
+
+    it('refuses a put over maxValueBytes with TOO_LARGE, storing nothing', () => {
+      const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
+      const r = s.apply(req('put', 'a', 'héllo'));
+      expect(r).to.deep.include({ ok: false, code: 'TOO_LARGE' });
+      expect((r as { message: string }).message).to.equal('value is 6 B; the limit is maxValueBytes = 4 B');
+      expect(s.get('a')).to.equal(undefined);
+      expect(s.revision).to.equal(0);
+    });
+
+    it('refuses an append whose result would exceed maxValueBytes, keeping the old value', () => {
+      const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
+      s.apply(req('put', 'a', 'abc'));
+      const r = s.apply(req('append', 'a', 'é'));
+      expect(r).to.deep.equal({ ok: false, code: 'TOO_LARGE', message: 'the value would grow to 5 B; the limit is maxValueBytes = 4 B' });
+      expect(s.get('a')).to.equal('abc');
+      expect(s.apply(req('append', 'a', 'd'))).to.deep.include({ ok: true, value: 4 });
+    });
+
+    it('refuses a key over maxKeyBytes with TOO_LARGE', () => {
+      const s = new Store({ ...DEFAULT_LIMITS, maxKeyBytes: 2 });
+      expect(s.apply(req('put', 'abc', 'x'))).to.deep.include({ ok: false, code: 'TOO_LARGE' });
+      expect(s.size).to.equal(0);
+    });
+  });
+
+  describe('at-most-once table (SPEC §1 exactly-once)', () => {
+    it('applies a write once and returns the first result to a duplicate', () => {
+      const s = new Store();
+      const first = s.apply(req('append', 'a', 'x', { seq: 1 }));
+      const again = s.apply(req('append', 'a', 'x', { seq: 1 }));
+      expect(again).to.deep.equal(first);
+      expect(s.get('a')).to.equal('x');
+      expect(s.revision).to.equal(1);
+      expect(s.index).to.equal(2); // the duplicate is still a log entry
+    });
+
+    it('returns a recorded TOO_LARGE again for a duplicate, even if it would fit now', () => {
+      const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 3 });
+      s.apply(req('put', 'a', 'ab', { client: 'x', seq: 1 }));
+      const first = s.apply(req('append', 'a', 'cd', { client: 'y', seq: 1 }));
+      s.apply(req('delete', 'a', undefined, { client: 'x', seq: 2 }));
+      expect(s.apply(req('append', 'a', 'cd', { client: 'y', seq: 1 }))).to.deep.equal(first);
+      expect(s.get('a')).to.equal(undefined);
+    });
+
+    it('never records gets: a repeated get returns the current value', () => {
+      const s = new Store();
+      s.apply(req('get', 'a', undefined, { seq: 1 }));
+      s.apply(req('put', 'a', 'v', { seq: 2 }));
+      expect(s.apply(req('get', 'a', undefined, { seq: 1 }))).to.deep.equal({ ok: true, value: 'v', rev: 1 });
+    });
+
+    it('keeps clients apart: the same seq from two clients are two operations', () => {
+      const s = new Store();
+      s.apply(req('append', 'a', 'x', { client: 'p', seq: 1 }));
+      s.apply(req('append', 'a', 'y', { client: 'q', seq: 1 }));
+      expect(s.get('a')).to.equal('xy');
+    });
+
+    it('forgets results below ack and refuses such a seq as a stale duplicate', () => {
+      const s = new Store();
+      s.apply(req('append', 'a', 'x', { seq: 1, ack: 1 }));
+      s.apply(req('append', 'a', 'y', { seq: 2, ack: 2 }));
+      const r = s.apply(req('append', 'a', 'x', { seq: 1, ack: 1 }));
+      expect(r).to.deep.include({ ok: false, code: 'BAD_REQUEST' });
+      expect((r as { message: string }).message).to.match(/^stale duplicate: seq 1 is below the client's ack watermark 2/);
+      expect(s.get('a')).to.equal('xy');
+      expect(s.revision).to.equal(2);
+    });
+
+    it('a seq below its own ack is stale at once', () => {
+      const s = new Store();
+      expect(s.apply(req('put', 'a', 'x', { seq: 3, ack: 5 }))).to.deep.include({ ok: false, code: 'BAD_REQUEST' });
+      expect(s.size).to.equal(0);
+    });
+
+    it('bounds the results per client, forgetting the lowest seqs as stale', () => {
+      const s = new Store(DEFAULT_LIMITS, { maxClients: 10, maxResultsPerClient: 10 });
+      for (let i = 1; i <= 11; i++) s.apply(req('append', 'a', '.', { seq: i }));
+      expect(s.get('a')).to.equal('.'.repeat(11));
+      // 11 > 10 results → trimmed to 9: seqs 1 and 2 forgotten and stale
+      expect(s.apply(req('append', 'a', '.', { seq: 2 }))).to.deep.include({ ok: false, code: 'BAD_REQUEST' });
+      expect(s.apply(req('append', 'a', '.', { seq: 3 }))).to.deep.equal({ ok: true, value: 3, rev: 3 });
+    });
+
+    it('bounds the number of clients, evicting the least recently used', () => {
+      const s = new Store(DEFAULT_LIMITS, { maxClients: 2, maxResultsPerClient: 10 });
+      s.apply(req('append', 'a', 'p', { client: 'p', seq: 1 }));
+      s.apply(req('append', 'a', 'q', { client: 'q', seq: 1 }));
+      s.apply(req('get', 'a', undefined, { client: 'p', seq: 2 })); // touches p
+      s.apply(req('append', 'a', 'r', { client: 'r', seq: 1 })); // evicts q
+      expect(s.clientCount).to.equal(2);
+      expect(s.apply(req('append', 'a', 'p', { client: 'p', seq: 1 }))).to.deep.include({ value: 1 });
+      // q was forgotten: its retry is applied again (the documented cost of the bound)
+      expect(s.apply(req('append', 'a', 'q', { client: 'q', seq: 1 }))).to.deep.include({ value: 4 });
+    });
+  });
+
+  describe('#snapshot / #install', () => {
+    it('round-trips data, revision, index and the at-most-once table', () => {
+      const a = new Store();
+      for (const r of workload(300, 7)) a.apply(r);
+      const b = new Store();
+      b.install({ index: a.index, revision: a.revision }, JSON.parse(JSON.stringify(a.snapshotNow())) as SnapshotChunk[]);
+      expect(stateOf(b)).to.deep.equal(stateOf(a));
+      // and they stay equal under the same further operations (same dedup answers, same evictions)
+      for (const r of workload(300, 8)) expect(b.apply(r)).to.deep.equal(a.apply(r));
+      expect(stateOf(b)).to.deep.equal(stateOf(a));
+    });
+
+    it('replaces the old state wholesale', () => {
+      const b = new Store();
+      b.apply(req('put', 'old', 'x'));
+      b.install({ index: 9, revision: 4 }, []);
+      expect(b.size).to.equal(0);
+      expect(b.index).to.equal(9);
+      expect(b.revision).to.equal(4);
+      expect(b.clientCount).to.equal(0);
+    });
+
+    it('keeps every chunk under the chunk size, splitting a big value into pieces', () => {
+      const limits = { ...DEFAULT_LIMITS };
+      const a = new Store(limits);
+      a.apply(req('put', 'big', 'x"\u0001😀'.repeat(20_000)));
+      for (let i = 0; i < 200; i++) a.apply(req('put', `k${i}`, 'v'.repeat(100), { client: `c${i}` }));
+      const chunks = a.snapshotNow(16 * 1024);
+      expect(chunks.length).to.be.greaterThan(10);
+      for (const c of chunks) expect(utf8Length(JSON.stringify(c))).to.be.at.most(16 * 1024 + 200);
+      const b = new Store(limits);
+      b.install({ index: a.index, revision: a.revision }, JSON.parse(JSON.stringify(chunks)) as SnapshotChunk[]);
+      expect(stateOf(b)).to.deep.equal(stateOf(a));
+    });
+
+    it('yields no chunk for an empty store', () => {
+      expect(new Store().snapshotNow()).to.deep.equal([]);
+    });
+  });
+
+  it('is deterministic: the same operations give the same state', () => {
+    const a = new Store(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
+    const b = new Store(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
+    const ra = workload(500, 42).map((r) => a.apply(r));
+    const rb = workload(500, 42).map((r) => b.apply(r));
+    expect(ra).to.deep.equal(rb);
+    expect(stateOf(a)).to.deep.equal(stateOf(b));
+  });
+
+  it('jsonStringBytes is the UTF-8 length of JSON.stringify without the quotes', () => {
+    for (const s of ['', 'abc', 'a"b\\c', '\n\t\u0001\u001f', 'é€😀', '\ud800x', 'x\udc00', '\u2028']) {
+      expect(jsonStringBytes(s), JSON.stringify(s)).to.equal(utf8Length(JSON.stringify(s)) - 2);
+    }
+  });
+});
