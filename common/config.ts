@@ -49,7 +49,10 @@ function int(value: string | number | boolean | undefined, flag: string, dflt: n
   if (value === undefined) return dflt;
   const n = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(String(value)) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    const what = max >= 1_000_000 && min <= 1 ? (min === 0 ? 'a non-negative integer' : 'a positive integer') : `an integer in ${min}..${max}`;
+    // Say what kind of number is wanted ("a positive integer", STYLE §8); give the range
+    // when the value is over the bound.
+    const overMax = Number.isSafeInteger(n) && n > max;
+    const what = overMax || min > 1 ? `an integer in ${min}..${max}` : min === 0 ? 'a non-negative integer' : 'a positive integer';
     throw new ConfigError(`--${flag} must be ${what} (got ${JSON.stringify(String(value))})`);
   }
   return n;
