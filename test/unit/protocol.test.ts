@@ -1,0 +1,215 @@
+/**
+ * common/protocol.ts: literal frames in, Message or ProtocolError out (STYLE §5), the
+ * way ws's receiver tests feed hex frames. Sizes follow SPEC §8.
+ */
+import { expect } from 'chai';
+import { decode, encode, ProtocolError, isProtocolError, checkReq } from '../../common/protocol';
+import type { Message } from '../../common/messages';
+import { DEFAULT_LIMITS } from '../../common/limits';
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+
+function req(extra: Record<string, unknown>): string {
+  return JSON.stringify({ type: 'req', client: 'c1', seq: 1, ack: 1, op: 'put', key: 'k', value: 'v', ...extra });
+}
+
+function expectError(text: string, code: 'BAD_REQUEST' | 'TOO_LARGE', contains?: string): ProtocolError {
+  const got = decode(text);
+  expect(isProtocolError(got), `expected a ProtocolError for ${text.slice(0, 120)}, got ${JSON.stringify(got).slice(0, 120)}`).to.equal(true);
+  const err = got as ProtocolError;
+  expect(err.code).to.equal(code);
+  if (contains) expect(err.message).to.contain(contains);
+  return err;
+}
+
+describe('common/protocol', () => {
+  describe('#decode: good frames', () => {
+    const table: [string, string, Message][] = [
+      ['ping', '{"type":"ping","id":"ws://127.0.0.1:7101","incarnation":"inc1","viewnum":3}',
+        { type: 'ping', id: 'ws://127.0.0.1:7101', incarnation: 'inc1', viewnum: 3 }],
+      ['ping with token', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":0,"token":"t"}',
+        { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 0, token: 't' }],
+      ['subscribe', '{"type":"subscribe"}', { type: 'subscribe' }],
+      ['subscribe with token', '{"type":"subscribe","token":"s3cret"}', { type: 'subscribe', token: 's3cret' }],
+      ['view', '{"type":"view","view":{"viewnum":0,"primary":null,"backup":null}}',
+        { type: 'view', view: { viewnum: 0, primary: null, backup: null } }],
+      ['view with holders', '{"type":"view","view":{"viewnum":2,"primary":"ws://a","backup":"ws://b"},"holders":{"primary":"i1","backup":null}}',
+        { type: 'view', view: { viewnum: 2, primary: 'ws://a', backup: 'ws://b' }, holders: { primary: 'i1', backup: null } }],
+      ['error', '{"type":"error","code":"BAD_REQUEST","message":"no"}', { type: 'error', code: 'BAD_REQUEST', message: 'no' }],
+      ['req put', '{"type":"req","client":"Zk3","seq":17,"ack":15,"op":"put","key":"cart:1","value":"x"}',
+        { type: 'req', client: 'Zk3', seq: 17, ack: 15, op: 'put', key: 'cart:1', value: 'x' }],
+      ['req get', '{"type":"req","client":"Zk3","seq":0,"ack":0,"op":"get","key":""}',
+        { type: 'req', client: 'Zk3', seq: 0, ack: 0, op: 'get', key: '' }],
+      ['res ok', '{"type":"res","seq":17,"ok":true,"value":42,"rev":1031}', { type: 'res', seq: 17, ok: true, value: 42, rev: 1031 }],
+      ['res ok null', '{"type":"res","seq":1,"ok":true,"value":null}', { type: 'res', seq: 1, ok: true, value: null }],
+      ['res NOT_PRIMARY', '{"type":"res","seq":18,"ok":false,"code":"NOT_PRIMARY","message":"m","view":{"viewnum":4,"primary":"ws://b","backup":null}}',
+        { type: 'res', seq: 18, ok: false, code: 'NOT_PRIMARY', message: 'm', view: { viewnum: 4, primary: 'ws://b', backup: null } }],
+      ['hello', '{"type":"hello","token":"t"}', { type: 'hello', token: 't' }],
+      ['peer', '{"type":"peer","id":"ws://a","incarnation":"i"}', { type: 'peer', id: 'ws://a', incarnation: 'i' }],
+      ['xfer-begin', '{"type":"xfer-begin","view":{"viewnum":5,"primary":"ws://a","backup":"ws://b"},"holders":{"primary":"i","backup":"j"},"index":10,"revision":7}',
+        { type: 'xfer-begin', view: { viewnum: 5, primary: 'ws://a', backup: 'ws://b' }, holders: { primary: 'i', backup: 'j' }, index: 10, revision: 7 }],
+      ['xfer-data', '{"type":"xfer-data","viewnum":5,"data":[["k","v"]],"dedup":[["c1",3,[[3,{"ok":true,"value":1,"rev":2}],[4,{"ok":false,"code":"TOO_LARGE","message":"m"}]]]]}',
+        { type: 'xfer-data', viewnum: 5, data: [['k', 'v']], dedup: [['c1', 3, [[3, { ok: true, value: 1, rev: 2 }], [4, { ok: false, code: 'TOO_LARGE', message: 'm' }]]]] }],
+      ['xfer-end', '{"type":"xfer-end","viewnum":5}', { type: 'xfer-end', viewnum: 5 }],
+      ['fwd', '{"type":"fwd","viewnum":5,"index":11,"ops":[{"type":"req","client":"c","seq":1,"ack":1,"op":"delete","key":"k"}]}',
+        { type: 'fwd', viewnum: 5, index: 11, ops: [{ type: 'req', client: 'c', seq: 1, ack: 1, op: 'delete', key: 'k' }] }],
+      ['xferack', '{"type":"xferack","viewnum":5,"index":10}', { type: 'xferack', viewnum: 5, index: 10 }],
+      ['fwdack', '{"type":"fwdack","viewnum":5,"index":11}', { type: 'fwdack', viewnum: 5, index: 11 }],
+      ['reject', '{"type":"reject","view":{"viewnum":6,"primary":"ws://b","backup":null},"reason":"stale"}',
+        { type: 'reject', view: { viewnum: 6, primary: 'ws://b', backup: null }, reason: 'stale' }],
+    ];
+    for (const [name, text, want] of table) {
+      it(`decodes ${name}`, () => {
+        expect(decode(text)).to.deep.equal(want);
+      });
+    }
+
+    it('drops unknown fields of a req (only the protocol fields pass)', () => {
+      expect(decode(req({ extra: 1, op: 'get', value: undefined }))).to.deep.equal({ type: 'req', client: 'c1', seq: 1, ack: 1, op: 'get', key: 'k' });
+    });
+  });
+
+  describe('#encode/#decode round trips', () => {
+    const messages: Message[] = [
+      { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 1, token: 't' },
+      { type: 'subscribe' },
+      { type: 'view', view: { viewnum: 1, primary: 'ws://a', backup: null } },
+      { type: 'view', view: { viewnum: 1, primary: 'ws://a', backup: null }, holders: { primary: 'i', backup: null } },
+      { type: 'error', code: 'TOO_LARGE', message: 'too big' },
+      { type: 'req', client: 'c', seq: 2, ack: 1, op: 'append', key: 'ключ', value: '✓ 😀' },
+      { type: 'req', client: 'c', seq: 3, ack: 1, op: 'get', key: 'k' },
+      { type: 'res', seq: 2, ok: true, value: 'x', rev: 9 },
+      { type: 'res', seq: 2, ok: true, value: false },
+      { type: 'res', seq: 2, ok: false, code: 'NOT_PRIMARY', message: 'm', view: { viewnum: 3, primary: null, backup: null } },
+      { type: 'hello', token: 't' },
+      { type: 'peer', id: 'ws://a', incarnation: 'i', token: 't' },
+      { type: 'xfer-begin', view: { viewnum: 2, primary: 'ws://a', backup: 'ws://b' }, holders: { primary: 'i', backup: 'j' }, index: 0, revision: 0 },
+      { type: 'xfer-data', viewnum: 2, data: [['a', '1'], ['b', '']], dedup: [['c', 0, []]] },
+      { type: 'xfer-end', viewnum: 2 },
+      { type: 'fwd', viewnum: 2, index: 1, ops: [{ type: 'req', client: 'c', seq: 1, ack: 1, op: 'put', key: 'k', value: 'v' }] },
+      { type: 'xferack', viewnum: 2, index: 0 },
+      { type: 'fwdack', viewnum: 2, index: 1 },
+      { type: 'reject', view: { viewnum: 3, primary: 'ws://b', backup: null }, reason: 'not your backup' },
+    ];
+    const types = new Set(messages.map((m) => m.type));
+    it('covers every message type', () => {
+      expect([...types].sort()).to.deep.equal([
+        'error', 'fwd', 'fwdack', 'hello', 'peer', 'ping', 'reject', 'req', 'res', 'subscribe', 'view',
+        'xfer-begin', 'xfer-data', 'xfer-end', 'xferack',
+      ]);
+    });
+    for (const m of messages) {
+      it(`round-trips ${m.type} ${JSON.stringify(m).slice(0, 60)}`, () => {
+        expect(decode(encode(m))).to.deep.equal(m);
+      });
+    }
+  });
+
+  describe('#decode: bad frames → BAD_REQUEST', () => {
+    const table: [string, string, string][] = [
+      ['not JSON', '{"type":', 'not valid JSON'],
+      ['empty', '', 'not valid JSON'],
+      ['an array', '[1,2]', 'JSON object'],
+      ['a string', '"ping"', 'JSON object'],
+      ['null', 'null', 'JSON object'],
+      ['no type', '{"seq":1}', 'type must be a string'],
+      ['numeric type', '{"type":7}', 'type must be a string'],
+      ['unknown type', '{"type":"frobnicate"}', 'unknown message type "frobnicate"'],
+      ['non-string token', '{"type":"subscribe","token":5}', 'token must be a string'],
+      ['ping without id', '{"type":"ping","incarnation":"i","viewnum":1}', 'ping.id'],
+      ['ping without incarnation', '{"type":"ping","id":"ws://a","viewnum":1}', 'ping.incarnation'],
+      ['ping negative viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":-1}', 'ping.viewnum must be a non-negative integer'],
+      ['ping fractional viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1.5}', 'ping.viewnum must be a non-negative integer'],
+      ['ping string viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":"1"}', 'ping.viewnum'],
+      ['ping huge viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1e300}', 'ping.viewnum'],
+      ['view negative viewnum', '{"type":"view","view":{"viewnum":-2,"primary":null,"backup":null}}', 'view.view'],
+      ['view fractional viewnum', '{"type":"view","view":{"viewnum":0.5,"primary":null,"backup":null}}', 'view.view'],
+      ['view missing backup', '{"type":"view","view":{"viewnum":1,"primary":"ws://a"}}', 'view.view'],
+      ['view empty primary', '{"type":"view","view":{"viewnum":1,"primary":"","backup":null}}', 'view.view'],
+      ['view bad holders', '{"type":"view","view":{"viewnum":1,"primary":null,"backup":null},"holders":{"primary":1,"backup":null}}', 'view.holders'],
+      ['req without client', '{"type":"req","seq":1,"ack":1,"op":"get","key":"k"}', 'req.client'],
+      ['req negative seq', '{"type":"req","client":"c","seq":-1,"ack":1,"op":"get","key":"k"}', 'req.seq'],
+      ['req fractional ack', '{"type":"req","client":"c","seq":1,"ack":0.5,"op":"get","key":"k"}', 'req.ack'],
+      ['req unknown op', '{"type":"req","client":"c","seq":1,"ack":1,"op":"incr","key":"k"}', 'req.op must be one of'],
+      ['req numeric key', '{"type":"req","client":"c","seq":1,"ack":1,"op":"get","key":1}', 'req.key'],
+      ['put without value', '{"type":"req","client":"c","seq":1,"ack":1,"op":"put","key":"k"}', 'req.value must be a string for put'],
+      ['append numeric value', '{"type":"req","client":"c","seq":1,"ack":1,"op":"append","key":"k","value":3}', 'req.value must be a string for append'],
+      ['get with value', '{"type":"req","client":"c","seq":1,"ack":1,"op":"get","key":"k","value":"v"}', 'req.value is not allowed for get'],
+      ['res negative seq', '{"type":"res","seq":-1,"ok":true,"value":null}', 'res.seq'],
+      ['res object value', '{"type":"res","seq":1,"ok":true,"value":{}}', 'res.value'],
+      ['res fractional rev', '{"type":"res","seq":1,"ok":true,"value":null,"rev":1.5}', 'res.rev'],
+      ['res error without message', '{"type":"res","seq":1,"ok":false,"code":"BAD_REQUEST"}', 'res must be'],
+      ['res error with bad view', '{"type":"res","seq":1,"ok":false,"code":"NOT_PRIMARY","message":"m","view":{"viewnum":-1,"primary":null,"backup":null}}', 'res must be'],
+      ['error without message', '{"type":"error","code":"BAD_REQUEST"}', 'error needs'],
+      ['peer without incarnation', '{"type":"peer","id":"ws://a"}', 'peer needs'],
+      ['xfer-begin without index', '{"type":"xfer-begin","view":{"viewnum":1,"primary":null,"backup":null},"holders":{"primary":null,"backup":null},"revision":0}', 'xfer-begin'],
+      ['xfer-data bad pair', '{"type":"xfer-data","viewnum":1,"data":[["k"]],"dedup":[]}', 'xfer-data.data'],
+      ['xfer-data bad dedup', '{"type":"xfer-data","viewnum":1,"data":[],"dedup":[["c",-1,[]]]}', 'xfer-data needs'],
+      ['xfer-end negative viewnum', '{"type":"xfer-end","viewnum":-1}', 'xfer-end.viewnum'],
+      ['fwd with a bad op', '{"type":"fwd","viewnum":1,"index":1,"ops":[{"type":"req","client":"c","seq":1,"ack":1,"op":"nope","key":"k"}]}', 'fwd op: req.op'],
+      ['fwd ops not objects', '{"type":"fwd","viewnum":1,"index":1,"ops":[1]}', 'fwd.ops'],
+      ['fwdack fractional index', '{"type":"fwdack","viewnum":1,"index":0.5}', 'fwdack needs'],
+      ['xferack without viewnum', '{"type":"xferack","index":1}', 'xferack needs'],
+      ['reject without reason', '{"type":"reject","view":{"viewnum":1,"primary":null,"backup":null}}', 'reject needs'],
+    ];
+    for (const [name, text, contains] of table) {
+      it(`refuses ${name}`, () => {
+        expectError(text, 'BAD_REQUEST', contains);
+      });
+    }
+
+    it('keeps the seq of a req that is otherwise unreadable, so the reply can name it', () => {
+      expect(expectError('{"type":"req","client":"c","seq":9,"ack":1,"op":"incr","key":"k"}', 'BAD_REQUEST').seq).to.equal(9);
+      expect(expectError('{"type":"req","client":"c","seq":"9","ack":1,"op":"get","key":"k"}', 'BAD_REQUEST').seq).to.equal(undefined);
+    });
+  });
+
+  describe('#decode: sizes (SPEC §8)', () => {
+    it('accepts a key of exactly 1 KiB', () => {
+      const got = decode(req({ key: 'k'.repeat(KiB) }));
+      expect(isProtocolError(got)).to.equal(false);
+    });
+
+    it('refuses a key of 1 KiB + 1 byte with TOO_LARGE, naming maxKeyBytes', () => {
+      const err = expectError(req({ seq: 4, key: 'k'.repeat(KiB + 1) }), 'TOO_LARGE', 'maxKeyBytes');
+      expect(err.message).to.match(/^key is /);
+      expect(err.seq).to.equal(4);
+    });
+
+    it('counts key bytes in UTF-8: 512 × "é" is 1 KiB, 342 × "€" is 1026 bytes', () => {
+      expect(isProtocolError(decode(req({ key: 'é'.repeat(512) })))).to.equal(false);
+      expectError(req({ key: '€'.repeat(342) }), 'TOO_LARGE', 'maxKeyBytes');
+    });
+
+    it('accepts a value of exactly 1 MiB', () => {
+      const got = decode(req({ value: 'v'.repeat(MiB) }));
+      expect(isProtocolError(got)).to.equal(false);
+      expect((got as { value: string }).value).to.have.length(MiB);
+    });
+
+    it('refuses a value of 1 MiB + 1 byte with TOO_LARGE, naming maxValueBytes', () => {
+      expectError(req({ op: 'append', value: 'v'.repeat(MiB + 1) }), 'TOO_LARGE', 'maxValueBytes = 1 MiB');
+    });
+
+    it('counts value bytes in UTF-8: 2-byte characters over 1 MiB are TOO_LARGE', () => {
+      expect(isProtocolError(decode(req({ value: 'é'.repeat(MiB / 2) })))).to.equal(false);
+      expectError(req({ value: 'é'.repeat(MiB / 2 + 1) }), 'TOO_LARGE', 'maxValueBytes');
+    });
+
+    it('refuses a frame longer than maxMessageBytes before parsing it', () => {
+      expectError('x'.repeat(2 * MiB + 1), 'TOO_LARGE', 'maxMessageBytes');
+    });
+
+    it('applies the key and value limits inside fwd ops too', () => {
+      const big = { type: 'req', client: 'c', seq: 1, ack: 1, op: 'put', key: 'k'.repeat(KiB + 1), value: 'v' };
+      expectError(JSON.stringify({ type: 'fwd', viewnum: 1, index: 1, ops: [big] }), 'BAD_REQUEST', 'fwd op: key is');
+    });
+
+    it('takes the limits as a parameter', () => {
+      const small = { ...DEFAULT_LIMITS, maxKeyBytes: 4 };
+      expect(checkReq({ client: 'c', seq: 1, ack: 1, op: 'get', key: 'four' }, small)).to.not.be.instanceOf(ProtocolError);
+      expect((checkReq({ client: 'c', seq: 1, ack: 1, op: 'get', key: 'five!' }, small) as ProtocolError).code).to.equal('TOO_LARGE');
+    });
+  });
+});
