@@ -1,0 +1,453 @@
+/**
+ * The public client: `Store` (SPEC §7). Isomorphic: it imports only common/ and client/,
+ * and gets its WebSocket constructor injected (STYLE §10).
+ *
+ * This is the shell around the request table (client/requests.ts): it owns the two links
+ * (client/connection.ts), every timer, and the promises, and drains the table's effects.
+ *
+ *   view service ──subscribe / view──▶ Requests.learnView ──'primary'──▶ primary link.target()
+ *   store.put() ──▶ Requests.issue ──'send'──▶ primary link (attempt timer armed)
+ *   primary ──res──▶ Requests.reply ──'resolve' | 'reject' | 'retry' (NOT_PRIMARY)──▶ promise / timer
+ *   timers ──▶ Requests.resend (attempt, retry) · Requests.timedOut (deadline)
+ */
+import type { View, ReplicaId } from '../common/view';
+import { VIEW0 } from '../common/view';
+import type { OpName, OpResult, ReqMsg } from '../common/messages';
+import { Emitter } from '../common/emitter';
+import { UnderstudyError, CloseCodes } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { noopLogger } from '../common/logger';
+import { BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from '../common/backoff';
+import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../common/limits';
+import { decode, encode, isProtocolError } from '../common/protocol';
+import { Requests, RequestEffect } from './requests';
+import { Link, LinkStatus, WebSocketCtor } from './connection';
+
+/** The status of the link to the primary (STYLE §11). */
+export type StoreStatus = LinkStatus;
+
+/**
+ * Events of a Store: a typed map, so a misspelt event name fails to compile. (A type
+ * alias, not an interface: only aliases satisfy the emitter's index-signature constraint
+ * without adding an index signature that would accept any name.)
+ */
+export type StoreEvents = {
+  /** A newer view was adopted (from the view service, or learned from a NOT_PRIMARY reply). */
+  view: (view: View) => void;
+  /** The primary link changed status. */
+  status: (status: StoreStatus) => void;
+  /** Something went wrong that is not any one operation's failure (e.g. a token refused). */
+  error: (error: UnderstudyError) => void;
+};
+
+export interface ConnectOptions {
+  /** The view service's WebSocket URL, e.g. `ws://host:7000`. */
+  view: string;
+  /**
+   * Per operation: after this, the operation rejects with TIMEOUT (outcome unknown). Also
+   * how long `connect()` waits for the first view before rejecting UNAVAILABLE.
+   * @default 5000
+   */
+  timeoutMs?: number;
+  /** The client token: sent in `subscribe`, and as `?token=` to the replicas. */
+  token?: string;
+  /** The WebSocket constructor. @default globalThis.WebSocket (browser entry) or `ws` (Node entry) */
+  WebSocket?: WebSocketCtor;
+  /** @default noopLogger */
+  logger?: Logger;
+  /** Reconnect policy of both links. @default DEFAULT_BACKOFF */
+  backoff?: BackoffPolicy;
+  /** Identifies this client for exactly-once retries. @default a random 21-character id */
+  clientId?: string;
+  /**
+   * Resend an op still unanswered after this, on the current primary link (duplicates are
+   * harmless: the store applies each (clientId, seq) once).
+   * @default min(1000, timeoutMs / 3)
+   */
+  attemptTimeoutMs?: number;
+}
+
+/** Per-call options. */
+export interface OpOptions {
+  /**
+   * Aborts the call with ABORTED. An operation already sent may still take effect: abort
+   * stops the waiting, not the write.
+   */
+  signal?: AbortSignal;
+  /** Overrides the store's timeoutMs for this call. */
+  timeoutMs?: number;
+}
+
+/** ConnectOptions with every default filled in. */
+interface Resolved {
+  viewUrl: string;
+  timeoutMs: number;
+  token: string | null;
+  WebSocket: WebSocketCtor;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  clientId: string;
+  attemptTimeoutMs: number;
+  limits: Limits;
+}
+
+interface Waiting {
+  resolve(value: OpResult): void;
+  reject(error: UnderstudyError): void;
+  deadline: ReturnType<typeof setTimeout>;
+  /** The attempt timer, or the NOT_PRIMARY retry timer: at most one per op. */
+  resend: ReturnType<typeof setTimeout> | null;
+  /** Removes the abort listener. */
+  release(): void;
+}
+
+/** Connect to a view service (SPEC §7). Use the `connect` of client/index.ts or client/node.ts. */
+export function connectStore(options: ConnectOptions, WebSocket: WebSocketCtor | undefined): Promise<Store> {
+  let resolved: Resolved;
+  try {
+    resolved = resolveOptions(options, WebSocket);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return new Store(resolved).ready;
+}
+
+/**
+ * A connection to an Understudy cluster. Get one from `connect()`. Operations go to the
+ * current primary; across failovers they are retried with the same (clientId, seq), so
+ * each takes effect at most once.
+ */
+export class Store extends Emitter<StoreEvents> {
+  /** @internal resolves once the first view arrived. */
+  readonly ready: Promise<Store>;
+  private readonly o: Resolved;
+  private readonly log: Logger;
+  private readonly requests: Requests;
+  private readonly vsLink: Link;
+  private readonly primaryLink: Link;
+  private readonly waiting = new Map<number, Waiting>();
+  private gotView = false;
+  private closed = false;
+  private settleReady: ((error: UnderstudyError | null) => void) | null = null;
+  private readyTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** @internal use connect(). */
+  constructor(o: Resolved) {
+    super();
+    this.o = o;
+    this.log = o.logger.child({ component: 'client', client: o.clientId });
+    this.requests = new Requests(o.clientId, VIEW0);
+    this.ready = new Promise<Store>((resolve, reject) => {
+      this.settleReady = (error) => {
+        this.settleReady = null;
+        if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+        this.readyTimer = null;
+        if (error) reject(error);
+        else resolve(this);
+      };
+    });
+    this.readyTimer = setTimeout(() => {
+      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${o.viewUrl} within ${o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
+    }, o.timeoutMs);
+    this.vsLink = new Link({
+      name: 'view',
+      WebSocket: o.WebSocket,
+      logger: this.log,
+      backoff: o.backoff,
+      onOpen: () => this.vsLink.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })),
+      onText: (text) => this.onViewServiceText(text),
+      onDrop: (code) => this.onViewServiceDrop(code),
+    });
+    this.primaryLink = new Link({
+      name: 'primary',
+      WebSocket: o.WebSocket,
+      logger: this.log,
+      backoff: o.backoff,
+      onOpen: () => { this.requests.linkOpened(); this.drain(); },
+      onText: (text) => this.onPrimaryText(text),
+      onDrop: (code, reason) => this.onPrimaryDrop(code, reason),
+      onStatus: (to) => this.emit('status', to),
+    });
+    this.vsLink.target(o.viewUrl);
+  }
+
+  /** The current view (VIEW0 until the first one arrives). */
+  get view(): View {
+    return this.requests.view;
+  }
+
+  /** The status of the link to the primary. */
+  get status(): StoreStatus {
+    return this.primaryLink.status;
+  }
+
+  /** This client's id: every op is identified by (clientId, seq). */
+  get clientId(): string {
+    return this.o.clientId;
+  }
+
+  /** The value of `key`, or null if it does not exist. */
+  async get(key: string, opts?: OpOptions): Promise<string | null> {
+    return (await this.run('get', key, undefined, opts)) as string | null;
+  }
+
+  /** Set `key` to `value`. Resolves once replicated. */
+  async put(key: string, value: string, opts?: OpOptions): Promise<void> {
+    await this.run('put', key, value, opts);
+  }
+
+  /** Append `value` to `key` (created if missing). Resolves to the new length in UTF-8 bytes, like Redis APPEND. */
+  async append(key: string, value: string, opts?: OpOptions): Promise<number> {
+    return (await this.run('append', key, value, opts)) as number;
+  }
+
+  /** Delete `key`. Resolves to whether it existed. */
+  async delete(key: string, opts?: OpOptions): Promise<boolean> {
+    return (await this.run('delete', key, undefined, opts)) as boolean;
+  }
+
+  /**
+   * Close both links and clear every timer. Pending operations reject with CLOSED (their
+   * outcome is unknown if they were sent); later calls reject with CLOSED.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.requests.close();
+    this.drain();
+    this.settleReady?.(new UnderstudyError('CLOSED', 'the store was closed before the first view arrived'));
+    this.vsLink.close();
+    this.primaryLink.close();
+    this.removeAllListeners();
+  }
+
+  // ───────────────────────── operations ─────────────────────────
+
+  private run(op: OpName, key: string, value: string | undefined, opts: OpOptions = {}): Promise<OpResult> {
+    const invalid = validateOp(op, key, value, this.o);
+    if (invalid) return Promise.reject(invalid);
+    const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs;
+    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+      return Promise.reject(new UnderstudyError('BAD_REQUEST', `timeoutMs must be a positive number of milliseconds (got ${String(opts.timeoutMs)})`));
+    }
+    const signal = opts.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
+    }
+    const seq = this.requests.issue(op, key, value);
+    if (seq instanceof UnderstudyError) return Promise.reject(seq);
+    return new Promise<OpResult>((resolve, reject) => {
+      const onAbort = (): void => { this.requests.aborted(seq, signal?.reason); this.drain(); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(seq, {
+        resolve,
+        reject,
+        resend: null,
+        deadline: setTimeout(() => { this.requests.timedOut(seq, timeoutMs); this.drain(); }, timeoutMs),
+        release: () => signal?.removeEventListener('abort', onAbort),
+      });
+      this.drain();
+    });
+  }
+
+  /** Carry out the request table's effects, oldest first. */
+  private drain(): void {
+    for (let effects = this.requests.takeEffects(); effects.length > 0; effects = this.requests.takeEffects()) {
+      for (const e of effects) this.apply(e);
+    }
+  }
+
+  private apply(e: RequestEffect): void {
+    switch (e.kind) {
+      case 'send':
+        this.primaryLink.send(encode(e.req));
+        this.armResend(e.req.seq, this.o.attemptTimeoutMs);
+        return;
+      case 'retry':
+        this.armResend(e.seq, backoffDelay(e.attempt, this.o.backoff));
+        return;
+      case 'resolve':
+      case 'reject': {
+        const w = this.waiting.get(e.seq);
+        if (!w) return;
+        this.waiting.delete(e.seq);
+        clearTimeout(w.deadline);
+        if (w.resend !== null) clearTimeout(w.resend);
+        w.release();
+        if (e.kind === 'resolve') w.resolve(e.value);
+        else w.reject(e.error);
+        return;
+      }
+      case 'view':
+        this.log.info({ view: e.view }, `view ${e.view.viewnum}: primary ${e.view.primary ?? 'none'}, backup ${e.view.backup ?? 'none'}`);
+        this.emit('view', e.view);
+        return;
+      case 'primary':
+        this.primaryLink.target(e.primary === null ? null : this.primaryUrl(e.primary));
+        return;
+    }
+  }
+
+  /** (Re)arm the one resend timer of `seq`. */
+  private armResend(seq: number, delayMs: number): void {
+    const w = this.waiting.get(seq);
+    if (!w) return;
+    if (w.resend !== null) clearTimeout(w.resend);
+    w.resend = setTimeout(() => {
+      w.resend = null;
+      this.requests.resend(seq);
+      this.drain();
+    }, delayMs);
+  }
+
+  private primaryUrl(primary: ReplicaId): string {
+    if (this.o.token === null) return primary;
+    try {
+      const u = new URL(primary);
+      u.searchParams.set('token', this.o.token);
+      return u.toString();
+    } catch {
+      return primary; // the link logs and retries a URL the WebSocket refuses
+    }
+  }
+
+  // ───────────────────────── link events ─────────────────────────
+
+  private onViewServiceText(text: string): void {
+    const msg = decode(text);
+    if (isProtocolError(msg)) {
+      this.log.warn({ err: msg.message }, 'view service sent an unreadable message');
+      return;
+    }
+    if (msg.type === 'view') {
+      this.requests.learnView(msg.view);
+      this.drain();
+      if (!this.gotView) {
+        this.gotView = true;
+        this.settleReady?.(null);
+      }
+    } else if (msg.type === 'error') {
+      this.log.warn({ code: msg.code, err: msg.message }, 'view service refused a message');
+      this.emit('error', new UnderstudyError(msg.code, `the view service said: ${msg.message}`));
+    } else {
+      this.log.debug({ type: msg.type }, 'view service sent an unexpected message');
+    }
+  }
+
+  private onViewServiceDrop(code: number): boolean {
+    if (code !== CloseCodes.Unauthorized) return true;
+    const error = new UnderstudyError('UNAUTHORIZED', `the view service at ${this.o.viewUrl} refused the client token (close 4401); pass the cluster's client token as \`token\``);
+    this.log.error({ code }, error.message);
+    this.emit('error', error);
+    this.failConnect(error);
+    return false;
+  }
+
+  private onPrimaryText(text: string): void {
+    const msg = decode(text);
+    if (isProtocolError(msg)) {
+      this.log.warn({ err: msg.message }, 'primary sent an unreadable message');
+      return;
+    }
+    if (msg.type === 'res') {
+      this.requests.reply(msg);
+      this.drain();
+    } else if (msg.type === 'error') {
+      this.log.warn({ code: msg.code, err: msg.message }, 'primary refused a message');
+      this.emit('error', new UnderstudyError(msg.code, `the primary said: ${msg.message}`));
+    } else {
+      this.log.debug({ type: msg.type }, 'primary sent an unexpected message');
+    }
+  }
+
+  private onPrimaryDrop(code: number, reason: string): boolean {
+    this.requests.linkClosed();
+    if (code !== CloseCodes.Unauthorized) return true;
+    const message = `the primary ${this.view.primary ?? ''} refused the client token (close 4401${reason ? `: ${reason}` : ''}); pass the cluster's client token as \`token\``;
+    this.log.error({ code }, message);
+    this.requests.unauthorized(message);
+    this.drain();
+    this.emit('error', new UnderstudyError('UNAUTHORIZED', message));
+    return false;
+  }
+
+  /** connect() fails: reject it and release everything. */
+  private failConnect(error: UnderstudyError): void {
+    if (!this.settleReady) return;
+    this.settleReady(error);
+    void this.close();
+  }
+}
+
+// ───────────────────────── options and validation ─────────────────────────
+
+function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | undefined): Resolved {
+  const bad = (message: string): UnderstudyError => new UnderstudyError('BAD_REQUEST', message);
+  if (!o || typeof o.view !== 'string' || !/^wss?:\/\//i.test(o.view)) {
+    throw bad(`view must be the view service's ws:// or wss:// URL (got ${JSON.stringify(o?.view)})`);
+  }
+  const timeoutMs = o.timeoutMs ?? 5000;
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw bad(`timeoutMs must be a positive number of milliseconds (got ${String(o.timeoutMs)})`);
+  const attemptTimeoutMs = o.attemptTimeoutMs ?? Math.min(1000, timeoutMs / 3);
+  if (!(attemptTimeoutMs > 0) || !Number.isFinite(attemptTimeoutMs)) throw bad(`attemptTimeoutMs must be a positive number of milliseconds (got ${String(o.attemptTimeoutMs)})`);
+  if (typeof WebSocket !== 'function') {
+    throw bad('no WebSocket constructor: pass `WebSocket` in the options (e.g. the `ws` package), or use the Node entry understudy/client');
+  }
+  const clientId = o.clientId ?? randomId();
+  if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 512) throw bad('clientId must be a non-empty string of at most 512 characters');
+  if (o.token !== undefined && typeof o.token !== 'string') throw bad('token must be a string');
+  return {
+    viewUrl: o.view,
+    timeoutMs,
+    token: o.token ? o.token : null,
+    WebSocket,
+    logger: o.logger ?? noopLogger,
+    backoff: o.backoff ?? DEFAULT_BACKOFF,
+    clientId,
+    attemptTimeoutMs,
+    limits: DEFAULT_LIMITS,
+  };
+}
+
+/**
+ * Client-side checks before anything is sent (SPEC §8): a refused op never leaves the
+ * process. The replica checks again; these messages are the friendlier ones.
+ */
+function validateOp(op: OpName, key: unknown, value: unknown, o: Resolved): UnderstudyError | null {
+  const { limits } = o;
+  if (typeof key !== 'string') return new UnderstudyError('BAD_REQUEST', `${op}: key must be a string (got ${typeof key})`);
+  const keyBytes = utf8Length(key);
+  if (keyBytes > limits.maxKeyBytes) {
+    return new UnderstudyError('TOO_LARGE', `${op}: key is ${keyBytes} bytes (UTF-8); the limit is maxKeyBytes = ${limits.maxKeyBytes} bytes: use a shorter key; nothing was sent`);
+  }
+  if (op !== 'put' && op !== 'append') return null;
+  if (typeof value !== 'string') {
+    return new UnderstudyError('BAD_REQUEST', `${op}: value must be a string (got ${value === null ? 'null' : typeof value}); serialise it first, e.g. with JSON.stringify`);
+  }
+  const valueBytes = utf8Length(value);
+  if (valueBytes > limits.maxValueBytes) {
+    return new UnderstudyError('TOO_LARGE', `${op}: value is ${formatBytes(valueBytes)} (${valueBytes} bytes, UTF-8); the limit is maxValueBytes = ${formatBytes(limits.maxValueBytes)}: split it across keys; nothing was sent`);
+  }
+  // JSON escaping can make a frame bigger than key + value; count exactly only when it could matter.
+  if ((key.length + value.length) * 6 + 1024 > limits.maxMessageBytes) {
+    const frame: ReqMsg = { type: 'req', client: o.clientId, seq: Number.MAX_SAFE_INTEGER, ack: Number.MAX_SAFE_INTEGER, op, key, value };
+    const frameBytes = utf8Length(encode(frame));
+    if (frameBytes > limits.maxMessageBytes) {
+      return new UnderstudyError('TOO_LARGE', `${op}: the request would be ${formatBytes(frameBytes)} once JSON-encoded (escaped characters count); the limit is maxMessageBytes = ${formatBytes(limits.maxMessageBytes)}: send a smaller value; nothing was sent`);
+    }
+  }
+  return null;
+}
+
+const ID_ALPHABET = 'useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict';
+
+/** A random url-safe id (nanoid's alphabet), from crypto.getRandomValues where there is one. */
+export function randomId(size = 21): string {
+  const bytes = new Uint8Array(size);
+  const crypto = (globalThis as { crypto?: { getRandomValues?(a: Uint8Array): Uint8Array } }).crypto;
+  if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < size; i++) bytes[i] = Math.floor(Math.random() * 256);
+  let id = '';
+  for (let i = 0; i < size; i++) id += ID_ALPHABET[bytes[i] & 63];
+  return id;
+}
