@@ -20,7 +20,7 @@
  */
 import type { OpName, OpResult, ReqMsg, ResMsg } from '../common/messages';
 import type { ReplicaId, View } from '../common/view';
-import { VIEW0 } from '../common/view';
+import { VIEW0, makeView } from '../common/view';
 import { UnderstudyError } from '../common/errors';
 
 /** What the machine asks its shell to do. Drained in order by `takeEffects()`. */
@@ -122,9 +122,11 @@ export class Requests {
    * A view was learned (pushed by the view service, or carried by NOT_PRIMARY). Adopted
    * only when its viewnum is higher than the current one. Returns whether it was adopted.
    */
-  learnView(view: View): boolean {
-    if (this.closed || view.viewnum <= this.currentView.viewnum) return false;
+  learnView(learned: View): boolean {
+    if (this.closed || learned.viewnum <= this.currentView.viewnum) return false;
     const old = this.currentView;
+    // A frozen copy of the three fields: callers see it as store.view and cannot change ours.
+    const view = makeView(learned.viewnum, learned.primary, learned.backup);
     this.currentView = view;
     this.effects.push({ kind: 'view', view });
     if (view.primary !== old.primary) {

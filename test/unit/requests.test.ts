@@ -129,7 +129,8 @@ describe('client/requests', () => {
       const r = new Requests('c1');
       const v1 = makeView(1, A, null);
       expect(r.learnView(v1)).to.equal(true);
-      expect(r.view).to.equal(v1);
+      expect(r.view).to.deep.equal(v1);
+      expect(Object.isFrozen(r.view)).to.equal(true);
       expect(r.takeEffects()).to.deep.equal([{ kind: 'view', view: v1 }, { kind: 'primary', primary: A }]);
     });
 
@@ -260,7 +261,7 @@ describe('client/requests', () => {
         r.takeEffects();
         const v2 = makeView(2, B, null);
         r.reply(notPrimary(1, v2));
-        expect(r.view).to.equal(v2);
+        expect(r.view).to.deep.equal(v2);
         expect(r.takeEffects()).to.deep.equal([{ kind: 'view', view: v2 }, { kind: 'primary', primary: B }]);
         expect(r.pendingSeqs()).to.deep.equal([1]);
         r.linkOpened();
