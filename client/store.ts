@@ -109,7 +109,9 @@ export function connectStore(options: ConnectOptions, WebSocket: WebSocketCtor |
   } catch (err) {
     return Promise.reject(err);
   }
-  return new Store(resolved).ready;
+  return new Promise<Store>((resolve, reject) => {
+    const store = new Store(resolved, (error) => (error ? reject(error) : resolve(store)));
+  });
 }
 
 /**
@@ -118,8 +120,6 @@ export function connectStore(options: ConnectOptions, WebSocket: WebSocketCtor |
  * each takes effect at most once.
  */
 export class Store extends Emitter<StoreEvents> {
-  /** @internal resolves once the first view arrived. */
-  readonly ready: Promise<Store>;
   private readonly o: Resolved;
   private readonly log: Logger;
   private readonly requests: Requests;
@@ -128,24 +128,22 @@ export class Store extends Emitter<StoreEvents> {
   private readonly waiting = new Map<number, Waiting>();
   private gotView = false;
   private closed = false;
-  private settleReady: ((error: UnderstudyError | null) => void) | null = null;
+  /** Called once: with null when the first view arrived, or with why connect() failed. */
+  private settleReady: ((error: UnderstudyError | null) => void) | null;
   private readyTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** @internal use connect(). */
-  constructor(o: Resolved) {
+  constructor(o: Resolved, ready: (error: UnderstudyError | null) => void) {
     super();
     this.o = o;
     this.log = o.logger.child({ component: 'client', client: o.clientId });
     this.requests = new Requests(o.clientId, VIEW0);
-    this.ready = new Promise<Store>((resolve, reject) => {
-      this.settleReady = (error) => {
-        this.settleReady = null;
-        if (this.readyTimer !== null) clearTimeout(this.readyTimer);
-        this.readyTimer = null;
-        if (error) reject(error);
-        else resolve(this);
-      };
-    });
+    this.settleReady = (error) => {
+      this.settleReady = null;
+      if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+      this.readyTimer = null;
+      ready(error);
+    };
     this.readyTimer = setTimeout(() => {
       this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${o.viewUrl} within ${o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
     }, o.timeoutMs);
