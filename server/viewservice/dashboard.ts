@@ -169,7 +169,7 @@ const SCRIPT = `
       var who = el('div');
       who.appendChild(el('p', 'id', x.id));
       var role = ['primary', 'backup', 'idle'][rank(x)];
-      who.appendChild(el('span', 'pill' + (role === 'idle' ? '' : ' ok'), role + (x.alive ? '' : ' · dead')));
+      who.appendChild(el('span', 'pill' + (!x.alive ? ' bad' : role === 'idle' ? '' : ' ok'), role + (x.alive ? '' : ' · dead')));
       li.appendChild(who);
       li.appendChild(el('span', 'age', age(x.lastPingMs)));
       list.appendChild(li);
@@ -298,6 +298,7 @@ const HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>Understudy · view service</title>
+<link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
 <body>${BODY}<script>${SCRIPT}</script>

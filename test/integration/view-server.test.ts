@@ -218,7 +218,7 @@ describe('view service over real WebSockets (SPEC §5, §6)', () => {
       expect(html).to.match(/^<!doctype html>/i);
       expect(html).to.include("type: 'subscribe'");
       expect(html).to.include("fetch('/view'");
-      expect(html).to.not.match(/<(script|link)[^>]+(src|href)=/i); // no external assets
+      expect(html).to.not.match(/<(script|link|img)[^>]+(src|href)="(?!data:)/i); // no external assets
     });
 
     it('unknown paths are 404 and other methods 405', async () => {
