@@ -1,0 +1,468 @@
+/**
+ * The replica's DETERMINISTIC CORE (SPEC §3, docs/PROTOCOL.md §3). It imports only from
+ * common/ and the store: no timers, no sockets, no node:*. Inputs go in through `step`;
+ * everything it wants done (replies, frames to the backup or back to the primary, log
+ * lines) comes out of `takeEffects()` (STYLE §1, raft's `msgs` outbox).
+ *
+ * The rules, restated:
+ *  - Role comes from the latest view (only higher viewnums are adopted): primary iff the
+ *    view names me primary AND the holders name my incarnation; backup likewise; else idle.
+ *    Only the primary serves; the others answer NOT_PRIMARY with their view (§3.1).
+ *  - Primary: every request gets the next log index (reads too), is applied at once (its
+ *    result is the reply) and is forwarded, batched, once per event-loop turn (`flush`).
+ *    Replies wait for the backup's cumulative `fwdack` (or the `xferack` whose index covers
+ *    them) (§3.2). With no backup in the view, requests complete at once.
+ *  - Every new view in which I am primary with a backup starts a state transfer: a
+ *    snapshot at the current index, taken and sent in one step once the link is up. The
+ *    view is acknowledged to the view service (`pingViewnum`) only after `xferack` (§3.4).
+ *    A link that drops before `xferack` gets a fresh transfer; after it, the unacknowledged
+ *    fwds are resent from the acknowledged index + 1.
+ *  - Backup: installs a transfer only from the primary of its view (with its holder
+ *    incarnation) and accepts `fwd` only for that view, from that peer, after the install,
+ *    in index order; anything else is rejected with its view (§3.3). A rejection with a
+ *    newer view tells the primary it was replaced: its waiting requests get NOT_PRIMARY.
+ *  - Idle: keeps whatever state it has, never serves, never acknowledges forwards.
+ */
+import type {
+  ReqMsg, ResMsg, StoredResult, XferBeginMsg, XferDataMsg, XferEndMsg, FwdMsg,
+  XferAckMsg, FwdAckMsg, RejectMsg,
+} from '../../common/messages';
+import { VIEW0, NO_HOLDERS } from '../../common/view';
+import type { View, ViewHolders, ReplicaId } from '../../common/view';
+import { DEFAULT_LIMITS, Limits } from '../../common/limits';
+import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, DEFAULT_CHUNK_BYTES, SnapshotChunk, jsonStringBytes } from './store';
+
+/** The shell's handle of a client connection. */
+export type ConnId = number;
+export type Role = 'primary' | 'backup' | 'idle';
+export interface PeerIdentity { id: string; incarnation: string }
+
+export type FromPrimaryMsg = XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg;
+export type FromBackupMsg = XferAckMsg | FwdAckMsg | RejectMsg;
+
+export type ReplicaInput =
+  /** A view from the view service (pushed, or the answer to a ping). */
+  | { kind: 'view'; view: View; holders: ViewHolders }
+  | { kind: 'clientOp'; conn: ConnId; req: ReqMsg }
+  /** Once per event-loop turn while `wantsFlush`: forward every unsent op. */
+  | { kind: 'flush' }
+  /** The shell's link to `backupTarget` opened / closed. */
+  | { kind: 'backupLinkUp' }
+  | { kind: 'backupLinkDown' }
+  /** A frame on an incoming /peer link (I am, maybe, the backup). */
+  | { kind: 'fromPrimary'; peer: PeerIdentity; msg: FromPrimaryMsg }
+  /** A frame on my link to the backup (I am, maybe, the primary). */
+  | { kind: 'fromBackup'; msg: FromBackupMsg };
+
+export type ReplicaEffect =
+  | { kind: 'reply'; conn: ConnId; msg: ResMsg }
+  | { kind: 'toBackup'; msg: FromPrimaryMsg }
+  /** Sent back on the /peer link whose frame was being stepped. */
+  | { kind: 'toPrimary'; msg: FromBackupMsg }
+  | { kind: 'log'; level: 'info' | 'warn' | 'debug'; msg: string; data?: object };
+
+export interface ReplicaMachineOptions {
+  /** My id: the advertised URL. */
+  me: ReplicaId;
+  /** This process's incarnation (a fresh nanoid per start). */
+  incarnation: string;
+  /** @default DEFAULT_LIMITS */
+  limits?: Limits;
+  /** @default DEFAULT_STORE_BOUNDS */
+  storeBounds?: StoreBounds;
+  /** Target size of a transfer chunk, UTF-8 bytes of JSON. @default 524288 */
+  chunkBytes?: number;
+}
+
+/** A request ordered by the primary, waiting for the backup. */
+interface Pending { index: number; conn: ConnId; req: ReqMsg; res: ResMsg }
+
+/** The current view's state transfer, as the primary sees it. */
+type Transfer =
+  | { state: 'none' } //                    the view has no backup
+  | { state: 'waiting' } //                 to be sent once the link is up
+  | { state: 'sent'; index: number } //     sent, snapshot at `index`; waiting for xferack
+  | { state: 'acked'; index: number }; //   the backup installed it
+
+/** A transfer being received (backup side). */
+interface Staging { viewnum: number; peer: PeerIdentity; index: number; revision: number; chunks: SnapshotChunk[] }
+
+/** Room for the fwd frame's own fields beside its ops. */
+const FWD_OVERHEAD = 1024;
+
+export function toRes(seq: number, r: StoredResult): ResMsg {
+  return r.ok
+    ? { type: 'res', seq, ok: true, value: r.value, rev: r.rev }
+    : { type: 'res', seq, ok: false, code: r.code, message: r.message };
+}
+
+export function notPrimary(seq: number, view: View): ResMsg {
+  return {
+    type: 'res', seq, ok: false, code: 'NOT_PRIMARY',
+    message: `not the primary of view ${view.viewnum} (its primary is ${view.primary ?? 'nobody'})`,
+    view,
+  };
+}
+
+export class ReplicaMachine {
+  readonly me: ReplicaId;
+  readonly incarnation: string;
+  private readonly limits: Limits;
+  private readonly chunkBytes: number;
+  private readonly _store: Store;
+  private effects: ReplicaEffect[] = [];
+
+  private _view: View = VIEW0;
+  /** null: learned without holders (from a reject); a view-service message fills them in. */
+  private holders: ViewHolders | null = NO_HOLDERS;
+  private _role: Role = 'idle';
+  private pingNum = 0;
+
+  // primary
+  private pending: Pending[] = [];
+  private head = 0; // pending[head] is the oldest waiting request
+  private xfer: Transfer = { state: 'none' };
+  private sentUpTo = 0; // last log index sent on the current link (or covered by the transfer)
+  private ackedIndex = 0; // last log index the backup acknowledged in this view
+  private linkUp = false;
+  private _backupTarget: ReplicaId | null = null;
+
+  // backup
+  private installed = 0; // viewnum whose transfer is installed (0: none)
+  private staging: Staging | null = null;
+
+  constructor(o: ReplicaMachineOptions) {
+    this.me = o.me;
+    this.incarnation = o.incarnation;
+    this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.chunkBytes = o.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this._store = new Store(this.limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS);
+  }
+
+  get role(): Role { return this._role; }
+  get view(): View { return this._view; }
+  get store(): Store { return this._store; }
+  /** The viewnum for the next ping: a primary withholds a view until its backup has the state (SPEC §3.4). */
+  get pingViewnum(): number { return this.pingNum; }
+  /** The replica the shell keeps one /peer link to (while primary of a view with a backup). */
+  get backupTarget(): ReplicaId | null { return this._backupTarget; }
+  /** True when a `flush` would send something: call it once per event-loop turn. */
+  get wantsFlush(): boolean {
+    return this._role === 'primary' && this.canForward() && this.pending.length > this.head
+      && this.pending[this.pending.length - 1].index > this.sentUpTo;
+  }
+  /** Requests ordered but not yet answered (the shell applies backpressure on it). */
+  pendingCount(): number { return this.pending.length - this.head; }
+
+  takeEffects(): ReplicaEffect[] {
+    const out = this.effects;
+    this.effects = [];
+    return out;
+  }
+
+  step(input: ReplicaInput): void {
+    // Inputs that may change the view come first, whatever the role.
+    if (input.kind === 'view') {
+      this.onViewFromService(input.view, input.holders);
+      return;
+    }
+    if (input.kind === 'fromPrimary' && input.msg.type === 'xfer-begin') this.maybeAdoptFromTransfer(input.peer, input.msg);
+    if (input.kind === 'backupLinkUp') this.linkUp = true;
+    if (input.kind === 'backupLinkDown') this.linkUp = false;
+    switch (this._role) {
+      case 'primary': this.stepPrimary(input); break;
+      case 'backup': this.stepBackup(input); break;
+      default: this.stepIdle(input);
+    }
+  }
+
+  // ───────────────────────────── views ─────────────────────────────
+
+  private onViewFromService(view: View, holders: ViewHolders): void {
+    const newer = view.viewnum > this._view.viewnum;
+    const fillsHolders = view.viewnum === this._view.viewnum && this.holders === null;
+    if (!newer && !fillsHolders) return;
+    this.adoptView(view, holders);
+    if (this._role !== 'primary' || !view.backup) this.pingNum = view.viewnum;
+  }
+
+  /** xfer-begin carries the view (and holders) the primary got from the view service. */
+  private maybeAdoptFromTransfer(peer: PeerIdentity, m: XferBeginMsg): void {
+    if (m.view.viewnum <= this._view.viewnum) return;
+    const namesMe = m.view.backup === this.me && m.holders.backup === this.incarnation;
+    const fromItsPrimary = peer.id === m.view.primary && peer.incarnation === m.holders.primary;
+    if (!namesMe || !fromItsPrimary) return;
+    this.adoptView(m.view, m.holders);
+    this.pingNum = m.view.viewnum;
+  }
+
+  private roleIn(view: View, holders: ViewHolders | null): Role {
+    if (!holders) return 'idle';
+    if (view.primary === this.me && holders.primary === this.incarnation) return 'primary';
+    if (view.backup === this.me && holders.backup === this.incarnation) return 'backup';
+    return 'idle';
+  }
+
+  private adoptView(view: View, holders: ViewHolders | null): void {
+    const prev = this._role;
+    this._view = view;
+    this.holders = holders;
+    this._role = this.roleIn(view, holders);
+    if (this.staging && this.staging.viewnum !== view.viewnum) this.staging = null;
+    this.log('info', `view ${view.viewnum}: ${this._role}`, { view, was: prev });
+    if (prev === 'primary' && this._role !== 'primary') this.stepDown();
+    if (this._role === 'primary') this.enterPrimaryView(prev);
+  }
+
+  // ───────────────────────────── primary ─────────────────────────────
+
+  private stepPrimary(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
+    switch (input.kind) {
+      case 'clientOp': return this.order(input.conn, input.req);
+      case 'flush': return this.flush();
+      case 'backupLinkUp': return this.onLinkUp();
+      case 'backupLinkDown': return;
+      case 'fromBackup': return this.onFromBackup(input.msg);
+      case 'fromPrimary': return this.reject(input.msg, `${this.me} is the primary of view ${this._view.viewnum}`);
+    }
+  }
+
+  /** A view where I am primary: (re)start the transfer, or complete everything if there is no backup. */
+  private enterPrimaryView(prev: Role): void {
+    if (prev !== 'primary') {
+      this.pending = [];
+      this.head = 0;
+      this.sentUpTo = this.ackedIndex = this._store.index;
+    }
+    const target = this._view.backup;
+    if (target !== this._backupTarget) {
+      this._backupTarget = target;
+      this.linkUp = false;
+    }
+    if (!target) {
+      this.xfer = { state: 'none' };
+      this.sentUpTo = this.ackedIndex = this._store.index;
+      this.pingNum = this._view.viewnum;
+      this.completeUpTo(this._store.index);
+      return;
+    }
+    // A new view, even with the same backup, gets a transfer: views can be skipped, so
+    // "same backup as before" does not prove it has the state.
+    this.xfer = { state: 'waiting' };
+    if (this.linkUp) this.startTransfer();
+  }
+
+  /** No longer primary: every waiting request is answered NOT_PRIMARY; clients retry at the new primary. */
+  private stepDown(): void {
+    for (let i = this.head; i < this.pending.length; i++) {
+      const p = this.pending[i];
+      this.effects.push({ kind: 'reply', conn: p.conn, msg: notPrimary(p.req.seq, this._view) });
+    }
+    this.pending = [];
+    this.head = 0;
+    this.xfer = { state: 'none' };
+    this._backupTarget = null;
+    this.linkUp = false;
+  }
+
+  private order(conn: ConnId, req: ReqMsg): void {
+    const res = toRes(req.seq, this._store.apply(req));
+    if (this.xfer.state === 'none') {
+      this.sentUpTo = this.ackedIndex = this._store.index;
+      this.effects.push({ kind: 'reply', conn, msg: res });
+      return;
+    }
+    this.pending.push({ index: this._store.index, conn, req, res });
+  }
+
+  private canForward(): boolean {
+    return this.linkUp && (this.xfer.state === 'sent' || this.xfer.state === 'acked');
+  }
+
+  /** One fwd frame with every unsent op (split only to stay under the message limit). */
+  private flush(): void {
+    if (!this.canForward()) return;
+    const budget = this.limits.maxMessageBytes - FWD_OVERHEAD;
+    let i = this.head + Math.max(0, this.sentUpTo + 1 - (this.pending[this.head]?.index ?? 0));
+    while (i < this.pending.length) {
+      const ops: ReqMsg[] = [];
+      const index = this.pending[i].index;
+      let bytes = 0;
+      for (; i < this.pending.length; i++) {
+        const n = reqBytes(this.pending[i].req);
+        if (ops.length > 0 && bytes + n > budget) break;
+        ops.push(this.pending[i].req);
+        bytes += n;
+      }
+      this.effects.push({ kind: 'toBackup', msg: { type: 'fwd', viewnum: this._view.viewnum, index, ops } });
+      this.sentUpTo = index + ops.length - 1;
+    }
+  }
+
+  private onLinkUp(): void {
+    if (this.xfer.state === 'waiting' || this.xfer.state === 'sent') {
+      this.startTransfer();
+    } else if (this.xfer.state === 'acked') {
+      this.sentUpTo = this.ackedIndex; // resend everything unacknowledged on the next flush
+    }
+  }
+
+  /**
+   * Snapshot at the current index and send it, all in this one step, so every op is
+   * wholly before (in the snapshot) or wholly after (forwarded behind it) (SPEC §3.4).
+   */
+  private startTransfer(): void {
+    const view = this._view;
+    const index = this._store.index;
+    const holders = this.holders as ViewHolders;
+    this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-begin', view, holders, index, revision: this._store.revision } });
+    let chunks = 0;
+    for (const c of this._store.snapshot(this.chunkBytes)) {
+      this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-data', viewnum: view.viewnum, data: c.data, dedup: c.dedup } });
+      chunks++;
+    }
+    this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: view.viewnum } });
+    this.xfer = { state: 'sent', index };
+    this.sentUpTo = index;
+    this.log('info', `state transfer to ${view.backup} for view ${view.viewnum}`, { index, chunks, keys: this._store.size });
+  }
+
+  private onFromBackup(m: FromBackupMsg): void {
+    const v = this._view.viewnum;
+    switch (m.type) {
+      case 'xferack':
+        if (m.viewnum !== v || this.xfer.state !== 'sent' || m.index !== this.xfer.index) {
+          this.log('debug', 'stale xferack ignored', { msg: m });
+          return;
+        }
+        this.xfer = { state: 'acked', index: m.index };
+        this.ackedIndex = m.index;
+        this.pingNum = v; // now the view may be acknowledged to the view service
+        this.log('info', `backup ${this._view.backup} installed view ${v}`, { index: m.index });
+        this.completeUpTo(m.index);
+        return;
+      case 'fwdack':
+        if (m.viewnum !== v || this.xfer.state !== 'acked') return;
+        if (m.index > this.ackedIndex) {
+          this.ackedIndex = Math.min(m.index, this._store.index);
+          this.completeUpTo(this.ackedIndex);
+        }
+        return;
+      case 'reject':
+        return this.onReject(m);
+    }
+  }
+
+  private onReject(m: RejectMsg): void {
+    if (m.view.viewnum <= this._view.viewnum) {
+      // e.g. the backup restarted or has not learned the view: keep the requests; the next
+      // link-up or view change retries.
+      this.log('warn', `backup rejected: ${m.reason}`, { backupView: m.view, view: this._view });
+      return;
+    }
+    if (m.view.primary === this.me) {
+      // A newer view that names me primary: the view service will tell me (with holders).
+      this.log('info', `backup knows newer view ${m.view.viewnum} naming me primary; waiting for the view service`, { reason: m.reason });
+      return;
+    }
+    this.log('warn', `replaced: backup knows view ${m.view.viewnum}`, { view: m.view, reason: m.reason });
+    this.adoptView(m.view, null);
+  }
+
+  /** Reply to every waiting request with index ≤ upTo, in order. */
+  private completeUpTo(upTo: number): void {
+    while (this.head < this.pending.length && this.pending[this.head].index <= upTo) {
+      const p = this.pending[this.head++];
+      this.effects.push({ kind: 'reply', conn: p.conn, msg: p.res });
+    }
+    if (this.head === this.pending.length) {
+      this.pending = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  // ───────────────────────────── backup ─────────────────────────────
+
+  private stepBackup(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
+    switch (input.kind) {
+      case 'clientOp': return this.refuse(input.conn, input.req);
+      case 'fromPrimary': return this.onFromPrimary(input.peer, input.msg);
+      default: return; // flush, link events and backup frames mean nothing to a backup
+    }
+  }
+
+  private isMyPrimary(peer: PeerIdentity): boolean {
+    return peer.id === this._view.primary && this.holders !== null && peer.incarnation === this.holders.primary;
+  }
+
+  private onFromPrimary(peer: PeerIdentity, m: FromPrimaryMsg): void {
+    const v = this._view.viewnum;
+    const viewnum = m.type === 'xfer-begin' ? m.view.viewnum : m.viewnum;
+    if (viewnum !== v) return this.reject(m, `${m.type} for view ${viewnum}, but my view is ${v}`);
+    if (!this.isMyPrimary(peer)) return this.reject(m, `${peer.id} is not the primary of view ${v}`);
+    switch (m.type) {
+      case 'xfer-begin':
+        this.staging = { viewnum: v, peer, index: m.index, revision: m.revision, chunks: [] };
+        return;
+      case 'xfer-data':
+      case 'xfer-end': {
+        const s = this.staging;
+        if (!s || s.peer.incarnation !== peer.incarnation) return this.reject(m, `${m.type} without xfer-begin`);
+        if (m.type === 'xfer-data') {
+          s.chunks.push({ data: m.data, dedup: m.dedup });
+          return;
+        }
+        this._store.install(s, s.chunks);
+        this.staging = null;
+        this.installed = v;
+        this.log('info', `installed state transfer for view ${v}`, { index: s.index, keys: this._store.size });
+        this.effects.push({ kind: 'toPrimary', msg: { type: 'xferack', viewnum: v, index: this._store.index } });
+        return;
+      }
+      case 'fwd':
+        return this.onForward(m);
+    }
+  }
+
+  /** Apply forwarded ops in index order; ops already applied (a resend) are skipped. */
+  private onForward(m: FwdMsg): void {
+    if (this.installed !== this._view.viewnum) return this.reject(m, `no state transfer installed for view ${this._view.viewnum}`);
+    const last = this._store.index;
+    if (m.index > last + 1) return this.reject(m, `fwd starts at index ${m.index}, expected at most ${last + 1}`);
+    for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) this._store.apply(m.ops[i]);
+    this.effects.push({ kind: 'toPrimary', msg: { type: 'fwdack', viewnum: this._view.viewnum, index: this._store.index } });
+  }
+
+  // ───────────────────────────── idle ─────────────────────────────
+
+  private stepIdle(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
+    switch (input.kind) {
+      case 'clientOp': return this.refuse(input.conn, input.req);
+      case 'fromPrimary': return this.reject(input.msg, `${this.me} is not a backup in view ${this._view.viewnum}`);
+      default: return;
+    }
+  }
+
+  // ───────────────────────────── shared ─────────────────────────────
+
+  private refuse(conn: ConnId, req: ReqMsg): void {
+    this.effects.push({ kind: 'reply', conn, msg: notPrimary(req.seq, this._view) });
+  }
+
+  private reject(m: FromPrimaryMsg, reason: string): void {
+    this.log('debug', `rejected ${m.type}: ${reason}`);
+    this.effects.push({ kind: 'toPrimary', msg: { type: 'reject', view: this._view, reason } });
+  }
+
+  private log(level: 'info' | 'warn' | 'debug', msg: string, data?: object): void {
+    this.effects.push(data ? { kind: 'log', level, msg, data } : { kind: 'log', level, msg });
+  }
+}
+
+/** Upper bound of a req's JSON size in a fwd frame, without encoding it. */
+function reqBytes(r: ReqMsg): number {
+  return 128 + jsonStringBytes(r.client) + jsonStringBytes(r.key) + (r.value === undefined ? 0 : jsonStringBytes(r.value));
+}

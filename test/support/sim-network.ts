@@ -1,0 +1,388 @@
+/**
+ * An in-memory cluster of ReplicaMachines (STYLE §3; raft_test.go's `network`, 6.824's
+ * labrpc). No ports, no timers: `deliver()` steps recipients and collects their outboxes
+ * until the network is quiet. Partitions and faults:
+ *
+ *   cut(a, b)      the link between two replicas is down (both ways) until heal()
+ *   isolate(id)    cut from every replica and from the view service (clients still reach it)
+ *   cutVs(id)      only the view service cannot reach it (no views, no pings)
+ *   heal()         undo every cut and isolation
+ *   hold(a, b)     frames a → b wait (in order) until release(a, b)
+ *   drop(pred)     in-flight frames matching pred are lost
+ *   duplicate(pred) in-flight frames matching pred are delivered twice
+ *   linkDown(p)    p's link to its backup breaks (in-flight frames on it are lost); the
+ *                  next deliver() reconnects it (a reconnecting Link)
+ *   restart(id)    a new process: new incarnation, empty state
+ *
+ * Views come from `setView(view, holders)` (tests independent of the view service) or from
+ * the real ViewMachine through `pingAll()` / `tickVs()` when constructed with `{ vs: true }`.
+ *
+ * A primary's link models the shell's: one link per backupTarget with an epoch; frames sent
+ * on an older epoch are discarded (a closed TCP connection), so a link is FIFO and reliable
+ * while it is up, like a WebSocket.
+ */
+import { ReplicaMachine, ReplicaEffect, FromPrimaryMsg, FromBackupMsg, ConnId, PeerIdentity } from '../../server/replica/replica-machine';
+import { ViewMachine } from '../../server/viewservice/view-machine';
+import type { View, ViewHolders } from '../../common/view';
+import type { ReqMsg, ResMsg, OpName } from '../../common/messages';
+import type { Limits } from '../../common/limits';
+import type { StoreBounds } from '../../server/replica/store';
+import { ManualClock } from './manual-clock';
+
+export interface Envelope {
+  from: string;
+  to: string;
+  dir: 'toBackup' | 'toPrimary';
+  msg: FromPrimaryMsg | FromBackupMsg;
+  /** The link epoch it was sent on. */
+  link: number;
+  /** The sender of the toBackup frame (the primary's identity on that link). */
+  peer: PeerIdentity;
+}
+
+export interface ReplyRecord { at: string; conn: ConnId; msg: ResMsg }
+
+interface SimNode {
+  id: string;
+  incarnation: string;
+  machine: ReplicaMachine;
+  /** The primary side of the link to machine.backupTarget. */
+  link: { target: string | null; epoch: number; up: boolean };
+}
+
+export interface SimOptions {
+  limits?: Limits;
+  storeBounds?: StoreBounds;
+  chunkBytes?: number;
+  /** Drive views with the real ViewMachine. @default false */
+  vs?: boolean;
+  pingIntervalMs?: number;
+  deadPings?: number;
+}
+
+const pairKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
+
+export class SimNetwork {
+  readonly nodes = new Map<string, SimNode>();
+  queue: Envelope[] = [];
+  readonly replies: ReplyRecord[] = [];
+  readonly logs: { at: string; effect: ReplicaEffect }[] = [];
+  /** Every frame delivered, for assertions (e.g. "one fwd frame"). */
+  readonly delivered: Envelope[] = [];
+  readonly clock = new ManualClock();
+  readonly vs: ViewMachine | null;
+  readonly pingIntervalMs: number;
+  /** Reconnect links on deliver(). */
+  autoLink = true;
+
+  private cuts = new Set<string>();
+  private vsCut = new Set<string>();
+  private held = new Set<string>();
+  private epochs = 0;
+  private incarnations = 0;
+
+  constructor(private readonly o: SimOptions = {}) {
+    this.pingIntervalMs = o.pingIntervalMs ?? 100;
+    this.vs = o.vs ? new ViewMachine({ pingIntervalMs: this.pingIntervalMs, deadPings: o.deadPings ?? 5, clock: this.clock }) : null;
+  }
+
+  // ───────────────────────── membership ─────────────────────────
+
+  add(...ids: string[]): this {
+    for (const id of ids) this.start(id);
+    return this;
+  }
+
+  /** A new process under `id`: fresh incarnation, empty state; links to it break. */
+  restart(id: string): ReplicaMachine {
+    this.crash(id, { silent: true }); // the new process's first ping (new incarnation) tells the VS
+    return this.start(id).machine;
+  }
+
+  /**
+   * The process is gone: frames to it are lost, links to it break. With the view service,
+   * its VS link closes too (it is dead at once) unless `silent` (a hang: found by ticks).
+   */
+  crash(id: string, o: { silent?: boolean } = {}): void {
+    const gone = this.nodes.get(id);
+    this.nodes.delete(id);
+    for (const n of this.nodes.values()) if (n.link.target === id && n.link.up) this.breakLink(n);
+    if (this.vs && gone && !o.silent) this.vsLinkClosed(id, gone.incarnation);
+  }
+
+  private start(id: string): SimNode {
+    const incarnation = `${id}#${++this.incarnations}`;
+    const machine = new ReplicaMachine({ me: id, incarnation, limits: this.o.limits, storeBounds: this.o.storeBounds, chunkBytes: this.o.chunkBytes });
+    const node: SimNode = { id, incarnation, machine, link: { target: null, epoch: ++this.epochs, up: false } };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  m(id: string): ReplicaMachine {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`no replica ${id}`);
+    return n.machine;
+  }
+
+  inc(id: string): string {
+    return (this.nodes.get(id) as SimNode).incarnation;
+  }
+
+  /** Holders naming the current incarnations of the view's replicas. */
+  holdersOf(view: View): ViewHolders {
+    return {
+      primary: view.primary ? this.nodes.get(view.primary)?.incarnation ?? 'gone' : null,
+      backup: view.backup ? this.nodes.get(view.backup)?.incarnation ?? 'gone' : null,
+    };
+  }
+
+  // ───────────────────────── views ─────────────────────────
+
+  /** Deliver a view (as the view service would) to `to` (default: every replica the VS reaches). */
+  setView(view: View, holders: ViewHolders = this.holdersOf(view), to?: string[]): void {
+    for (const id of to ?? [...this.nodes.keys()]) {
+      if (this.vsCut.has(id) || !this.nodes.has(id)) continue;
+      this.step(id, { kind: 'view', view, holders });
+    }
+  }
+
+  /** Every reachable replica pings the real ViewMachine; answers and new views are delivered. */
+  pingAll(): void {
+    const vs = this.needVs();
+    for (const n of [...this.nodes.values()]) {
+      if (this.vsCut.has(n.id) || this.nodes.get(n.id) !== n) continue;
+      const view = vs.ping(n.id, n.incarnation, n.machine.pingViewnum);
+      this.step(n.id, { kind: 'view', view, holders: vs.holders });
+      this.pushNewView();
+    }
+  }
+
+  /** One pingInterval: advance the clock, every reachable replica pings, the VS ticks. */
+  tickVs(): void {
+    const vs = this.needVs();
+    this.clock.advance(this.pingIntervalMs);
+    this.pingAll();
+    vs.tick();
+    this.pushNewView();
+  }
+
+  /** Ping, tick and deliver until the view service's view is acknowledged and nothing changes. */
+  settle(rounds = 20): void {
+    for (let i = 0; i < rounds; i++) {
+      this.tickVs();
+      this.deliver();
+    }
+  }
+
+  /** The replica's VS link closed (a crash the VS notices at once). */
+  vsLinkClosed(id: string, incarnation: string): void {
+    this.needVs().linkClosed(id, incarnation);
+    this.pushNewView();
+  }
+
+  private pushNewView(): void {
+    const nv = this.needVs().takeNewView();
+    if (nv) this.setView(nv.view, nv.holders);
+  }
+
+  private needVs(): ViewMachine {
+    if (!this.vs) throw new Error('SimNetwork was built without { vs: true }');
+    return this.vs;
+  }
+
+  // ───────────────────────── clients ─────────────────────────
+
+  /** A client operation arrives at `at` on connection `conn`. */
+  clientOp(at: string, req: ReqMsg, conn: ConnId = 0): void {
+    this.step(at, { kind: 'clientOp', conn, req });
+  }
+
+  client(name: string, conn: ConnId): SimClient {
+    return new SimClient(this, name, conn);
+  }
+
+  repliesOn(conn: ConnId): ResMsg[] {
+    return this.replies.filter((r) => r.conn === conn).map((r) => r.msg);
+  }
+
+  // ───────────────────────── the network ─────────────────────────
+
+  /** Step a replica and route its effects. `via` is the /peer link a fromPrimary frame came on. */
+  step(id: string, input: Parameters<ReplicaMachine['step']>[0], via?: Envelope): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    n.machine.step(input);
+    for (const e of n.machine.takeEffects()) {
+      switch (e.kind) {
+        case 'reply': this.replies.push({ at: id, conn: e.conn, msg: e.msg }); break;
+        case 'log': this.logs.push({ at: id, effect: e }); if (process.env.SIM_LOG) console.log(id, e.level, e.msg, JSON.stringify(e.data ?? {})); break;
+        case 'toBackup':
+          if (n.link.up && n.link.target) {
+            this.queue.push({ from: id, to: n.link.target, dir: 'toBackup', msg: e.msg, link: n.link.epoch, peer: { id, incarnation: n.incarnation } });
+          }
+          break;
+        case 'toPrimary':
+          if (via) this.queue.push({ from: id, to: via.from, dir: 'toPrimary', msg: e.msg, link: via.link, peer: via.peer });
+          break;
+      }
+    }
+    this.syncLink(n);
+  }
+
+  /** The shell's rule: one link to machine.backupTarget; a new target means a new link. */
+  private syncLink(n: SimNode): void {
+    const target = n.machine.backupTarget;
+    if (target === n.link.target) return;
+    n.link = { target, epoch: ++this.epochs, up: false };
+  }
+
+  private reachable(a: string, b: string): boolean {
+    return this.nodes.has(a) && this.nodes.has(b) && !this.cuts.has(pairKey(a, b));
+  }
+
+  /** Bring up every link that is down but could connect (a reconnecting Link). */
+  reconnect(): void {
+    for (const n of [...this.nodes.values()]) {
+      if (this.nodes.get(n.id) !== n) continue;
+      if (n.link.target && !n.link.up && this.reachable(n.id, n.link.target)) {
+        n.link.up = true;
+        this.step(n.id, { kind: 'backupLinkUp' });
+      }
+    }
+  }
+
+  /** The primary's link to its backup breaks; frames in flight on it are lost. */
+  linkDown(id: string): void {
+    const n = this.nodes.get(id);
+    if (n && n.link.up) this.breakLink(n);
+  }
+
+  private breakLink(n: SimNode): void {
+    n.link = { target: n.link.target, epoch: ++this.epochs, up: false };
+    this.step(n.id, { kind: 'backupLinkDown' });
+  }
+
+  /** Flush every machine that wants it (one event-loop turn). */
+  flushAll(): void {
+    for (const n of [...this.nodes.values()]) if (n.machine.wantsFlush) this.step(n.id, { kind: 'flush' });
+  }
+
+  private live(env: Envelope): boolean {
+    const primary = this.nodes.get(env.dir === 'toBackup' ? env.from : env.to);
+    return !!primary && primary.link.up && primary.link.epoch === env.link && this.reachable(env.from, env.to);
+  }
+
+  /** Deliver one frame (the first not held); false if none. */
+  deliverOne(): boolean {
+    const i = this.queue.findIndex((e) => !this.held.has(`${e.from}>${e.to}`));
+    if (i < 0) return false;
+    const [env] = this.queue.splice(i, 1);
+    if (!this.live(env)) return true;
+    this.delivered.push(env);
+    if (env.dir === 'toBackup') {
+      this.step(env.to, { kind: 'fromPrimary', peer: env.peer, msg: env.msg as FromPrimaryMsg }, env);
+    } else {
+      this.step(env.to, { kind: 'fromBackup', msg: env.msg as FromBackupMsg });
+    }
+    return true;
+  }
+
+  /** Run event-loop turns until quiet: reconnect links, flush, deliver frames. */
+  deliver(limit = 1_000_000): void {
+    for (let i = 0; i < limit; i++) {
+      if (this.autoLink) this.reconnect();
+      this.flushAll();
+      if (!this.deliverOne()) return;
+    }
+    throw new Error('SimNetwork.deliver: not quiet after the limit');
+  }
+
+  cut(a: string, b: string): void {
+    this.cuts.add(pairKey(a, b));
+    for (const [x, y] of [[a, b], [b, a]]) {
+      const n = this.nodes.get(x);
+      if (n && n.link.target === y && n.link.up) this.breakLink(n);
+    }
+  }
+
+  isolate(id: string): void {
+    for (const other of this.nodes.keys()) if (other !== id) this.cut(id, other);
+    this.vsCut.add(id);
+  }
+
+  cutVs(id: string): void {
+    this.vsCut.add(id);
+  }
+
+  heal(): void {
+    this.cuts.clear();
+    this.vsCut.clear();
+  }
+
+  hold(from: string, to: string): void {
+    this.held.add(`${from}>${to}`);
+  }
+
+  release(from: string, to: string): void {
+    this.held.delete(`${from}>${to}`);
+  }
+
+  drop(pred: (e: Envelope) => boolean): number {
+    const before = this.queue.length;
+    this.queue = this.queue.filter((e) => !pred(e));
+    return before - this.queue.length;
+  }
+
+  duplicate(pred: (e: Envelope) => boolean): number {
+    const out: Envelope[] = [];
+    let n = 0;
+    for (const e of this.queue) {
+      out.push(e);
+      if (pred(e)) { out.push({ ...e }); n++; }
+    }
+    this.queue = out;
+    return n;
+  }
+
+  /** Frames of a type delivered so far (optionally only to `to`). */
+  deliveredOf(type: string, to?: string): Envelope[] {
+    return this.delivered.filter((e) => e.msg.type === type && (to === undefined || e.to === to));
+  }
+}
+
+/** A test client: its own connection id, a seq counter, same-(client, seq) resends. */
+export class SimClient {
+  private seq = 0;
+  private sent = new Map<number, ReqMsg>();
+  /** The lowest seq still waiting (sent as `ack`). */
+  ack = 1;
+
+  constructor(private readonly net: SimNetwork, readonly name: string, readonly conn: ConnId) {}
+
+  /** Send a new operation to `at`; returns its seq. */
+  send(at: string, op: OpName, key: string, value?: string): number {
+    const seq = ++this.seq;
+    const req: ReqMsg = { type: 'req', client: this.name, seq, ack: this.ack, op, key };
+    if (value !== undefined) req.value = value;
+    this.sent.set(seq, req);
+    this.net.clientOp(at, req, this.conn);
+    return seq;
+  }
+
+  /** Send the same (client, seq) again, to `at`. */
+  resend(at: string, seq: number): void {
+    const req = this.sent.get(seq);
+    if (!req) throw new Error(`no seq ${seq}`);
+    this.net.clientOp(at, { ...req, ack: this.ack }, this.conn);
+  }
+
+  replies(seq?: number): ResMsg[] {
+    return this.net.repliesOn(this.conn).filter((r) => seq === undefined || r.seq === seq);
+  }
+
+  /** The last reply to `seq`, or undefined. */
+  reply(seq: number): ResMsg | undefined {
+    const all = this.replies(seq);
+    return all[all.length - 1];
+  }
+}
