@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket } from 'ws';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { decode, encode, isProtocolError } from '../../common/protocol';
 import type { PingMsg, SubscribeMsg, ViewMsg, ErrorMsg } from '../../common/messages';
 import type { ViewOptions } from '../../common/config';
@@ -75,135 +75,96 @@ interface HistoryEntry { viewnum: number; primary: ReplicaId | null; backup: Rep
 
 /** Start the view service: WebSocket `/` and HTTP on one port (SPEC §4–§6). */
 export async function startViewService(options: ViewServiceOptions): Promise<ViewService> {
-  const log = viewLogger(options);
-  const clock = options.clock ?? systemClock;
-  const vm = new ViewMachine({ pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock });
-  const links = new Map<WebSocket, LinkState>();
+  const vs = new ViewServer(options);
+  await vs.listen();
+  return vs;
+}
+
+/** The metrics of one view service (SPEC §5 `GET /metrics`). */
+function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => number, subscribers: () => number) {
+  const gauge = (name: string, help: string, value: () => number): void => {
+    new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
+  };
+  gauge('understudy_viewnum', 'The current view number.', () => vm.view.viewnum);
+  gauge('understudy_view_acked', '1 if the primary acknowledged the current view.', () => (vm.acked ? 1 : 0));
+  gauge('understudy_replicas_alive', 'Replicas the view service considers alive.', () => vm.status().servers.filter((s) => s.alive).length);
+  gauge('understudy_connections', 'Open WebSocket connections.', connections);
+  gauge('understudy_subscribers', 'Subscribed clients.', subscribers);
+  const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
+  return {
+    viewChanges: counter('understudy_view_changes_total', 'View changes since start.'),
+    badMessages: counter('understudy_bad_messages_total', 'Messages answered with an error.'),
+    slowConsumers: counter('understudy_slow_consumers_total', 'Links closed because their send buffer was over the bound.'),
+  };
+}
+
+class ViewServer implements ViewService {
+  readonly machine: ViewMachine;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly links = new Map<WebSocket, LinkState>();
   /** The link that currently speaks for each replica id; only its close kills that replica. */
-  const owners = new Map<ReplicaId, WebSocket>();
-  const subscribers = new Set<WebSocket>();
-  const history: HistoryEntry[] = [];
-  let closing = false;
-  let server: WsServer | null = null;
+  private readonly owners = new Map<ReplicaId, WebSocket>();
+  private readonly subscribers = new Set<WebSocket>();
+  private readonly history: HistoryEntry[] = [];
+  private readonly registry = createMetricsRegistry();
+  private readonly metrics: ReturnType<typeof viewMetrics>;
+  private server: WsServer | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private closing = false;
 
-  // ── metrics ──
-  const registry = createMetricsRegistry();
-  new Gauge({ name: 'understudy_viewnum', help: 'The current view number.', registers: [registry], collect() { this.set(vm.view.viewnum); } });
-  new Gauge({ name: 'understudy_view_acked', help: '1 if the primary acknowledged the current view.', registers: [registry], collect() { this.set(vm.acked ? 1 : 0); } });
-  new Gauge({
-    name: 'understudy_replicas_alive', help: 'Replicas the view service considers alive.', registers: [registry],
-    collect() { this.set(vm.status().servers.filter((s) => s.alive).length); },
-  });
-  new Gauge({ name: 'understudy_connections', help: 'Open WebSocket connections.', registers: [registry], collect() { this.set(server ? server.connectionCount() : 0); } });
-  new Gauge({ name: 'understudy_subscribers', help: 'Subscribed clients.', registers: [registry], collect() { this.set(subscribers.size); } });
-  const viewChanges = new Counter({ name: 'understudy_view_changes_total', help: 'View changes since start.', registers: [registry] });
-  const badMessages = new Counter({ name: 'understudy_bad_messages_total', help: 'Messages answered with an error.', registers: [registry] });
-  const slowClosed = new Counter({ name: 'understudy_slow_consumers_total', help: 'Links closed because their send buffer was over the bound.', registers: [registry] });
-
-  // ── sending ──
-  function sendText(ws: WebSocket, text: string): void {
-    if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      slowClosed.inc();
-      log.warn({ remote: links.get(ws)?.remote, buffered: ws.bufferedAmount }, 'closing a slow consumer');
-      ws.close(CloseCodes.SlowConsumer, 'send buffer full');
-      return;
-    }
-    ws.send(text);
+  constructor(private readonly options: ViewServiceOptions) {
+    this.log = viewLogger(options);
+    this.clock = options.clock ?? systemClock;
+    this.machine = new ViewMachine({ pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock });
+    this.metrics = viewMetrics(this.registry, this.machine, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
   }
 
-  function viewText(): string {
-    const msg: ViewMsg = { type: 'view', view: vm.view, holders: vm.holders };
-    return encode(msg);
+  get port(): number {
+    return this.server?.port ?? 0;
   }
 
-  function sendError(ws: WebSocket, st: LinkState, code: ErrorMsg['code'], message: string): void {
-    badMessages.inc();
-    log.warn({ remote: st.remote, code, reason: message }, 'bad message');
-    sendText(ws, encode({ type: 'error', code, message }));
-    if (++st.badInRow >= MAX_BAD_IN_ROW) ws.close(POLICY_VIOLATION, 'too many bad messages');
+  get url(): string {
+    return `ws://${publicHost(this.options.host)}:${this.port}`;
   }
 
-  /** Log what the machine reports, and push a new view to everyone at once (SPEC §2.9). */
-  function flush(): boolean {
-    for (const e of vm.takeEvents()) logEvent(log, e);
-    const next = vm.takeNewView();
-    if (next === null) return false;
-    viewChanges.inc();
-    const { view } = next;
-    history.push({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, at: clock.now() });
-    if (history.length > HISTORY_LENGTH) history.shift();
-    log.info({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, holders: next.holders },
-      `view ${view.viewnum}: primary=${view.primary ?? '-'} backup=${view.backup ?? '-'}`);
-    const text = encode({ type: 'view', view, holders: next.holders });
-    const targets = new Set<WebSocket>([...owners.values(), ...subscribers]);
-    for (const ws of targets) sendText(ws, text);
-    return true;
+  async listen(): Promise<void> {
+    const o = this.options;
+    this.server = await startWsServer({
+      port: o.port,
+      host: o.host,
+      maxPayload: Math.min(MAX_FRAME_BYTES, o.limits.maxMessageBytes),
+      maxConnections: o.maxConnections,
+      log: this.log,
+      routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
+      http: [(req, res) => this.onHttp(req, res), metricsHandler(this.registry, this.log)],
+    });
+    // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
+    this.timer = setInterval(() => this.onTick(), o.pingIntervalMs);
+    this.timer.unref();
+    this.log.debug({ port: this.port, pingIntervalMs: o.pingIntervalMs, deadPings: o.deadPings }, 'view service started');
   }
+
+  /** Bound, so `const { close } = service` works too. */
+  readonly close = async (): Promise<void> => {
+    if (this.closing) return;
+    this.closing = true; // from now on, link closes are ours, not replica deaths
+    if (this.timer) clearInterval(this.timer);
+    await this.server?.close();
+  };
 
   // ── inputs ──
-  function unauthorized(ws: WebSocket, st: LinkState, what: string): void {
-    // Never log the token itself.
-    log.warn({ remote: st.remote }, `${what}: wrong or missing token; closing with 4401`);
-    ws.close(CloseCodes.Unauthorized, 'unauthorized');
-  }
 
-  /** The link no longer speaks for its replica: if it owned the id, that incarnation is dead. */
-  function release(ws: WebSocket, st: LinkState): void {
-    const r = st.replica;
-    st.replica = null;
-    if (r === null || owners.get(r.id) !== ws) return;
-    owners.delete(r.id);
-    vm.linkClosed(r.id, r.incarnation);
-  }
-
-  function onPing(ws: WebSocket, st: LinkState, msg: PingMsg): void {
-    // SPEC §6: the token is in each ping, or in the first (or the upgrade URL's ?token=).
-    const token = options.clusterToken;
-    if (token !== null && (msg.token !== undefined || !st.clusterAuthed)) {
-      if (!tokenMatches(token, msg.token ?? st.urlToken)) { unauthorized(ws, st, 'ping'); return; }
-      st.clusterAuthed = true;
+  private onTick(): void {
+    try {
+      this.machine.tick();
+      this.flush();
+    } catch (err) {
+      this.log.error({ err }, 'tick failed');
     }
-    const prev = st.replica;
-    if (prev !== null && (prev.id !== msg.id || prev.incarnation !== msg.incarnation)) release(ws, st);
-    const owner = owners.get(msg.id);
-    if (owner !== undefined && owner !== ws) {
-      // A newer link for the same replica (it reconnected; the old link may be half-open).
-      // The old link's close must not kill the replica, so it stops owning the id now.
-      const old = links.get(owner);
-      if (old) old.replica = null;
-      log.info({ id: msg.id, remote: st.remote }, 'replica link replaced by a newer one');
-      owner.close(CloseCodes.Replaced, 'replaced by a newer link');
-    }
-    st.replica = { id: msg.id, incarnation: msg.incarnation };
-    owners.set(msg.id, ws);
-    vm.ping(msg.id, msg.incarnation, msg.viewnum);
-    // A new view goes to every link, this one included; otherwise answer this ping alone.
-    if (!flush()) sendText(ws, viewText());
   }
 
-  function onSubscribe(ws: WebSocket, st: LinkState, msg: SubscribeMsg): void {
-    if (options.clientToken !== null) {
-      const given = msg.token ?? st.urlToken ?? undefined;
-      const ok = tokenMatches(options.clientToken, given) || (options.clusterToken !== null && tokenMatches(options.clusterToken, given));
-      if (!ok) { unauthorized(ws, st, 'subscribe'); return; }
-    }
-    if (!subscribers.has(ws)) log.debug({ remote: st.remote }, 'subscriber added');
-    subscribers.add(ws);
-    sendText(ws, viewText());
-  }
-
-  function onMessage(ws: WebSocket, st: LinkState, data: unknown, isBinary: boolean): void {
-    const text = frameText(data, isBinary);
-    if (text === null) { sendError(ws, st, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames'); return; }
-    const msg = decode(text, options.limits);
-    if (isProtocolError(msg)) { sendError(ws, st, msg.code, msg.message); return; }
-    if (msg.type === 'ping') { st.badInRow = 0; onPing(ws, st, msg); return; }
-    if (msg.type === 'subscribe') { st.badInRow = 0; onSubscribe(ws, st, msg); return; }
-    sendError(ws, st, 'BAD_REQUEST', `the view service takes only "ping" and "subscribe" messages (got ${JSON.stringify(msg.type)})`);
-  }
-
-  function onConnection(ws: WebSocket, req: IncomingMessage, url: URL): void {
+  private onConnection(ws: WebSocket, req: IncomingMessage, url: URL): void {
     const st: LinkState = {
       remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
       urlToken: url.searchParams.get('token'),
@@ -211,26 +172,134 @@ export async function startViewService(options: ViewServiceOptions): Promise<Vie
       clusterAuthed: false,
       badInRow: 0,
     };
-    links.set(ws, st);
+    this.links.set(ws, st);
     ws.on('message', (data, isBinary) => {
       try {
-        onMessage(ws, st, data, isBinary);
+        this.onMessage(ws, st, data, isBinary);
       } catch (err) {
         // A bug must not take the process down with it (SPEC §1); it is logged loudly.
-        log.error({ err, remote: st.remote }, 'message handler failed');
+        this.log.error({ err, remote: st.remote }, 'message handler failed');
       }
     });
     ws.on('close', () => {
-      links.delete(ws);
-      subscribers.delete(ws);
-      if (closing) return; // shutting down: links close because we close them
-      release(ws, st);
-      flush();
+      this.links.delete(ws);
+      this.subscribers.delete(ws);
+      if (this.closing) return;
+      this.release(ws, st);
+      this.flush();
     });
   }
 
+  private onMessage(ws: WebSocket, st: LinkState, data: unknown, isBinary: boolean): void {
+    if (ws.readyState !== WebSocket.OPEN) return; // e.g. closed with 4401: what follows is ignored
+    const text = frameText(data, isBinary);
+    if (text === null) { this.sendError(ws, st, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames'); return; }
+    const msg = decode(text, this.options.limits);
+    if (isProtocolError(msg)) { this.sendError(ws, st, msg.code, msg.message); return; }
+    if (msg.type === 'ping') { st.badInRow = 0; this.onPing(ws, st, msg); return; }
+    if (msg.type === 'subscribe') { st.badInRow = 0; this.onSubscribe(ws, st, msg); return; }
+    this.sendError(ws, st, 'BAD_REQUEST', `the view service takes only "ping" and "subscribe" messages (got ${JSON.stringify(msg.type)})`);
+  }
+
+  private onPing(ws: WebSocket, st: LinkState, msg: PingMsg): void {
+    // SPEC §6: the token is in each ping, or in the first (or the upgrade URL's ?token=).
+    const token = this.options.clusterToken;
+    if (token !== null && (msg.token !== undefined || !st.clusterAuthed)) {
+      if (!tokenMatches(token, msg.token ?? st.urlToken)) { this.unauthorized(ws, st, 'ping'); return; }
+      st.clusterAuthed = true;
+    }
+    const prev = st.replica;
+    if (prev !== null && (prev.id !== msg.id || prev.incarnation !== msg.incarnation)) this.release(ws, st);
+    const owner = this.owners.get(msg.id);
+    if (owner !== undefined && owner !== ws) {
+      // A newer link for the same replica (it reconnected; the old link may be half-open).
+      // The old link's close must not kill the replica, so it stops owning the id now.
+      const old = this.links.get(owner);
+      if (old) old.replica = null;
+      this.log.info({ id: msg.id, remote: st.remote }, 'replica link replaced by a newer one');
+      owner.close(CloseCodes.Replaced, 'replaced by a newer link');
+    }
+    st.replica = { id: msg.id, incarnation: msg.incarnation };
+    this.owners.set(msg.id, ws);
+    this.machine.ping(msg.id, msg.incarnation, msg.viewnum);
+    // A new view goes to every link, this one included; otherwise answer this ping alone.
+    if (!this.flush()) this.sendText(ws, this.viewText());
+  }
+
+  private onSubscribe(ws: WebSocket, st: LinkState, msg: SubscribeMsg): void {
+    const { clientToken, clusterToken } = this.options;
+    if (clientToken !== null) {
+      const given = msg.token ?? st.urlToken;
+      if (!tokenMatches(clientToken, given) && !(clusterToken !== null && tokenMatches(clusterToken, given))) {
+        this.unauthorized(ws, st, 'subscribe');
+        return;
+      }
+    }
+    if (!this.subscribers.has(ws)) this.log.debug({ remote: st.remote }, 'subscriber added');
+    this.subscribers.add(ws);
+    this.sendText(ws, this.viewText());
+  }
+
+  /** The link no longer speaks for its replica: if it owned the id, that incarnation is dead. */
+  private release(ws: WebSocket, st: LinkState): void {
+    const r = st.replica;
+    st.replica = null;
+    if (r === null || this.owners.get(r.id) !== ws) return;
+    this.owners.delete(r.id);
+    this.machine.linkClosed(r.id, r.incarnation);
+  }
+
+  // ── effects ──
+
+  /** Log what the machine reports, and push a new view to everyone at once (SPEC §2.9). */
+  private flush(): boolean {
+    for (const e of this.machine.takeEvents()) logEvent(this.log, e);
+    const next = this.machine.takeNewView();
+    if (next === null) return false;
+    const { view, holders } = next;
+    this.metrics.viewChanges.inc();
+    this.history.push({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, at: this.clock.now() });
+    if (this.history.length > HISTORY_LENGTH) this.history.shift();
+    this.log.info({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, holders },
+      `view ${view.viewnum}: primary=${view.primary ?? '-'} backup=${view.backup ?? '-'}`);
+    const text = encode({ type: 'view', view, holders }); // encoded once, sent to all
+    for (const ws of new Set<WebSocket>([...this.owners.values(), ...this.subscribers])) this.sendText(ws, text);
+    return true;
+  }
+
+  private viewText(): string {
+    const msg: ViewMsg = { type: 'view', view: this.machine.view, holders: this.machine.holders };
+    return encode(msg);
+  }
+
+  /** Send unless the socket is not open; a socket over the buffer bound is closed instead (4408). */
+  private sendText(ws: WebSocket, text: string): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.metrics.slowConsumers.inc();
+      this.log.warn({ remote: this.links.get(ws)?.remote, buffered: ws.bufferedAmount }, 'closing a slow consumer');
+      ws.close(CloseCodes.SlowConsumer, 'send buffer full');
+      return;
+    }
+    ws.send(text);
+  }
+
+  private sendError(ws: WebSocket, st: LinkState, code: ErrorMsg['code'], message: string): void {
+    this.metrics.badMessages.inc();
+    this.log.warn({ remote: st.remote, code, reason: message }, 'bad message');
+    this.sendText(ws, encode({ type: 'error', code, message }));
+    if (++st.badInRow >= MAX_BAD_IN_ROW) ws.close(POLICY_VIOLATION, 'too many bad messages');
+  }
+
+  private unauthorized(ws: WebSocket, st: LinkState, what: string): void {
+    // Never log the token itself.
+    this.log.warn({ remote: st.remote }, `${what}: wrong or missing token; closing with 4401`);
+    ws.close(CloseCodes.Unauthorized, 'unauthorized');
+  }
+
   // ── HTTP ──
-  function onHttp(req: IncomingMessage, res: ServerResponse): boolean {
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const p = pathOf(req);
     if (p !== '/' && p !== '/healthz' && p !== '/view' && p !== '/view/history') return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -239,8 +308,8 @@ export async function startViewService(options: ViewServiceOptions): Promise<Vie
       return true;
     }
     if (p === '/healthz') sendJson(res, 200, { ok: true });
-    else if (p === '/view') sendJson(res, 200, viewJson(vm));
-    else if (p === '/view/history') sendJson(res, 200, { history });
+    else if (p === '/view') sendJson(res, 200, viewJson(this.machine));
+    else if (p === '/view/history') sendJson(res, 200, { history: this.history });
     else {
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
@@ -253,43 +322,6 @@ export async function startViewService(options: ViewServiceOptions): Promise<Vie
     }
     return true;
   }
-
-  server = await startWsServer({
-    port: options.port,
-    host: options.host,
-    maxPayload: Math.min(MAX_FRAME_BYTES, options.limits.maxMessageBytes),
-    maxConnections: options.maxConnections,
-    log,
-    routes: { '/': onConnection },
-    http: [onHttp, metricsHandler(registry, log)],
-  });
-
-  // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
-  const timer = setInterval(() => {
-    try {
-      vm.tick();
-      flush();
-    } catch (err) {
-      log.error({ err }, 'tick failed');
-    }
-  }, options.pingIntervalMs);
-  timer.unref();
-
-  const port = server.port;
-  const url = `ws://${publicHost(options.host)}:${port}`;
-  const ws = server;
-  log.debug({ port, pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings }, 'view service started');
-  return {
-    url,
-    port,
-    machine: vm,
-    close: async () => {
-      if (closing) return;
-      closing = true;
-      clearInterval(timer);
-      await ws.close();
-    },
-  };
 }
 
 /** `GET /view` (SPEC §5): exactly viewnum, primary, backup, acked, servers[{id, alive, lastPingMs}]. */
