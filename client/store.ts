@@ -19,6 +19,7 @@ import type { Logger } from '../common/logger';
 import { noopLogger } from '../common/logger';
 import { BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from '../common/backoff';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../common/limits';
+import { DEFAULTS } from '../common/config';
 import { decode, encode, isProtocolError } from '../common/protocol';
 import { Requests, RequestEffect } from './requests';
 import { Link, LinkStatus, WebSocketCtor } from './connection';
@@ -126,8 +127,6 @@ export class Store extends Emitter<StoreEvents> {
   private readonly vsLink: Link;
   private readonly primaryLink: Link;
   private readonly waiting = new Map<number, Waiting>();
-  private gotView = false;
-  private closed = false;
   /** Called once: with null when the first view arrived, or with why connect() failed. */
   private settleReady: ((error: UnderstudyError | null) => void) | null;
   private readyTimer: ReturnType<typeof setTimeout> | null = null;
@@ -209,8 +208,7 @@ export class Store extends Emitter<StoreEvents> {
    * outcome is unknown if they were sent); later calls reject with CLOSED.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.requests.isClosed) return;
     this.requests.close();
     this.drain();
     this.settleReady?.(new UnderstudyError('CLOSED', 'the store was closed before the first view arrived'));
@@ -225,9 +223,8 @@ export class Store extends Emitter<StoreEvents> {
     const invalid = validateOp(op, key, value, this.o);
     if (invalid) return Promise.reject(invalid);
     const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs;
-    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
-      return Promise.reject(new UnderstudyError('BAD_REQUEST', `timeoutMs must be a positive number of milliseconds (got ${String(opts.timeoutMs)})`));
-    }
+    const badTimeout = checkMs('timeoutMs', timeoutMs);
+    if (badTimeout) return Promise.reject(badTimeout);
     const signal = opts.signal;
     if (signal?.aborted) {
       return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
@@ -320,10 +317,7 @@ export class Store extends Emitter<StoreEvents> {
     if (msg.type === 'view') {
       this.requests.learnView(msg.view);
       this.drain();
-      if (!this.gotView) {
-        this.gotView = true;
-        this.settleReady?.(null);
-      }
+      this.settleReady?.(null); // the first view, whatever its number: connect() resolves
     } else if (msg.type === 'error') {
       this.log.warn({ code: msg.code, err: msg.message }, 'view service refused a message');
       this.emit('error', new UnderstudyError(msg.code, `the view service said: ${msg.message}`));
@@ -384,10 +378,10 @@ function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | undefined)
   if (!o || typeof o.view !== 'string' || !/^wss?:\/\//i.test(o.view)) {
     throw bad(`view must be the view service's ws:// or wss:// URL (got ${JSON.stringify(o?.view)})`);
   }
-  const timeoutMs = o.timeoutMs ?? 5000;
-  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw bad(`timeoutMs must be a positive number of milliseconds (got ${String(o.timeoutMs)})`);
+  const timeoutMs = o.timeoutMs ?? DEFAULTS.timeoutMs;
   const attemptTimeoutMs = o.attemptTimeoutMs ?? Math.min(1000, timeoutMs / 3);
-  if (!(attemptTimeoutMs > 0) || !Number.isFinite(attemptTimeoutMs)) throw bad(`attemptTimeoutMs must be a positive number of milliseconds (got ${String(o.attemptTimeoutMs)})`);
+  const badMs = checkMs('timeoutMs', timeoutMs) ?? checkMs('attemptTimeoutMs', attemptTimeoutMs);
+  if (badMs) throw badMs;
   if (typeof WebSocket !== 'function') {
     throw bad('no WebSocket constructor: pass `WebSocket` in the options (e.g. the `ws` package), or use the Node entry understudy/client');
   }
@@ -405,6 +399,12 @@ function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | undefined)
     attemptTimeoutMs,
     limits: DEFAULT_LIMITS,
   };
+}
+
+/** A duration option must be a positive, finite number of milliseconds. */
+function checkMs(name: string, ms: unknown): UnderstudyError | null {
+  if (typeof ms === 'number' && ms > 0 && Number.isFinite(ms)) return null;
+  return new UnderstudyError('BAD_REQUEST', `${name} must be a positive number of milliseconds (got ${String(ms)})`);
 }
 
 /**

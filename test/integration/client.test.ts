@@ -175,6 +175,20 @@ describe('client (integration: real view service and replicas)', function () {
       expect(err.message).to.contain(url).and.contain('200 ms');
     });
 
+    it('refuses bad options with BAD_REQUEST naming the option, opening nothing', async () => {
+      const cases: [Partial<ConnectOptions>, string][] = [
+        [{ view: 'http://127.0.0.1:7000' }, 'view must be'],
+        [{ view: 'ws://127.0.0.1:7000', timeoutMs: 0 }, 'timeoutMs must be a positive number'],
+        [{ view: 'ws://127.0.0.1:7000', attemptTimeoutMs: -1 }, 'attemptTimeoutMs must be a positive number'],
+        [{ view: 'ws://127.0.0.1:7000', clientId: '' }, 'clientId must be'],
+      ];
+      for (const [options, message] of cases) {
+        const err = await rejection(connect(options as ConnectOptions));
+        expect(err.code).to.equal('BAD_REQUEST');
+        expect(err.message).to.contain(message);
+      }
+    });
+
     it('reports the primary link status: connecting -> open', async () => {
       const vs = await viewService();
       const store = await client(vs);
