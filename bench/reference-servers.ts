@@ -115,11 +115,14 @@ async function chainA(): Promise<void> {
   } else {
     // Everything received in one turn goes to B as one frame; when B's echo of that frame
     // comes back, each original goes back to its sender (a cumulative acknowledgement).
-    const batches = new Fifo<{ socks: WebSocket[]; bufs: Buffer[] }>();
-    let cur: { socks: WebSocket[]; bufs: Buffer[] } | null = null;
+    // A frame holds at most BATCH_BYTES (B refuses frames over MAX_PAYLOAD, like a replica).
+    const BATCH_BYTES = 256 * 1024;
+    const batches = new Fifo<{ socks: WebSocket[]; bufs: Buffer[]; bytes: number }>();
+    let cur: { socks: WebSocket[]; bufs: Buffer[]; bytes: number } | null = null;
     const NL = Buffer.from('\n');
     const flush = (): void => {
-      const c = cur!;
+      const c = cur;
+      if (c === null) return;
       cur = null;
       batches.push(c);
       if (c.bufs.length === 1) {
@@ -143,12 +146,15 @@ async function chainA(): Promise<void> {
     });
     wss = await listen((ws) => {
       ws.on('message', (data: RawData) => {
+        const buf = data as Buffer;
+        if (cur !== null && cur.bytes + buf.length > BATCH_BYTES) flush();
         if (cur === null) {
-          cur = { socks: [], bufs: [] };
+          cur = { socks: [], bufs: [], bytes: 0 };
           setImmediate(flush);
         }
         cur.socks.push(ws);
-        cur.bufs.push(data as Buffer);
+        cur.bufs.push(buf);
+        cur.bytes += buf.length + 1;
       });
     });
   }
