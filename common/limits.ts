@@ -29,9 +29,12 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-/** "1.3 MiB", "900 B" — for error messages that say what to change. */
+/** "1 MiB", "1 KiB" for exact multiples; otherwise the exact count, "1048577 bytes (1.0 MiB)". */
 export function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1).replace(/\.0$/, '')} KiB`;
-  return `${n} B`;
+  const MiB = 1024 * 1024;
+  if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  if (n >= MiB) return `${n} bytes (${(n / MiB).toFixed(1)} MiB)`;
+  if (n >= 1024) return `${n} bytes (${(n / 1024).toFixed(1)} KiB)`;
+  return `${n} bytes`;
 }
