@@ -1,0 +1,198 @@
+/**
+ * An outgoing, reconnecting WebSocket link for the servers (replica → view service,
+ * primary → backup), STYLE §9/§11. It owns one socket at a time, reconnects with a capped
+ * exponential backoff (common/backoff.ts) until `close()`, and names its status:
+ *
+ *   connecting ──open──▶ open ──socket closed──▶ reconnecting ──open──▶ open …
+ *        │                                            │
+ *        └────────────── close() ──▶ closed ◀─────────┘
+ *
+ * Every transition goes through `setStatus`, which logs `from -> to` at debug and emits
+ * 'status'. Frames are JSON text; binary frames are ignored (logged). Nothing is queued
+ * while the link is down: `send` returns false and the caller (the replica machine)
+ * decides what to resend on 'open'.
+ */
+import WebSocket from 'ws';
+import { Emitter } from '../../common/emitter';
+import { backoffDelay, BackoffPolicy, DEFAULT_BACKOFF } from '../../common/backoff';
+import type { Logger } from '../../common/logger';
+import { frameText } from './ws-server';
+
+export type LinkStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export type LinkEvents = {
+  status: (status: LinkStatus, previous: LinkStatus) => void;
+  /** The socket is open: send any hello first. */
+  open: () => void;
+  /** A text frame. */
+  message: (text: string) => void;
+  /** An open socket closed (the link will reconnect unless closed). */
+  down: (code: number, reason: string) => void;
+};
+
+export interface LinkOptions {
+  url: string;
+  log: Logger;
+  /** What the link is for, in logs ("view service", "backup"). @default 'link' */
+  name?: string;
+  /** @default DEFAULT_BACKOFF (50 ms … 2 s, ×2, 50% jitter) */
+  backoff?: BackoffPolicy;
+  /** @default Math.random */
+  random?: () => number;
+  /** Largest frame accepted from the other end. @default 2 MiB */
+  maxPayload?: number;
+  /** An attempt that has not opened after this long is abandoned. @default 5000 */
+  handshakeTimeoutMs?: number;
+  /**
+   * Send a WebSocket ping this often and drop the socket when the previous one got no pong,
+   * so a half-open TCP connection is noticed. 0 turns it off. @default 0
+   */
+  heartbeatMs?: number;
+}
+
+export class Link extends Emitter<LinkEvents> {
+  readonly url: string;
+  private readonly log: Logger;
+  private readonly name: string;
+  private readonly policy: BackoffPolicy;
+  private readonly random: () => number;
+  private readonly maxPayload: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly heartbeatMs: number;
+  private ws: WebSocket | null = null;
+  private _status: LinkStatus = 'connecting';
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private alive = true;
+
+  constructor(o: LinkOptions) {
+    super();
+    this.url = o.url;
+    this.name = o.name ?? 'link';
+    this.log = o.log;
+    this.policy = o.backoff ?? DEFAULT_BACKOFF;
+    this.random = o.random ?? Math.random;
+    this.maxPayload = o.maxPayload ?? 2 * 1024 * 1024;
+    this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? 5000;
+    this.heartbeatMs = o.heartbeatMs ?? 0;
+    this.connect();
+  }
+
+  get status(): LinkStatus { return this._status; }
+
+  /** Bytes queued in the socket, not yet written. */
+  get bufferedAmount(): number { return this.ws ? this.ws.bufferedAmount : 0; }
+
+  /** Send a text frame if the link is open; false (nothing sent) otherwise. */
+  send(text: string): boolean {
+    const ws = this.ws;
+    if (this._status !== 'open' || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(text);
+    return true;
+  }
+
+  /** Close the current socket (e.g. after a protocol error): the link reconnects. */
+  drop(code = 1000, reason = ''): void {
+    this.ws?.close(code, reason);
+  }
+
+  /** Close for good: no more reconnects, no more events after 'status' closed. */
+  close(code = 1000, reason = 'closing'): void {
+    if (this._status === 'closed') return;
+    this.setStatus('closed');
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.stopHeartbeat();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(code, reason);
+    }
+    this.removeAllListeners();
+  }
+
+  private setStatus(next: LinkStatus): void {
+    const prev = this._status;
+    if (prev === next) return;
+    this._status = next;
+    this.log.debug({ link: this.name, url: this.url }, `${this.name} ${prev} -> ${next}`);
+    this.emit('status', next, prev);
+  }
+
+  private connect(): void {
+    this.retryTimer = null;
+    if (this._status === 'closed') return;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url, { maxPayload: this.maxPayload, handshakeTimeout: this.handshakeTimeoutMs, perMessageDeflate: false });
+    } catch (err) {
+      this.log.warn({ link: this.name, url: this.url, err: (err as Error).message }, `${this.name}: cannot connect`);
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    ws.on('open', () => {
+      if (this.ws !== ws) return;
+      this.attempt = 0;
+      this.alive = true;
+      this.startHeartbeat(ws);
+      this.setStatus('open');
+      this.emit('open');
+    });
+    ws.on('message', (data, isBinary) => {
+      if (this.ws !== ws) return;
+      this.alive = true;
+      const text = frameText(data, isBinary);
+      if (text === null) {
+        this.log.warn({ link: this.name }, `${this.name}: binary frame ignored`);
+        return;
+      }
+      this.emit('message', text);
+    });
+    ws.on('pong', () => { this.alive = true; });
+    ws.on('error', (err) => {
+      this.log.debug({ link: this.name, url: this.url, err: err.message }, `${this.name} socket error`);
+    });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.stopHeartbeat();
+      const wasOpen = this._status === 'open';
+      if (this._status === 'closed') return;
+      if (code === 4401) this.log.error({ link: this.name, url: this.url }, `${this.name}: refused with 4401 (wrong or missing cluster token)`);
+      if (wasOpen) {
+        this.setStatus('reconnecting');
+        this.emit('down', code, String(reason));
+      }
+      this.scheduleRetry();
+    });
+  }
+
+  private scheduleRetry(): void {
+    if (this._status === 'closed') return;
+    this.setStatus('reconnecting');
+    const delay = backoffDelay(this.attempt++, this.policy, this.random);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private startHeartbeat(ws: WebSocket): void {
+    if (this.heartbeatMs <= 0) return;
+    this.heartbeat = setInterval(() => {
+      if (!this.alive) {
+        this.log.warn({ link: this.name, url: this.url }, `${this.name}: no pong within ${this.heartbeatMs} ms; dropping the socket`);
+        ws.terminate();
+        return;
+      }
+      this.alive = false;
+      try { ws.ping(); } catch { /* closing */ }
+    }, this.heartbeatMs);
+    this.heartbeat.unref?.();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+}

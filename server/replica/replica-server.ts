@@ -1,0 +1,480 @@
+/**
+ * The replica's SHELL (STYLE §4): sockets, timers and logs around the ReplicaMachine.
+ * It translates socket events into machine inputs and machine effects into sends, and
+ * decides nothing about replication itself.
+ *
+ *   ws "/"       clients: req ─▶ clientOp            reply ─▶ res on that socket
+ *   ws "/peer"   a primary's link: peer hello (cluster token), then
+ *                xfer-*, fwd ─▶ fromPrimary           toPrimary ─▶ back on that socket
+ *   Link ─▶ VS   ping {viewnum: machine.pingViewnum} every pingInterval (the replica's only
+ *                timer) and at once when pingViewnum changes; view ─▶ view input
+ *   Link ─▶ backup/peer   one link to machine.backupTarget: open ─▶ backupLinkUp,
+ *                down ─▶ backupLinkDown, frames ─▶ fromBackup; toBackup ─▶ send (dropped
+ *                while down: the machine resends on link-up)
+ *   flush        setImmediate once per event-loop turn while machine.wantsFlush
+ *   HTTP         /healthz, /metrics, /digest
+ *
+ * Backpressure: with `pendingCount()` at PAUSE_PENDING the shell stops reading client
+ * sockets (TCP pushes back on the clients) and resumes at RESUME_PENDING, so the ordered
+ * but unanswered requests stay bounded without an extra error code.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import WebSocket from 'ws';
+import { nanoid } from 'nanoid';
+import { Counter, Gauge } from 'prom-client';
+import type { ReplicaOptions } from '../../common/config';
+import type { Logger } from '../../common/logger';
+import type { ErrorMsg, PeerHelloMsg, PingMsg, ResMsg } from '../../common/messages';
+import { CloseCodes } from '../../common/errors';
+import { decode, encode, isProtocolError } from '../../common/protocol';
+import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
+import { Link } from '../net/link';
+import { createLogger } from '../log';
+import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
+import { ReplicaMachine, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
+
+/** A running replica. */
+export interface Replica {
+  /** The advertised URL: the replica's id in views. */
+  readonly id: string;
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** This process's incarnation (a fresh nanoid). */
+  readonly incarnation: string;
+  /** The core, for status and tests; the shell owns all its inputs. */
+  readonly machine: ReplicaMachine;
+  /** Close the view-service link first (the VS declares this replica dead at once), then everything else. */
+  close(): Promise<void>;
+}
+
+export type StartReplicaOptions = ReplicaOptions & {
+  /** Parent logger; the replica logs through `child({ role: 'replica', id })`. @default a pino root at options.logLevel */
+  log?: Logger;
+};
+
+/**
+ * Peer frames carry a client's req inside a fwd, so they may exceed the client limit by
+ * the wrapper: the server's maxPayload is maxMessageBytes + this, and client frames are
+ * held to maxMessageBytes by the '/' route itself. @default 64 KiB
+ */
+export const PEER_FRAME_ALLOWANCE = 64 * 1024;
+/** Stop reading client sockets at this many unanswered requests. @default 100000 */
+export const PAUSE_PENDING = 100_000;
+/** Resume reading at this many. @default 50000 */
+export const RESUME_PENDING = 50_000;
+/** A client socket with more than this queued is a slow consumer: closed with 4408. @default 64 MiB */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/** This many undecodable messages in a row close a link (1008 policy violation). */
+const MAX_BAD_IN_ROW = 20;
+const POLICY_VIOLATION = 1008;
+
+interface ClientConn {
+  readonly id: ConnId;
+  readonly ws: WebSocket;
+  readonly remote: string;
+  authed: boolean;
+  badInRow: number;
+}
+
+/** Start a replica (SPEC §3, §4): listen, then link to the view service and ping. */
+export async function startReplica(options: StartReplicaOptions): Promise<Replica> {
+  const shell = new ReplicaShell(options);
+  await shell.listen();
+  return {
+    id: shell.id,
+    port: shell.port,
+    incarnation: shell.incarnation,
+    machine: shell.machine,
+    close: () => shell.close(),
+  };
+}
+
+/** sha256 over the sorted keys and values (SPEC §5): `JSON.stringify(key) ":" JSON.stringify(value) "\n"` each. */
+export function digestOf(entries: Iterable<[string, string]>): string {
+  const h = createHash('sha256');
+  for (const [k, v] of entries) h.update(`${JSON.stringify(k)}:${JSON.stringify(v)}\n`);
+  return h.digest('hex');
+}
+
+class ReplicaShell {
+  readonly incarnation = nanoid();
+  id = '';
+  port = 0;
+  machine!: ReplicaMachine;
+  private log: Logger;
+  private server: WsServer | null = null;
+  private readonly conns = new Map<ConnId, ClientConn>();
+  private nextConn = 1;
+  private vsLink: Link | null = null;
+  private backup: { target: string; link: Link } | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private flushScheduled = false;
+  private paused = false;
+  private lastPingViewnum = -1;
+  /** A viewnum-0 ping is unanswered (see sendPing). */
+  private zeroPingInFlight = false;
+  private closing = false;
+  private readonly registry = createMetricsRegistry();
+  private readonly requests = new Counter({ name: 'understudy_replica_requests_total', help: 'Client requests received, by op.', labelNames: ['op'], registers: [this.registry] });
+  private readonly badMessages = new Counter({ name: 'understudy_bad_messages_total', help: 'Messages answered with an error or a close.', registers: [this.registry] });
+
+  constructor(private readonly o: StartReplicaOptions) {
+    this.log = (o.log ?? createLogger(o.logLevel)).child({ role: 'replica' });
+  }
+
+  async listen(): Promise<void> {
+    const o = this.o;
+    this.server = await startWsServer({
+      port: o.port,
+      host: o.host,
+      maxPayload: o.limits.maxMessageBytes + PEER_FRAME_ALLOWANCE,
+      maxConnections: o.maxConnections,
+      log: this.log,
+      routes: {
+        '/': (ws, req, url) => this.guard(() => this.onClient(ws, req, url)),
+        '/peer': (ws, req, url) => this.guard(() => this.onPeer(ws, req, url)),
+      },
+      http: [metricsHandler(this.registry, this.log), (req, res) => this.onHttp(req, res)],
+    });
+    this.port = this.server.port;
+    this.id = o.url ?? `ws://127.0.0.1:${this.port}`;
+    this.log = this.log.child({ id: this.id });
+    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits });
+    this.registerGauges();
+    this.vsLink = new Link({
+      url: o.viewUrl, log: this.log, name: 'view service',
+      heartbeatMs: Math.max(1000, 10 * o.pingIntervalMs), maxPayload: 64 * 1024,
+    });
+    this.vsLink.on('open', () => {
+      this.zeroPingInFlight = false; // answers on the old socket are lost
+      this.sendPing();
+    });
+    this.vsLink.on('message', (text) => this.guard(() => this.onViewServiceMessage(text)));
+    this.pingTimer = setInterval(() => this.sendPing(), o.pingIntervalMs);
+    this.log.info({ incarnation: this.incarnation, view: o.viewUrl }, `replica ${this.id} started`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.vsLink?.close(CloseCodes.GoingAway, 'shutting down');
+    this.backup?.link.close(CloseCodes.GoingAway, 'shutting down');
+    this.backup = null;
+    await this.server?.close();
+    this.log.info({}, `replica ${this.id} stopped`);
+  }
+
+  /** A bug must not take the process down (SPEC §1): log it loudly and carry on. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err }, 'replica handler failed');
+    }
+  }
+
+  // ───────────────────────── the machine ─────────────────────────
+
+  /** Step the machine and carry out its effects. `via` is the /peer socket the input came on. */
+  private run(input: ReplicaInput, via?: WebSocket): void {
+    if (this.closing) return;
+    this.machine.step(input);
+    for (const e of this.machine.takeEffects()) {
+      switch (e.kind) {
+        case 'reply': {
+          const c = this.conns.get(e.conn);
+          if (c) this.sendClient(c, e.msg);
+          break;
+        }
+        case 'toBackup':
+          this.backup?.link.send(encode(e.msg)); // false while down: the machine resends on link-up
+          break;
+        case 'toPrimary':
+          if (via && via.readyState === WebSocket.OPEN) via.send(encode(e.msg));
+          break;
+        case 'log':
+          this.log[e.level](e.data ?? {}, e.msg);
+          break;
+      }
+    }
+    this.syncBackupLink();
+    if (this.machine.wantsFlush && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.guard(() => this.run({ kind: 'flush' }));
+      });
+    }
+    this.applyBackpressure();
+    if (this.machine.pingViewnum !== this.lastPingViewnum) this.sendPing();
+  }
+
+  // ───────────────────────── view service link ─────────────────────────
+
+  /**
+   * Ping the view service. At most one viewnum-0 ping is in flight: the VS takes a 0 from
+   * a replica it already put in a view as "restarted, state lost" (SPEC §2.1), so a second
+   * 0 sent before the answer to the first arrived (slow start, short pingInterval) would
+   * kill the view we were just given. The first answer always names a view ≥ 1.
+   */
+  private sendPing(): void {
+    if (this.closing || !this.vsLink) return;
+    const viewnum = this.machine.pingViewnum;
+    if (viewnum === 0 && this.zeroPingInFlight) return;
+    const msg: PingMsg = { type: 'ping', id: this.id, incarnation: this.incarnation, viewnum };
+    if (this.o.clusterToken !== null) msg.token = this.o.clusterToken;
+    if (this.vsLink.send(encode(msg))) {
+      this.lastPingViewnum = viewnum;
+      if (viewnum === 0) this.zeroPingInFlight = true;
+    }
+  }
+
+  private onViewServiceMessage(text: string): void {
+    const msg = decode(text, this.o.limits);
+    if (isProtocolError(msg)) {
+      this.log.warn({ code: msg.code, reason: msg.message }, 'undecodable message from the view service');
+      return;
+    }
+    if (msg.type === 'view') {
+      this.zeroPingInFlight = false;
+      if (!msg.holders) {
+        this.log.warn({ view: msg.view }, 'view without holders from the view service: ignored');
+        return;
+      }
+      this.run({ kind: 'view', view: msg.view, holders: msg.holders });
+    } else if (msg.type === 'error') {
+      this.log.warn({ code: msg.code, reason: msg.message }, 'the view service reported an error');
+    } else {
+      this.log.warn({ type: msg.type }, 'unexpected message from the view service');
+    }
+  }
+
+  // ───────────────────────── backup link (I am primary) ─────────────────────────
+
+  /** Keep exactly one link, to machine.backupTarget. */
+  private syncBackupLink(): void {
+    const target = this.machine.backupTarget;
+    if ((this.backup?.target ?? null) === target) return;
+    if (this.backup) {
+      this.backup.link.close(CloseCodes.Normal, 'no longer my backup');
+      this.backup = null;
+    }
+    if (target === null || this.closing) return;
+    const link = new Link({
+      url: `${target.replace(/\/+$/, '')}/peer`, log: this.log, name: 'backup',
+      maxPayload: 64 * 1024, heartbeatMs: Math.max(1000, 10 * this.o.pingIntervalMs),
+    });
+    const current = () => this.backup?.link === link;
+    link.on('open', () => this.guard(() => {
+      if (!current()) return;
+      const hello: PeerHelloMsg = { type: 'peer', id: this.id, incarnation: this.incarnation };
+      if (this.o.clusterToken !== null) hello.token = this.o.clusterToken;
+      link.send(encode(hello));
+      this.run({ kind: 'backupLinkUp' });
+    }));
+    link.on('down', (code, reason) => this.guard(() => {
+      if (!current()) return;
+      this.log.info({ backup: target, code, reason }, 'backup link down');
+      this.run({ kind: 'backupLinkDown' });
+    }));
+    link.on('message', (text) => this.guard(() => {
+      if (!current()) return;
+      const msg = decode(text, this.o.limits);
+      if (isProtocolError(msg)) {
+        this.log.warn({ backup: target, code: msg.code, reason: msg.message }, 'undecodable message from the backup');
+        return;
+      }
+      if (msg.type === 'xferack' || msg.type === 'fwdack' || msg.type === 'reject') this.run({ kind: 'fromBackup', msg });
+      else this.log.warn({ backup: target, type: msg.type }, 'unexpected message from the backup');
+    }));
+    this.backup = { target, link };
+  }
+
+  // ───────────────────────── "/peer": a primary's link to me ─────────────────────────
+
+  private onPeer(ws: WebSocket, req: IncomingMessage, url: URL): void {
+    const remote = remoteOf(req);
+    const urlToken = url.searchParams.get('token');
+    let peer: PeerIdentity | null = null;
+    let badInRow = 0;
+    ws.on('message', (data, isBinary) => this.guard(() => {
+      const text = frameText(data, isBinary);
+      if (peer === null) {
+        const hello = text === null ? null : decode(text, this.o.limits);
+        if (hello === null || isProtocolError(hello) || hello.type !== 'peer' || !tokenMatches(this.o.clusterToken, hello.token ?? urlToken ?? undefined)) {
+          this.badMessages.inc();
+          this.log.warn({ remote }, 'peer link without a valid peer hello or cluster token; closing with 4401');
+          ws.close(CloseCodes.Unauthorized, 'unauthorized');
+          return;
+        }
+        peer = { id: hello.id, incarnation: hello.incarnation };
+        this.log.debug({ remote, peer }, 'peer link from a primary');
+        return;
+      }
+      if (text === null) return this.peerError(ws, remote, 'BAD_REQUEST', 'binary frames are not accepted', ++badInRow);
+      const msg = decode(text, this.o.limits);
+      if (isProtocolError(msg)) return this.peerError(ws, remote, msg.code, msg.message, ++badInRow);
+      badInRow = 0;
+      switch (msg.type) {
+        case 'xfer-begin': case 'xfer-data': case 'xfer-end': case 'fwd':
+          this.run({ kind: 'fromPrimary', peer, msg }, ws);
+          return;
+        default:
+          this.peerError(ws, remote, 'BAD_REQUEST', `a peer link takes xfer-begin, xfer-data, xfer-end and fwd (got ${JSON.stringify(msg.type)})`, ++badInRow);
+      }
+    }));
+  }
+
+  private peerError(ws: WebSocket, remote: string, code: ErrorMsg['code'], message: string, badInRow: number): void {
+    this.badMessages.inc();
+    this.log.warn({ remote, code, reason: message }, 'bad message on a peer link');
+    if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'error', code, message }));
+    if (badInRow >= MAX_BAD_IN_ROW) ws.close(POLICY_VIOLATION, 'too many bad messages');
+  }
+
+  // ───────────────────────── "/": clients ─────────────────────────
+
+  private onClient(ws: WebSocket, req: IncomingMessage, url: URL): void {
+    const remote = remoteOf(req);
+    const urlToken = url.searchParams.get('token');
+    const expected = this.o.clientToken;
+    if (expected !== null && urlToken !== null && !tokenMatches(expected, urlToken)) {
+      this.unauthorized(ws, remote);
+      return;
+    }
+    const conn: ClientConn = { id: this.nextConn++, ws, remote, authed: expected === null || urlToken !== null, badInRow: 0 };
+    this.conns.set(conn.id, conn);
+    if (this.paused) pauseSocket(ws);
+    ws.on('message', (data, isBinary) => this.guard(() => this.onClientMessage(conn, data, isBinary)));
+    ws.on('close', () => this.conns.delete(conn.id));
+  }
+
+  private onClientMessage(conn: ClientConn, data: WebSocket.RawData, isBinary: boolean): void {
+    if (rawLength(data) > this.o.limits.maxMessageBytes) {
+      // The transport's maxPayload is raised for peer frames; clients keep SPEC §8's limit.
+      this.badMessages.inc();
+      this.log.warn({ remote: conn.remote, bytes: rawLength(data) }, 'client message over maxMessageBytes; closing with 1009');
+      conn.ws.close(CloseCodes.TooLarge, 'message too large');
+      return;
+    }
+    const text = frameText(data, isBinary);
+    const msg = text === null ? null : decode(text, this.o.limits);
+    if (!conn.authed) {
+      if (msg !== null && !isProtocolError(msg) && msg.type === 'hello' && tokenMatches(this.o.clientToken, msg.token)) {
+        conn.authed = true;
+        return;
+      }
+      this.unauthorized(conn.ws, conn.remote);
+      return;
+    }
+    if (msg === null) return this.clientError(conn, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames');
+    if (isProtocolError(msg)) return this.clientError(conn, msg.code, msg.message, msg.seq);
+    conn.badInRow = 0;
+    if (msg.type === 'req') {
+      this.requests.inc({ op: msg.op });
+      this.run({ kind: 'clientOp', conn: conn.id, req: msg });
+    } else if (msg.type !== 'hello') {
+      this.clientError(conn, 'BAD_REQUEST', `a client link takes "req" and "hello" messages (got ${JSON.stringify(msg.type)})`);
+    }
+  }
+
+  /** A bad client message: a `res` error when its seq is known, else an `error` message. */
+  private clientError(conn: ClientConn, code: ErrorMsg['code'], message: string, seq?: number): void {
+    this.badMessages.inc();
+    this.log.warn({ remote: conn.remote, code, reason: message, seq }, 'bad client message');
+    const reply: ResMsg | ErrorMsg = seq !== undefined
+      ? { type: 'res', seq, ok: false, code, message }
+      : { type: 'error', code, message };
+    this.sendClient(conn, reply);
+    if (++conn.badInRow >= MAX_BAD_IN_ROW) conn.ws.close(POLICY_VIOLATION, 'too many bad messages');
+  }
+
+  private unauthorized(ws: WebSocket, remote: string): void {
+    this.badMessages.inc();
+    this.log.warn({ remote }, 'client link: wrong or missing token; closing with 4401'); // never log the token
+    ws.close(CloseCodes.Unauthorized, 'unauthorized');
+  }
+
+  private sendClient(c: ClientConn, msg: ResMsg | ErrorMsg): void {
+    if (c.ws.readyState !== WebSocket.OPEN) return;
+    if (c.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.log.warn({ remote: c.remote, buffered: c.ws.bufferedAmount }, 'closing a slow client');
+      c.ws.close(CloseCodes.SlowConsumer, 'send buffer full');
+      return;
+    }
+    c.ws.send(encode(msg));
+  }
+
+  /** Stop reading client sockets while too many requests wait for the backup. */
+  private applyBackpressure(): void {
+    const n = this.machine.pendingCount();
+    if (!this.paused && n >= PAUSE_PENDING) {
+      this.paused = true;
+      this.log.warn({ pending: n }, 'too many requests waiting for the backup: pausing client reads');
+      for (const c of this.conns.values()) pauseSocket(c.ws);
+    } else if (this.paused && n <= RESUME_PENDING) {
+      this.paused = false;
+      this.log.info({ pending: n }, 'resuming client reads');
+      for (const c of this.conns.values()) resumeSocket(c.ws);
+    }
+  }
+
+  // ───────────────────────── HTTP ─────────────────────────
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    const p = pathOf(req);
+    if (p === '/healthz') {
+      sendJson(res, 200, { ok: true });
+      return true;
+    }
+    if (p === '/digest') {
+      const m = this.machine;
+      sendJson(res, 200, {
+        viewnum: m.view.viewnum,
+        role: m.role,
+        revision: m.store.revision,
+        keys: m.store.size,
+        sha256: digestOf(m.store.sortedEntries()),
+      });
+      return true;
+    }
+    return false;
+  }
+
+  private registerGauges(): void {
+    const m = this.machine;
+    const registers = [this.registry];
+    new Gauge({ name: 'understudy_viewnum', help: 'The latest view number this replica knows.', registers, collect() { this.set(m.view.viewnum); } });
+    new Gauge({ name: 'understudy_ping_viewnum', help: 'The view number this replica reports in pings (acknowledged views).', registers, collect() { this.set(m.pingViewnum); } });
+    new Gauge({
+      name: 'understudy_replica_role', help: '1 for the role this replica has.', labelNames: ['role'], registers,
+      collect() { for (const r of ['primary', 'backup', 'idle']) this.set({ role: r }, m.role === r ? 1 : 0); },
+    });
+    new Gauge({ name: 'understudy_revision', help: 'Applied writes that changed the data.', registers, collect() { this.set(m.store.revision); } });
+    new Gauge({ name: 'understudy_log_index', help: 'The log index of the last applied operation.', registers, collect() { this.set(m.store.index); } });
+    new Gauge({ name: 'understudy_keys', help: 'Keys in the store.', registers, collect() { this.set(m.store.size); } });
+    new Gauge({ name: 'understudy_pending_requests', help: 'Requests ordered but not yet acknowledged by the backup.', registers, collect() { this.set(m.pendingCount()); } });
+    const conns = this.conns;
+    new Gauge({ name: 'understudy_client_connections', help: 'Open client connections.', registers, collect() { this.set(conns.size); } });
+  }
+}
+
+function remoteOf(req: IncomingMessage): string {
+  return `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+}
+
+function rawLength(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return (data as Buffer | ArrayBuffer).byteLength;
+}
+
+/** ws ≥ 8 pauses the underlying socket: it stops reading (TCP backpressure to the client). */
+function pauseSocket(ws: WebSocket): void {
+  ws.pause();
+}
+
+function resumeSocket(ws: WebSocket): void {
+  ws.resume();
+}
