@@ -48,6 +48,8 @@ export interface RunResult {
   mean: number;
   /** CPU time of this load process during the run, as a fraction of one core. */
   loadCpu: number;
+  /** Operations issued in the run (including those that completed after its end, while draining). */
+  issued?: number;
 }
 
 function summarize(lat: Samples, durationMs: number, errors: Record<string, number>, cpu0: NodeJS.CpuUsage): RunResult {
@@ -172,9 +174,10 @@ function wsRun(c: { conns: number; depth: number; size: number; durationMs: numb
 
 let stores: Store[] = [];
 
-async function usOpen(c: { view: string; clients: number; timeoutMs: number }): Promise<{ clients: number; view: unknown }> {
+async function usOpen(c: { view: string; clients: number; timeoutMs: number; attemptTimeoutMs?: number }): Promise<{ clients: number; view: unknown }> {
   await usClose();
-  stores = await Promise.all(Array.from({ length: c.clients }, () => client.connect({ view: c.view, timeoutMs: c.timeoutMs })));
+  const opts = { view: c.view, timeoutMs: c.timeoutMs, ...(c.attemptTimeoutMs ? { attemptTimeoutMs: c.attemptTimeoutMs } : {}) };
+  stores = await Promise.all(Array.from({ length: c.clients }, () => client.connect(opts)));
   return { clients: stores.length, view: stores[0]?.view };
 }
 
@@ -216,7 +219,7 @@ function usRun(c: { op: Op; clients: number; depth: number; size: number; durati
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      resolve(summarize(lat, c.durationMs, errors, cpu0));
+      resolve({ ...summarize(lat, c.durationMs, errors, cpu0), issued: k });
     };
     const lane = (store: Store): void => {
       const key = c.prefix + (k++ % c.keyspace);

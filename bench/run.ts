@@ -50,6 +50,7 @@ interface Options {
   out: string;
   maxMinutes: number;
   logLevel: string;
+  attemptTimeoutMs: number | null;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -72,6 +73,8 @@ const HELP = `npm run bench -- [flags]
   --out DIR               where the JSON goes (default bench/results)
   --max-minutes N         watchdog: stop everything after N minutes (default 30)
   --log-level LEVEL       LOG_LEVEL of the Understudy processes (default info)
+  --attempt-timeout-ms MS the client's attemptTimeoutMs in the ops section (default: the
+                          library's, min(1000, timeoutMs / 3))
 `;
 
 function parseOptions(argv: string[]): Options {
@@ -84,7 +87,7 @@ function parseOptions(argv: string[]): Options {
     else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags.set(a.slice(2), argv[++i]);
     else flags.set(a.slice(2), true);
   }
-  const known = new Set(['quick', 'only', 'redis', 'keys', 'rounds', 'round-ms', 'warmup-ms', 'sizes', 'ops', 'loads', 'failover-trials', 'failover-replicas', 'steady', 'cpu-prof', 'out', 'max-minutes', 'log-level', 'help']);
+  const known = new Set(['quick', 'only', 'redis', 'keys', 'rounds', 'round-ms', 'warmup-ms', 'sizes', 'ops', 'loads', 'failover-trials', 'failover-replicas', 'steady', 'cpu-prof', 'out', 'max-minutes', 'log-level', 'attempt-timeout-ms', 'help']);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n\n${HELP}`);
   if (flags.has('help')) {
     process.stdout.write(HELP);
@@ -139,6 +142,7 @@ function parseOptions(argv: string[]): Options {
     out: path.resolve(str('out') ?? path.join(ROOT, 'bench', 'results')),
     maxMinutes: int('max-minutes', 30),
     logLevel: str('log-level') ?? 'info',
+    attemptTimeoutMs: flags.has('attempt-timeout-ms') ? int('attempt-timeout-ms', 1000) : null,
   };
 }
 
@@ -336,6 +340,7 @@ interface RunResult {
   max: number;
   mean: number;
   loadCpu: number;
+  issued?: number;
 }
 
 interface Figure {
@@ -350,7 +355,9 @@ interface Figure {
   errors: Record<string, number>;
   /** Median CPU use per process during the rounds, in cores (1.0 = one core busy). */
   cpu: Record<string, number>;
-  rounds: (RunResult & { cpu: Record<string, number> })[];
+  /** Understudy: requests the primary received per operation issued (1.00: no client resends). */
+  reqPerOp: number | null;
+  rounds: (RunResult & { cpu: Record<string, number>; serverRequests?: number })[];
 }
 
 const figures: Figure[] = [];
@@ -362,6 +369,7 @@ async function measure(
   pids: Record<string, number>,
   run: (durationMs: number) => Promise<RunResult>,
   after?: () => Promise<void>,
+  probe?: () => Promise<number>,
 ): Promise<Figure> {
   const label = `${meta.name} ${fmtBytes(meta.size)} ${meta.conns}×${meta.depth}`;
   await run(o.warmupMs);
@@ -370,16 +378,18 @@ async function measure(
   for (let r = 0; r < o.rounds; r++) {
     const c0: Record<string, number> = {};
     for (const [n, pid] of Object.entries(pids)) c0[n] = cpuSeconds(pid);
+    const q0 = probe ? await probe().catch(() => NaN) : NaN;
     const m0 = machineBusySeconds();
     const t0 = performance.now();
     const res = await run(o.roundMs);
     const secs = (performance.now() - t0) / 1000;
+    const serverRequests = probe ? (await probe().catch(() => NaN)) - q0 : undefined;
     const cpu: Record<string, number> = { load: res.loadCpu };
     for (const [n, pid] of Object.entries(pids)) cpu[n] = (cpuSeconds(pid) - c0[n]) / secs;
     // Everything else this machine ran meanwhile (other sessions' tests: it is shared and noisy).
     const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
     cpu.others = Math.max(0, (machineBusySeconds() - m0) / secs - ours);
-    rounds.push({ ...res, cpu });
+    rounds.push({ ...res, cpu, serverRequests });
     if (after) await after();
   }
   const errors: Record<string, number> = {};
@@ -393,11 +403,12 @@ async function measure(
     p99: spread(rounds.map((r) => r.p99)),
     errors,
     cpu,
+    reqPerOp: probe ? median(rounds.map((r) => (r.serverRequests ?? NaN) / (r.issued ?? NaN))) : null,
     rounds,
   };
   figures.push(f);
   const errs = Object.keys(errors).length ? ` errors ${JSON.stringify(errors)}` : '';
-  log(`${label}: ${fmtCount(f.opsPerSec.median)} ops/s [${fmtCount(f.opsPerSec.min)}–${fmtCount(f.opsPerSec.max)}], p50 ${fmtMs(f.p50.median)}, p99 ${fmtMs(f.p99.median)}; cpu ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}${errs}`);
+  log(`${label}: ${fmtCount(f.opsPerSec.median)} ops/s [${fmtCount(f.opsPerSec.min)}–${fmtCount(f.opsPerSec.max)}], p50 ${fmtMs(f.p50.median)}, p99 ${fmtMs(f.p99.median)}${f.reqPerOp !== null ? `, requests/op ${f.reqPerOp.toFixed(2)}` : ''}; cpu ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}${errs}`);
   return f;
 }
 
@@ -572,6 +583,15 @@ async function waitView(vs: ViewProc, pred: (v: ViewStatus) => boolean, timeoutM
   }
 }
 
+/** understudy_replica_requests_total (all ops) from a replica's /metrics. */
+async function requestsReceived(r: ReplicaProc): Promise<number> {
+  const res = await fetch(`${r.http}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  let n = 0;
+  for (const m of text.matchAll(/^understudy_replica_requests_total(?:\{[^}]*\})?\s+([0-9.e+]+)/gm)) n += Number(m[1]);
+  return n;
+}
+
 function roleOf(c: Cluster, v: ViewStatus): { primary?: ReplicaProc; backup?: ReplicaProc } {
   return { primary: c.replicas.find((r) => r.id === v.primary), backup: c.replicas.find((r) => r.id === v.backup) };
 }
@@ -598,14 +618,35 @@ async function runOps(o: Options): Promise<void> {
     if (!primary || !backup) throw new Error(`unexpected view ${JSON.stringify(v)}`);
     log(`understudy: primary pid ${primary.pid} (${primary.id}), backup pid ${backup.pid} (${backup.id}), view pid ${cluster.view.pid}`);
     profilePids = { primary: primary.pid, backup: backup.pid };
-    const pids = { primary: primary.pid, backup: backup.pid, view: cluster.view.pid };
+    // The roles as the view service has them now: if the view changes under load (a replica
+    // declared dead), the bench says so and attributes CPU by the current roles.
+    let lastView = v;
+    const c = cluster;
+    const checkView = async (when: string): Promise<Record<string, number>> => {
+      const now = await viewOf(c.view);
+      if (now.viewnum !== lastView.viewnum) {
+        const note = `view changed ${when}: ${lastView.viewnum} {primary ${lastView.primary}, backup ${lastView.backup}} → ${now.viewnum} {primary ${now.primary}, backup ${now.backup}, acked ${now.acked}}`;
+        log(`understudy: ${note}`);
+        anomalies.push(note);
+        // Keep what the processes said about it (their last log lines) in the JSON.
+        anomalyLogs.push({ note, logs: Object.fromEntries([c.view, ...c.replicas].map((p) => [`${p === c.view ? 'view' : 'replica'} ${p.pid} ${p.id}`, p.logs.slice(-30)])) });
+        lastView = now;
+      }
+      const r = roleOf(c, now);
+      const pids: Record<string, number> = { view: c.view.pid };
+      if (r.primary) pids.primary = r.primary.pid;
+      if (r.backup) pids.backup = r.backup.pid;
+      for (const x of c.replicas) if (x !== r.primary && x !== r.backup) pids[`idle ${x.pid}`] = x.pid;
+      return pids;
+    };
     load = await newLoad();
     const maxConns = Math.max(...o.loads.map((l) => l.conns));
-    await load.request({ cmd: 'us-open', view: cluster.view.url, clients: maxConns, timeoutMs: 30_000 });
+    await load.request({ cmd: 'us-open', view: cluster.view.url, clients: maxConns, timeoutMs: 30_000, ...(o.attemptTimeoutMs ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}) });
     if (o.ops.includes('get')) {
       for (const size of o.sizes) {
         const r = await load.request<{ ms: number; errors: object }>({ cmd: 'us-bulk', op: 'put', keys: GET_KEYS, size, prefix: `g${size}:`, clients: maxConns, depth: 16 }, 300_000);
         log(`understudy: loaded ${GET_KEYS} keys of ${fmtBytes(size)} for get in ${fmtMs(r.ms)} ${JSON.stringify(r.errors)}`);
+        await checkView(`while loading ${GET_KEYS} keys of ${fmtBytes(size)} for get`);
       }
     }
     let appendRun = 0;
@@ -623,9 +664,14 @@ async function runOps(o: Options): Promise<void> {
             await load!.request({ cmd: 'us-bulk', op: 'delete', keys: APPEND_KEYS, size, prefix, clients: maxConns, depth: 16 }, 300_000);
             setPrefix();
           } : undefined;
+          const label = `understudy ${op} ${fmtBytes(size)} ${l.conns}×${l.depth}`;
+          const pids = await checkView(`before ${label}`);
+          const primaryNow = c.replicas.find((x) => x.pid === pids.primary);
           await measure(o, { kind: 'understudy', name: `understudy ${op}`, size, conns: l.conns, depth: l.depth }, pids,
             (durationMs) => load!.request<RunResult>({ cmd: 'us-run', op, clients: l.conns, depth: l.depth, size, durationMs, keyspace, prefix }, durationMs + 120_000),
-            after);
+            after,
+            primaryNow ? () => requestsReceived(primaryNow) : undefined);
+          await checkView(`during ${label}`);
         }
       }
     }
@@ -645,6 +691,9 @@ async function runOps(o: Options): Promise<void> {
 }
 
 let profilePids: Record<string, number> | null = null;
+/** Things the cluster did that a benchmark should not see (view changes under load, …). */
+const anomalies: string[] = [];
+const anomalyLogs: { note: string; logs: Record<string, string[]> }[] = [];
 
 // ───────────────────────── Redis ─────────────────────────
 
@@ -968,13 +1017,13 @@ function report(o: Options): string {
           f.name, fmtBytes(size), spreadCount(f.opsPerSec), fmtMs(f.p50.median), fmtMs(f.p99.median),
           ref ? fmtRatio(f.opsPerSec.median / ref.opsPerSec.median) : '–',
           ref ? fmtRatio(f.p50.median / ref.p50.median) : '–',
-          errs ? String(errs) : '0', cpuStr(f),
+          errs ? String(errs) : '0', f.reqPerOp !== null && Number.isFinite(f.reqPerOp) ? f.reqPerOp.toFixed(2) : '', cpuStr(f),
         ]);
       }
     }
     if (rows.length) {
       out.push(`\nThroughput, ${l.conns} connections × ${l.depth} in flight (median of ${o.rounds} rounds of ${fmtMs(o.roundMs)} [min–max]; ratios to the raw chain at the same size)\n`);
-      out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'errors', 'CPU (cores)'], rows, 2));
+      out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'errors', 'req/op', 'CPU (cores)'], rows, 2));
     }
   }
   if (has1) {
@@ -1127,6 +1176,7 @@ async function main(): Promise<void> {
   const table = report(o);
   const header = `Understudy bench — ${started.toISOString()} — node ${process.version}, ${env.cpus} cores, commit ${String(env.commit)}; ${o.quick ? 'QUICK run; ' : ''}${o.rounds} rounds × ${fmtMs(o.roundMs)} after ${fmtMs(o.warmupMs)} warm-up`;
   process.stdout.write(`\n${header}\n${table}\n`);
+  if (anomalies.length) process.stdout.write(`\nAnomalies:\n${anomalies.map((a) => `  ${a}`).join('\n')}\n`);
   if (errors.length) process.stdout.write(`\nSections that broke:\n${errors.map((e) => `  ${e.split('\n')[0]}`).join('\n')}\n`);
   fs.mkdirSync(o.out, { recursive: true });
   const file = path.join(o.out, `${started.toISOString().replace(/[:.]/g, '-')}${o.quick ? '-quick' : ''}.json`);
@@ -1140,6 +1190,8 @@ async function main(): Promise<void> {
     transfer: transfers,
     targets,
     profilePids,
+    anomalies,
+    anomalyLogs,
     errors,
     table: `${header}\n${table}`,
   }, null, 2));
