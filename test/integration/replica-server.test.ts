@@ -11,6 +11,8 @@ import { startReplica, type Replica } from '../../server/replica';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import { noopLogger } from '../../common/logger';
 import type { OpName } from '../../common/messages';
+import { startFaultProxy } from '../support/fault-proxy';
+import * as net from 'node:net';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = any;
@@ -134,6 +136,15 @@ async function pair(): Promise<{ vs: ViewService; p: Replica; b: Replica }> {
   const b = await startRep(vs);
   await waitFor('view {p, b} acknowledged', () => vs.machine.view.backup === b.id && vs.machine.acked && b.machine.role === 'backup');
   return { vs, p, b };
+}
+
+/** A free TCP port on 127.0.0.1 (to start a replica behind a proxy that must know it first). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
 }
 
 describe('replica over real WebSockets (SPEC §3, §5)', () => {
@@ -299,5 +310,32 @@ describe('replica over real WebSockets (SPEC §3, §5)', () => {
     expect(text).to.match(/^understudy_revision 1$/m);
     expect(text).to.match(/^understudy_replica_role\{role="primary"\} 1$/m);
     expect(text).to.match(/^understudy_replica_requests_total\{op="put"\} 1$/m);
+  });
+
+  it('the primary relinks to its backup after the link drops and resends what was not acknowledged', async () => {
+    const { vs, p } = await single();
+    const port = await freePort();
+    const proxy = await startFaultProxy({ target: `ws://127.0.0.1:${port}`, name: 'p→b' });
+    teardown.push(() => proxy.close());
+    const b = await startRep(vs, { port, url: proxy.url }); // the primary reaches b only through the proxy
+    await waitFor('view {p, b} acknowledged', () => vs.machine.view.backup === b.id && vs.machine.acked);
+    const c = await client(p);
+    await c.ok('put', 'k', 'v0');
+    proxy.hold('fromTarget'); // acks are held: the writes wait
+    const writes = Array.from({ length: 20 }, (_, i) => c.ok('append', 'k', `,${i}`));
+    await waitFor('the writes ordered and applied on b, unacknowledged', () => p.machine.pendingCount() === 20 && b.machine.store.index === p.machine.store.index);
+    proxy.closeAll(); // the acks are lost with the link
+    proxy.release();
+    const results = await Promise.all(writes);
+    expect(results).to.have.length(20);
+    expect(b.machine.store.get('k')).to.equal(p.machine.store.get('k'));
+    expect(p.machine.store.get('k')).to.equal('v0' + Array.from({ length: 20 }, (_, i) => `,${i}`).join(''));
+    // and once more, a drop in the middle of a stream of writes
+    const more = Array.from({ length: 50 }, (_, i) => c.ok('put', `m${i}`, String(i)));
+    setImmediate(() => proxy.closeAll());
+    await Promise.all(more);
+    const [dp, db] = await Promise.all([getJson(p, '/digest'), getJson(b, '/digest')]);
+    expect(db.sha256).to.equal(dp.sha256);
+    expect(db.revision).to.equal(dp.revision);
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Store, SnapshotChunk, jsonStringBytes } from '../../server/replica/store';
 import type { ReqMsg, OpName } from '../../common/messages';
-import { DEFAULT_LIMITS, utf8Length } from '../../common/limits';
+import { DEFAULT_LIMITS, utf8Length, formatBytes } from '../../common/limits';
 
 let seqs = new Map<string, number>();
 function req(op: OpName, key: string, value?: string, o: { client?: string; seq?: number; ack?: number } = {}): ReqMsg {
@@ -84,7 +84,7 @@ describe('Store', () => {
       const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
       const r = s.apply(req('put', 'a', 'héllo'));
       expect(r).to.deep.include({ ok: false, code: 'TOO_LARGE' });
-      expect((r as { message: string }).message).to.equal('value is 6 B; the limit is maxValueBytes = 4 B');
+      expect((r as { message: string }).message).to.equal(`value is ${formatBytes(6)}; the limit is maxValueBytes = ${formatBytes(4)}`);
       expect(s.get('a')).to.equal(undefined);
       expect(s.revision).to.equal(0);
     });
@@ -93,7 +93,7 @@ describe('Store', () => {
       const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
       s.apply(req('put', 'a', 'abc'));
       const r = s.apply(req('append', 'a', 'é'));
-      expect(r).to.deep.equal({ ok: false, code: 'TOO_LARGE', message: 'the value would grow to 5 B; the limit is maxValueBytes = 4 B' });
+      expect(r).to.deep.equal({ ok: false, code: 'TOO_LARGE', message: `the value would grow to ${formatBytes(5)}; the limit is maxValueBytes = ${formatBytes(4)}` });
       expect(s.get('a')).to.equal('abc');
       expect(s.apply(req('append', 'a', 'd'))).to.deep.include({ ok: true, value: 4 });
     });
