@@ -94,6 +94,31 @@ describe('sim: partitions and split brain (SPEC §1, §3.3)', () => {
     expect(net.m(C).store.get('k')).to.equal('from-B');
   });
 
+  it('a backup rejects a transfer and forwards from a replica that is not its view\'s primary, with a stale viewnum (SPEC §3.3)', () => {
+    const net = new SimNetwork().add(A, B, C);
+    net.setView(makeView(1, A, null), undefined, [A, B]);
+    net.setView(makeView(2, A, B), undefined, [A, B]);
+    net.deliver();
+    // C holds a stale view in which it is primary with backup B
+    const stale = makeView(1, C, B);
+    net.setView(stale, net.holdersOf(stale), [C]);
+    const c = net.client('c', 1);
+    const s = c.send(C, 'put', 'k', 'from-C');
+    net.deliver();
+    const rejects = net.deliveredOf('reject', C);
+    expect(rejects.length).to.be.greaterThan(0);
+    expect(rejects[0].msg).to.deep.include({ type: 'reject', view: makeView(2, A, B) });
+    expect(c.reply(s)).to.deep.include({ ok: false, code: 'NOT_PRIMARY' });
+    expect(net.m(C).role).to.equal('idle');
+    expect(net.m(B).store.get('k')).to.equal(undefined);
+    expect(net.m(B).view).to.deep.equal(makeView(2, A, B));
+    // B still serves its real primary
+    const t = c.send(A, 'put', 'k', 'from-A');
+    net.deliver();
+    expect(c.reply(t)).to.deep.include({ ok: true });
+    expect(net.m(B).store.get('k')).to.equal('from-A');
+  });
+
   it('a reject carrying a newer view that still names it primary keeps its ops until the view service confirms', () => {
     const net = new SimNetwork().add(A, B, C);
     net.setView(makeView(1, A, null));
