@@ -43,6 +43,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   try {
     store = await connect({ view, timeoutMs, token: token || undefined });
   } catch (err) {
+    if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
     return fail(err instanceof Error ? err.message : String(err));
   }
   try {

@@ -76,7 +76,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   let vs: ViewProc | null = null;
   let poller: NodeJS.Timeout | null = null;
   try {
-    vs = await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings, env: { LOG_LEVEL: 'warn' } });
+    vs = await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
     const proxy = async (target: string, name: string) => {
       const p = await startFaultProxy({ target, name, random: seededRandom(o.seed + proxies.length + 1) });
       proxies.push(p);
@@ -200,7 +200,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
 }
 
 async function startNode(n: Node, o: ChaosOptions, vs: ViewProc): Promise<void> {
-  n.proc = await spawnReplica({ view: n.toVs.url, port: n.port, url: n.toReplica.url, pingInterval: o.pingInterval, env: { LOG_LEVEL: 'warn' } });
+  n.proc = await spawnReplica({ view: n.toVs.url, port: n.port, url: n.toReplica.url, pingInterval: o.pingInterval });
   void vs;
 }
 
