@@ -6,7 +6,8 @@
  *
  * The rules, restated:
  *  - Role comes from the latest view (only higher viewnums are adopted): primary iff the
- *    view names me primary AND the holders name my incarnation; backup likewise; else idle.
+ *    view names me primary AND the holders name my incarnation; backup iff the view names
+ *    me backup (any incarnation of mine: see below); else idle.
  *    Only the primary serves; the others answer NOT_PRIMARY with their view (§3.1).
  *  - Primary: every request gets the next log index (reads too), is applied at once (its
  *    result is the reply) and is forwarded, batched, once per event-loop turn (`flush`).
@@ -189,7 +190,7 @@ export class ReplicaMachine {
   /** xfer-begin carries the view (and holders) the primary got from the view service. */
   private maybeAdoptFromTransfer(peer: PeerIdentity, m: XferBeginMsg): void {
     if (m.view.viewnum <= this._view.viewnum) return;
-    const namesMe = m.view.backup === this.me && m.holders.backup === this.incarnation;
+    const namesMe = m.view.backup === this.me;
     const fromItsPrimary = peer.id === m.view.primary && peer.incarnation === m.holders.primary;
     if (!namesMe || !fromItsPrimary) return;
     this.adoptView(m.view, m.holders);
@@ -199,7 +200,13 @@ export class ReplicaMachine {
   private roleIn(view: View, holders: ViewHolders | null): Role {
     if (!holders) return 'idle';
     if (view.primary === this.me && holders.primary === this.incarnation) return 'primary';
-    if (view.backup === this.me && holders.backup === this.incarnation) return 'backup';
+    // The backup slot is NOT tied to my incarnation. A backup that restarted before the
+    // primary's transfer reached it must still be able to take that transfer: otherwise
+    // the primary could never acknowledge the view and, by SPEC §2.3, the view service
+    // could never leave it (a permanent stall). Taking it is safe: the transfer gives this
+    // process the whole state before it acknowledges any forward, and the view service
+    // already counts the old incarnation as dead, so it never promotes this one from it.
+    if (view.backup === this.me) return 'backup';
     return 'idle';
   }
 

@@ -324,6 +324,26 @@ describe('ReplicaMachine', () => {
       expect(b.store.revision).to.equal(3);
     });
 
+    it('a backup that restarted before the transfer reached it still takes the transfer, so the primary can acknowledge the view (no permanent stall, SPEC §2.3)', () => {
+      // The view service put incarnation 'ib' of B into view 2; B restarted as 'ib-2'.
+      const b = new ReplicaMachine({ me: B, incarnation: 'ib-2' });
+      const v = makeView(2, A, B);
+      setView(b, v);
+      expect(b.role).to.equal('backup');
+      for (const msg of [
+        { type: 'xfer-begin', view: v, holders: holders(v), index: 4, revision: 2 } as const,
+        { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } as const,
+        { type: 'xfer-end', viewnum: 2 } as const,
+      ]) b.step({ kind: 'fromPrimary', peer: peer(A), msg: msg as never });
+      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 4 } }]);
+      expect(b.store.get('k')).to.equal('v');
+      // It still never serves: only the primary slot is tied to the incarnation.
+      b.step({ kind: 'clientOp', conn: 1, req: req(1, 'get', 'k') });
+      const [reply] = effects(b) as { kind: string; msg: { ok: boolean; code?: string } }[];
+      expect(reply.kind).to.equal('reply');
+      expect(reply.msg.code).to.equal('NOT_PRIMARY');
+    });
+
     it('rejects a transfer from a replica that is not its view\'s primary', () => {
       const b = machine(B);
       const v = makeView(2, A, B);
