@@ -25,6 +25,7 @@ import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { createLogger } from '../log';
 import { ViewMachine, type ViewMachineEvent } from './view-machine';
 import { dashboardHtml, dashboardCsp } from './dashboard';
+import { loadBrowserBundle, browserBundleHandler } from './browser-bundle';
 
 /** A running view service. */
 export interface ViewService {
@@ -137,7 +138,7 @@ class ViewServer implements ViewService {
       maxConnections: o.maxConnections,
       log: this.log,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
-      http: [(req, res) => this.onHttp(req, res), metricsHandler(this.registry, this.log)],
+      http: [(req, res) => this.onHttp(req, res), this.bundleHandler(), metricsHandler(this.registry, this.log)],
     });
     // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
     this.timer = setInterval(() => this.onTick(), o.pingIntervalMs);
@@ -298,6 +299,15 @@ class ViewServer implements ViewService {
   }
 
   // ── HTTP ──
+
+  /** `GET /understudy.js`: the browser client, read once now (404 with a hint if not built). */
+  private bundleHandler(): ReturnType<typeof browserBundleHandler> {
+    const bundle = loadBrowserBundle();
+    if (!bundle.assets.has('/understudy.js')) {
+      this.log.warn({ dir: bundle.dir }, 'browser client not built: GET /understudy.js answers 404 and the dashboard has no key browser (run npm run build)');
+    }
+    return browserBundleHandler(bundle);
+  }
 
   private onHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const p = pathOf(req);
