@@ -27,5 +27,43 @@ export { DEFAULT_BACKOFF } from '../common/backoff';
  */
 export function connect(options: ConnectOptions): Promise<Store> {
   const platform = (globalThis as { WebSocket?: unknown }).WebSocket as WebSocketCtor | undefined;
-  return connectStore(options, options?.WebSocket ?? platform);
+  return connectStore(options, options?.WebSocket ?? platform).then((store) => {
+    reconnectOnWake(store);
+    return store;
+  });
+}
+
+/** The parts of `window` and `document` used here (absent in workers and Node). */
+interface Wakeable {
+  addEventListener(type: string, fn: () => void): void;
+  removeEventListener(type: string, fn: () => void): void;
+}
+
+/**
+ * In a browser page, don't wait out a reconnect backoff when the cause is gone: reconnect
+ * at once when the network comes back (`online`) and when the tab becomes visible again
+ * (a background tab's timers are throttled and its sockets often dropped, e.g. on phones).
+ * The listeners are removed by `store.close()`. Elsewhere (workers, Node, Deno) nothing.
+ */
+function reconnectOnWake(store: Store): void {
+  const g = globalThis as { window?: Wakeable; document?: Wakeable & { visibilityState?: string } };
+  const win = g.window;
+  const doc = g.document;
+  if (!win || !doc || typeof win.addEventListener !== 'function' || typeof doc.addEventListener !== 'function') return;
+  const wake = (): void => {
+    const s = store as unknown as { reconnectNow?: () => void };
+    if (typeof s.reconnectNow === 'function') s.reconnectNow();
+  };
+  const onVisible = (): void => {
+    if (doc.visibilityState === undefined || doc.visibilityState === 'visible') wake();
+  };
+  win.addEventListener('online', wake);
+  doc.addEventListener('visibilitychange', onVisible);
+  const close = store.close;
+  // An own property over the prototype's close: Store stays free of DOM code (STYLE §10).
+  store.close = function closeAndForget(this: Store): Promise<void> {
+    win.removeEventListener('online', wake);
+    doc.removeEventListener('visibilitychange', onVisible);
+    return close.call(this);
+  };
 }
