@@ -27,6 +27,12 @@ export const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
   /** Most connections a process accepts. @default 10000 */
   maxConnections: 10000,
+  /**
+   * Most view subscriptions (clients, dashboards) the view service keeps, as a share of
+   * maxConnections when not set: the rest stays free for replica links, so a crowd of
+   * subscribers can never lock the replicas out. @default 0.8 × maxConnections
+   */
+  maxSubscribersShare: 0.8,
   limits: DEFAULT_LIMITS,
 });
 
@@ -92,11 +98,19 @@ export interface ViewOptions {
   readonly clientToken: string | null;
   readonly logLevel: string;
   readonly maxConnections: number;
+  /** Subscriptions beyond this are closed with 4429. Never more than maxConnections. */
+  readonly maxSubscribers: number;
   readonly limits: Limits;
 }
 
 /** Options of `understudy view` (SPEC §4). */
 export function normalizeViewOptions(input: Input, env: Env): ViewOptions {
+  const maxConnections = int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000);
+  const maxSubscribers = int(pick(input, 'max-subscribers', env, 'UNDERSTUDY_MAX_SUBSCRIBERS'), 'max-subscribers',
+    Math.max(1, Math.floor(maxConnections * DEFAULTS.maxSubscribersShare)), 1, 1_000_000);
+  if (maxSubscribers > maxConnections) {
+    throw new ConfigError(`--max-subscribers must be at most --max-connections (${maxConnections}) (got ${JSON.stringify(String(maxSubscribers))})`);
+  }
   return Object.freeze({
     port: int(pick(input, 'port', env, 'PORT'), 'port', DEFAULTS.viewPort, 0, 65535),
     host: str(pick(input, 'host', env, 'HOST'), DEFAULTS.host),
@@ -105,7 +119,8 @@ export function normalizeViewOptions(input: Input, env: Env): ViewOptions {
     clusterToken: tokenOf(input, env, 'cluster-token', 'UNDERSTUDY_CLUSTER_TOKEN'),
     clientToken: tokenOf(input, env, 'client-token', 'UNDERSTUDY_CLIENT_TOKEN'),
     logLevel: logLevel(input, env),
-    maxConnections: int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
+    maxConnections,
+    maxSubscribers,
     limits: DEFAULTS.limits,
   });
 }

@@ -28,6 +28,8 @@ Options (each also from the environment):
   --client-token     UNDERSTUDY_CLIENT_TOKEN   secret clients must present
   --log-level        LOG_LEVEL                 fatal|error|warn|info|debug|trace|silent (default info)
   --timeout          UNDERSTUDY_TIMEOUT        client operation timeout in ms (default 5000)
+  --max-connections  UNDERSTUDY_MAX_CONNECTIONS  connections a server accepts (default 10000)
+  --max-subscribers  UNDERSTUDY_MAX_SUBSCRIBERS  view subscriptions (default 80% of max-connections)
 
 Exit codes: 0 ok, 1 operation failed, 2 usage error.
 `;
@@ -67,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'view': {
-        const { flags, positionals } = parseArgs(rest, SERVER_FLAGS);
+        const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'max-subscribers']);
         if (flags.help) { process.stdout.write(HELP); return 0; }
         if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
         const options = normalizeViewOptions(flags as Record<string, string>, process.env);

@@ -28,6 +28,7 @@ describe('common/config', () => {
         clientToken: null,
         logLevel: 'info',
         maxConnections: 10000,
+        maxSubscribers: 8000,
         limits: DEFAULT_LIMITS,
       });
     });
@@ -95,6 +96,20 @@ describe('common/config', () => {
 
     it('names the flag even when the bad value came from the environment', () => {
       expect(configError(() => normalizeViewOptions({}, { PORT: 'x' })).message).to.match(/^--port /);
+    });
+
+    it('bounds subscriptions at 80% of maxConnections by default, leaving room for replica links (issue #5)', () => {
+      expect(normalizeViewOptions({ 'max-connections': 100 }, {}).maxSubscribers).to.equal(80);
+      expect(normalizeViewOptions({ 'max-connections': 1 }, {}).maxSubscribers).to.equal(1);
+      expect(normalizeViewOptions({}, { UNDERSTUDY_MAX_SUBSCRIBERS: '12' }).maxSubscribers).to.equal(12);
+      expect(normalizeViewOptions({ 'max-subscribers': '7' }, { UNDERSTUDY_MAX_SUBSCRIBERS: '12' }).maxSubscribers).to.equal(7);
+    });
+
+    it('rejects --max-subscribers above --max-connections, naming both', () => {
+      expect(configError(() => normalizeViewOptions({ 'max-connections': 10, 'max-subscribers': 11 }, {})).message)
+        .to.equal('--max-subscribers must be at most --max-connections (10) (got "11")');
+      expect(configError(() => normalizeViewOptions({}, { UNDERSTUDY_MAX_SUBSCRIBERS: '0' })).message)
+        .to.equal('--max-subscribers must be a positive integer (got "0")');
     });
   });
 
