@@ -8,6 +8,7 @@
  *   client ──req──▶ primary ──fwd (batched, pipelined)──▶ backup
  *   client ◀──res── primary ◀──fwdack (cumulative)── backup
  *   primary ──xfer-begin, xfer-data…, xfer-end──▶ new backup ──xferack──▶ primary
+ *   client ──watch / unwatch──▶ primary ──event…, synced──▶ client   (committed writes only)
  */
 import type { View, ViewHolders, ReplicaId } from './view';
 import type { ReplyErrorCode } from './errors';
@@ -41,6 +42,10 @@ export interface ErrorMsg {
   type: 'error';
   code: ReplyErrorCode;
   message: string;
+  /** The watch this error ends (a refused or dropped `watch`). */
+  id?: number;
+  /** With NOT_PRIMARY: the view the replica knows. */
+  view?: View;
 }
 
 export type ToViewService = PingMsg | SubscribeMsg;
@@ -94,8 +99,51 @@ export interface HelloMsg {
   token?: string;
 }
 
-export type ToReplicaFromClient = ReqMsg | HelloMsg;
-export type ToClient = ResMsg | ErrorMsg;
+/**
+ * client → primary: send me the committed writes to `pattern` — one key, or every key
+ * starting with the text before a trailing `*` ("user:*"; "*" is every key). `id` is the
+ * client's name for the watch on this connection (a second `watch` with the same id
+ * replaces the first). `from`: replay every write with a revision above it first (from the
+ * history, or a resync of current values when the history no longer reaches back);
+ * absent: start with the writes ordered after this registration.
+ */
+export interface WatchMsg {
+  type: 'watch';
+  id: number;
+  pattern: string;
+  from?: number;
+}
+
+/** client → primary: stop watch `id` on this connection. No reply. */
+export interface UnwatchMsg {
+  type: 'unwatch';
+  id: number;
+}
+
+/**
+ * primary → client: a committed write to a watched key. `value` is the whole new value
+ * (null: deleted); `rev` the store revision of the write. With `resync: true`, the key's
+ * current value at revision `rev`, sent instead of a replay the history no longer holds
+ * (intermediate values were skipped).
+ */
+export interface EventMsg {
+  type: 'event';
+  id: number;
+  key: string;
+  value: string | null;
+  rev: number;
+  resync?: true;
+}
+
+/** primary → client: the replay (or resync) for watch `id` is complete up to revision `rev`; live events follow. */
+export interface SyncedMsg {
+  type: 'synced';
+  id: number;
+  rev: number;
+}
+
+export type ToReplicaFromClient = ReqMsg | HelloMsg | WatchMsg | UnwatchMsg;
+export type ToClient = ResMsg | ErrorMsg | EventMsg | SyncedMsg;
 
 // ───────────────────────── primary ↔ backup (path /peer) ─────────────────────────
 
@@ -123,7 +171,15 @@ export interface XferDataMsg {
   data: [string, string][];
   /** [clientId, low, [[seq, result], …]] */
   dedup: DedupEntry[];
+  /**
+   * The newest part of the primary's write history (watch replays after a failover),
+   * oldest first, consecutive revisions ending at the transfer's revision. Absent when empty.
+   */
+  events?: HistoryEntry[];
 }
+
+/** One write of the history on the wire: [rev, key, value] (value null: deleted). */
+export type HistoryEntry = [number, string, string | null];
 
 export type DedupEntry = [string, number, [number, StoredResult][]];
 
@@ -169,7 +225,7 @@ export type ToPrimary = XferAckMsg | FwdAckMsg | RejectMsg;
 
 export type Message =
   | PingMsg | SubscribeMsg | ViewMsg | ErrorMsg
-  | ReqMsg | ResMsg | HelloMsg
+  | ReqMsg | ResMsg | HelloMsg | WatchMsg | UnwatchMsg | EventMsg | SyncedMsg
   | PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg
   | XferAckMsg | FwdAckMsg | RejectMsg;
 

@@ -4,9 +4,10 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, OpName, DedupEntry, StoredResult,
+  Message, ReqMsg, OpName, DedupEntry, StoredResult, HistoryEntry, WatchMsg,
 } from './messages';
 import type { View, ViewHolders } from './view';
+import type { ReplyErrorCode } from './errors';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from './limits';
 
 export class ProtocolError {
@@ -16,6 +17,8 @@ export class ProtocolError {
     readonly message: string,
     /** The seq of a req that was otherwise unreadable, so the reply can name it. */
     readonly seq?: number,
+    /** The id of a watch that was otherwise unreadable, so the error can name it. */
+    readonly id?: number,
   ) {}
 }
 
@@ -76,6 +79,33 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   return r;
 }
 
+/** The key part of a watch pattern: the pattern without a trailing `*` (a prefix), or the whole key. */
+export function patternKey(pattern: string): { key: string; prefix: boolean } {
+  return pattern.endsWith('*') ? { key: pattern.slice(0, -1), prefix: true } : { key: pattern, prefix: false };
+}
+
+/** Validate a watch: id, pattern (its key part within maxKeyBytes), optional from. */
+function checkWatch(m: Obj, limits: Limits): WatchMsg | ProtocolError {
+  if (!isNat(m.id)) return bad('watch.id must be a non-negative integer');
+  const id = m.id;
+  if (!isStr(m.pattern)) return new ProtocolError('BAD_REQUEST', 'watch.pattern must be a string: a key, or a prefix ending in "*"', undefined, id);
+  if (m.from !== undefined && !isNat(m.from)) return new ProtocolError('BAD_REQUEST', 'watch.from must be a non-negative integer (a revision)', undefined, id);
+  const { key } = patternKey(m.pattern);
+  const keyBytes = key.length * 3 > limits.maxKeyBytes ? utf8Length(key) : key.length;
+  if (keyBytes > limits.maxKeyBytes) {
+    return new ProtocolError('TOO_LARGE', `watch pattern is ${formatBytes(keyBytes)} without its "*"; the limit is maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, undefined, id);
+  }
+  return { type: 'watch', id, pattern: m.pattern, ...(m.from !== undefined ? { from: m.from as number } : {}) };
+}
+
+function validHistory(x: unknown): x is HistoryEntry[] {
+  if (!Array.isArray(x)) return false;
+  for (const e of x) {
+    if (!Array.isArray(e) || e.length !== 3 || !isNat(e[0]) || !isStr(e[1]) || !(e[2] === null || isStr(e[2]))) return false;
+  }
+  return true;
+}
+
 function validResult(x: unknown): boolean {
   return x === null || isStr(x) || typeof x === 'boolean' || isNat(x);
 }
@@ -128,7 +158,12 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS): Message |
       return { type: 'view', view: m.view, ...(m.holders ? { holders: m.holders as ViewHolders } : {}) };
     case 'error':
       if (!isStr(m.code) || !isStr(m.message)) return bad('error needs code and message strings');
-      return m as unknown as Message;
+      if (m.id !== undefined && !isNat(m.id)) return bad('error.id must be a non-negative integer (a watch id)');
+      if (m.view !== undefined && !validView(m.view)) return bad('error.view must be {viewnum, primary, backup}');
+      return {
+        type: 'error', code: m.code as ReplyErrorCode, message: m.message,
+        ...(m.id !== undefined ? { id: m.id as number } : {}), ...(m.view !== undefined ? { view: m.view as View } : {}),
+      };
     case 'req':
       return checkReq(m, limits);
     case 'res':
@@ -142,6 +177,20 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS): Message |
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
     case 'hello':
       return { type: 'hello', ...(isStr(m.token) ? { token: m.token } : {}) };
+    case 'watch':
+      return checkWatch(m, limits);
+    case 'unwatch':
+      if (!isNat(m.id)) return bad('unwatch.id must be a non-negative integer');
+      return { type: 'unwatch', id: m.id };
+    case 'event':
+      if (!isNat(m.id) || !isStr(m.key) || !(m.value === null || isStr(m.value)) || !isNat(m.rev)) {
+        return bad('event needs id, key, value (string or null) and rev');
+      }
+      if (m.resync !== undefined && m.resync !== true) return bad('event.resync must be true when present');
+      return { type: 'event', id: m.id, key: m.key, value: m.value, rev: m.rev, ...(m.resync ? { resync: true as const } : {}) };
+    case 'synced':
+      if (!isNat(m.id) || !isNat(m.rev)) return bad('synced needs id and rev');
+      return { type: 'synced', id: m.id, rev: m.rev };
     case 'peer':
       if (!isId(m.id) || !isId(m.incarnation)) return bad('peer needs id and incarnation strings');
       return { type: 'peer', id: m.id, incarnation: m.incarnation, ...(isStr(m.token) ? { token: m.token } : {}) };
@@ -151,7 +200,11 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS): Message |
     case 'xfer-data': {
       if (!isNat(m.viewnum) || !Array.isArray(m.data) || !validDedup(m.dedup)) return bad('xfer-data needs viewnum, data, dedup');
       for (const e of m.data) if (!Array.isArray(e) || e.length !== 2 || !isStr(e[0]) || !isStr(e[1])) return bad('xfer-data.data must be [key, value] pairs');
-      return { type: 'xfer-data', viewnum: m.viewnum, data: m.data as [string, string][], dedup: m.dedup };
+      if (m.events !== undefined && !validHistory(m.events)) return bad('xfer-data.events must be [rev, key, value|null] triples');
+      return {
+        type: 'xfer-data', viewnum: m.viewnum, data: m.data as [string, string][], dedup: m.dedup,
+        ...(m.events !== undefined ? { events: m.events as HistoryEntry[] } : {}),
+      };
     }
     case 'xfer-end':
       if (!isNat(m.viewnum)) return bad('xfer-end.viewnum must be a non-negative integer');

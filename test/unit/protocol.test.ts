@@ -58,6 +58,19 @@ describe('common/protocol', () => {
       ['fwdack', '{"type":"fwdack","viewnum":5,"index":11}', { type: 'fwdack', viewnum: 5, index: 11 }],
       ['reject', '{"type":"reject","view":{"viewnum":6,"primary":"ws://b","backup":null},"reason":"stale"}',
         { type: 'reject', view: { viewnum: 6, primary: 'ws://b', backup: null }, reason: 'stale' }],
+      ['watch of a key', '{"type":"watch","id":1,"pattern":"cart:1"}', { type: 'watch', id: 1, pattern: 'cart:1' }],
+      ['watch of a prefix from a revision', '{"type":"watch","id":2,"pattern":"user:*","from":1031}', { type: 'watch', id: 2, pattern: 'user:*', from: 1031 }],
+      ['watch of every key from 0', '{"type":"watch","id":0,"pattern":"*","from":0}', { type: 'watch', id: 0, pattern: '*', from: 0 }],
+      ['unwatch', '{"type":"unwatch","id":2}', { type: 'unwatch', id: 2 }],
+      ['event', '{"type":"event","id":2,"key":"user:7","value":"Ada","rev":1032}', { type: 'event', id: 2, key: 'user:7', value: 'Ada', rev: 1032 }],
+      ['event of a delete', '{"type":"event","id":2,"key":"user:7","value":null,"rev":1033}', { type: 'event', id: 2, key: 'user:7', value: null, rev: 1033 }],
+      ['resync event', '{"type":"event","id":2,"key":"user:8","value":"Bo","rev":1040,"resync":true}',
+        { type: 'event', id: 2, key: 'user:8', value: 'Bo', rev: 1040, resync: true }],
+      ['synced', '{"type":"synced","id":2,"rev":1040}', { type: 'synced', id: 2, rev: 1040 }],
+      ['error ending a watch', '{"type":"error","code":"NOT_PRIMARY","message":"m","id":2,"view":{"viewnum":4,"primary":"ws://b","backup":null}}',
+        { type: 'error', code: 'NOT_PRIMARY', message: 'm', id: 2, view: { viewnum: 4, primary: 'ws://b', backup: null } }],
+      ['xfer-data with history', '{"type":"xfer-data","viewnum":5,"data":[],"dedup":[],"events":[[7,"k","v"],[8,"k",null]]}',
+        { type: 'xfer-data', viewnum: 5, data: [], dedup: [], events: [[7, 'k', 'v'], [8, 'k', null]] }],
     ];
     for (const [name, text, want] of table) {
       it(`decodes ${name}`, () => {
@@ -91,12 +104,20 @@ describe('common/protocol', () => {
       { type: 'xferack', viewnum: 2, index: 0 },
       { type: 'fwdack', viewnum: 2, index: 1 },
       { type: 'reject', view: { viewnum: 3, primary: 'ws://b', backup: null }, reason: 'not your backup' },
+      { type: 'watch', id: 3, pattern: 'ключ:*', from: 12 },
+      { type: 'watch', id: 4, pattern: 'k' },
+      { type: 'unwatch', id: 3 },
+      { type: 'event', id: 3, key: 'ключ:1', value: '✓ 😀', rev: 13 },
+      { type: 'event', id: 3, key: 'ключ:2', value: null, rev: 14, resync: true },
+      { type: 'synced', id: 3, rev: 14 },
+      { type: 'error', code: 'TOO_LARGE', message: 'too many watches', id: 5 },
+      { type: 'xfer-data', viewnum: 2, data: [], dedup: [], events: [[1, 'a', '1'], [2, 'a', null]] },
     ];
     const types = new Set(messages.map((m) => m.type));
     it('covers every message type', () => {
       expect([...types].sort()).to.deep.equal([
-        'error', 'fwd', 'fwdack', 'hello', 'peer', 'ping', 'reject', 'req', 'res', 'subscribe', 'view',
-        'xfer-begin', 'xfer-data', 'xfer-end', 'xferack',
+        'error', 'event', 'fwd', 'fwdack', 'hello', 'peer', 'ping', 'reject', 'req', 'res', 'subscribe', 'synced',
+        'unwatch', 'view', 'watch', 'xfer-begin', 'xfer-data', 'xfer-end', 'xferack',
       ]);
     });
     for (const m of messages) {
@@ -152,12 +173,29 @@ describe('common/protocol', () => {
       ['fwdack fractional index', '{"type":"fwdack","viewnum":1,"index":0.5}', 'fwdack needs'],
       ['xferack without viewnum', '{"type":"xferack","index":1}', 'xferack needs'],
       ['reject without reason', '{"type":"reject","view":{"viewnum":1,"primary":null,"backup":null}}', 'reject needs'],
+      ['watch without id', '{"type":"watch","pattern":"k"}', 'watch.id must be a non-negative integer'],
+      ['watch negative id', '{"type":"watch","id":-1,"pattern":"k"}', 'watch.id'],
+      ['watch numeric pattern', '{"type":"watch","id":1,"pattern":5}', 'watch.pattern must be a string'],
+      ['watch fractional from', '{"type":"watch","id":1,"pattern":"k","from":1.5}', 'watch.from must be a non-negative integer'],
+      ['watch string from', '{"type":"watch","id":1,"pattern":"k","from":"3"}', 'watch.from'],
+      ['unwatch without id', '{"type":"unwatch"}', 'unwatch.id'],
+      ['event without rev', '{"type":"event","id":1,"key":"k","value":"v"}', 'event needs'],
+      ['event numeric value', '{"type":"event","id":1,"key":"k","value":1,"rev":1}', 'event needs'],
+      ['event resync false', '{"type":"event","id":1,"key":"k","value":"v","rev":1,"resync":false}', 'event.resync must be true'],
+      ['synced without rev', '{"type":"synced","id":1}', 'synced needs'],
+      ['error with a bad watch id', '{"type":"error","code":"BAD_REQUEST","message":"m","id":"w"}', 'error.id'],
+      ['error with a bad view', '{"type":"error","code":"NOT_PRIMARY","message":"m","view":{"viewnum":-1,"primary":null,"backup":null}}', 'error.view'],
+      ['xfer-data bad history', '{"type":"xfer-data","viewnum":1,"data":[],"dedup":[],"events":[[1,"k"]]}', 'xfer-data.events'],
     ];
     for (const [name, text, contains] of table) {
       it(`refuses ${name}`, () => {
         expectError(text, 'BAD_REQUEST', contains);
       });
     }
+
+    it('keeps the id of a watch that is otherwise unreadable, so the error can name it', () => {
+      expect(expectError('{"type":"watch","id":7,"pattern":null}', 'BAD_REQUEST').id).to.equal(7);
+    });
 
     it('keeps the seq of a req that is otherwise unreadable, so the reply can name it', () => {
       expect(expectError('{"type":"req","client":"c","seq":9,"ack":1,"op":"incr","key":"k"}', 'BAD_REQUEST').seq).to.equal(9);
@@ -199,6 +237,16 @@ describe('common/protocol', () => {
 
     it('refuses a frame longer than maxMessageBytes before parsing it', () => {
       expectError('x'.repeat(2 * MiB + 1), 'TOO_LARGE', 'maxMessageBytes');
+    });
+
+    it('accepts a watch pattern whose key part is exactly 1 KiB (the "*" is not counted)', () => {
+      const got = decode(JSON.stringify({ type: 'watch', id: 1, pattern: `${'k'.repeat(KiB)}*` }));
+      expect(got).to.deep.include({ type: 'watch', id: 1 });
+    });
+
+    it('refuses a watch pattern over maxKeyBytes with TOO_LARGE, naming the watch id', () => {
+      const err = expectError(JSON.stringify({ type: 'watch', id: 9, pattern: 'é'.repeat(513) }), 'TOO_LARGE', 'maxKeyBytes');
+      expect(err.id).to.equal(9);
     });
 
     it('applies the key and value limits inside fwd ops too', () => {
