@@ -23,15 +23,24 @@
  *    in index order; anything else is rejected with its view (§3.3). A rejection with a
  *    newer view tells the primary it was replaced: its waiting requests get NOT_PRIMARY.
  *  - Idle: keeps whatever state it has, never serves, never acknowledges forwards.
+ *  - Watches (issue #4, PROTOCOL §2.1): every replica records its applied writes in a
+ *    bounded history (store.history), the backup too, so a new primary can replay. Only
+ *    the primary holds watches. A `watch` takes a log slot like a read (a `get` by the
+ *    reserved client WATCH_CLIENT, forwarded like any op); its replay is computed at that
+ *    slot and sent only when the slot is committed, so a deposed primary sends nothing.
+ *    Events of a write go out when the write is committed (with its reply), in log order,
+ *    to every watch active by then.
  */
 import type {
   ReqMsg, ResMsg, StoredResult, XferBeginMsg, XferDataMsg, XferEndMsg, FwdMsg,
-  XferAckMsg, FwdAckMsg, RejectMsg,
+  XferAckMsg, FwdAckMsg, RejectMsg, WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg,
 } from '../../common/messages';
 import { VIEW0, NO_HOLDERS } from '../../common/view';
 import type { View, ViewHolders, ReplicaId } from '../../common/view';
 import { DEFAULT_LIMITS, Limits } from '../../common/limits';
 import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, DEFAULT_CHUNK_BYTES, SnapshotChunk, jsonStringBytes } from './store';
+import { HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
+import { WatchRegistry, Watch, WatchPush, DEFAULT_MAX_WATCHES_PER_CONN, replayBatch, eventMsg } from './watches';
 
 /** The shell's handle of a client connection. */
 export type ConnId = number;
@@ -53,13 +62,20 @@ export type ReplicaInput =
   /** A frame on an incoming /peer link (I am, maybe, the backup). */
   | { kind: 'fromPrimary'; peer: PeerIdentity; msg: FromPrimaryMsg }
   /** A frame on my link to the backup (I am, maybe, the primary). */
-  | { kind: 'fromBackup'; msg: FromBackupMsg };
+  | { kind: 'fromBackup'; msg: FromBackupMsg }
+  /** A client registers (or replaces) a watch on its connection. */
+  | { kind: 'watch'; conn: ConnId; msg: WatchMsg }
+  | { kind: 'unwatch'; conn: ConnId; msg: UnwatchMsg }
+  /** A client connection closed: its watches die with it. */
+  | { kind: 'connClosed'; conn: ConnId };
 
 export type ReplicaEffect =
   | { kind: 'reply'; conn: ConnId; msg: ResMsg }
   | { kind: 'toBackup'; msg: FromPrimaryMsg }
   /** Sent back on the /peer link whose frame was being stepped. */
   | { kind: 'toPrimary'; msg: FromBackupMsg }
+  /** Watch traffic to a client: committed events, `synced`, or an error ending a watch. */
+  | { kind: 'push'; conn: ConnId; msg: EventMsg | SyncedMsg | ErrorMsg }
   | { kind: 'log'; level: 'info' | 'warn' | 'debug'; msg: string; data?: object };
 
 export interface ReplicaMachineOptions {
@@ -73,10 +89,31 @@ export interface ReplicaMachineOptions {
   storeBounds?: StoreBounds;
   /** Target size of a transfer chunk, UTF-8 bytes of JSON. @default 524288 */
   chunkBytes?: number;
+  /** How many writes the history keeps for watch replays. @default DEFAULT_HISTORY_BOUNDS (10000 events, 16 MiB) */
+  history?: HistoryBounds;
+  /** Watches one client connection may hold. @default 1000 */
+  maxWatchesPerConn?: number;
 }
 
-/** A request ordered by the primary, waiting for the backup. */
-interface Pending { index: number; conn: ConnId; req: ReqMsg; res: ResMsg }
+/**
+ * A log entry ordered by the primary, waiting for the backup: a client request (`res` is
+ * its reply; `event` the write it made, if any) or a watch registration (`watch`).
+ */
+interface Pending {
+  index: number;
+  conn: ConnId;
+  req: ReqMsg;
+  res: ResMsg | null;
+  event?: WriteEvent | null;
+  watch?: { w: Watch; batch: WatchPush[] };
+}
+
+/**
+ * The log entry of a watch registration: a read by a reserved client id (no client table
+ * is created for a read, so it changes nothing but the log index, on both replicas).
+ */
+export const WATCH_CLIENT = '#watch';
+const WATCH_MARK: ReqMsg = Object.freeze({ type: 'req', client: WATCH_CLIENT, seq: 0, ack: 0, op: 'get', key: '' });
 
 /** The current view's state transfer, as the primary sees it. */
 type Transfer =
@@ -105,12 +142,21 @@ export function notPrimary(seq: number, view: View): ResMsg {
   };
 }
 
+/** A watch refused or ended because this replica is not (or no longer) the primary. */
+export function watchNotPrimary(id: number, view: View): ErrorMsg {
+  return {
+    type: 'error', code: 'NOT_PRIMARY', id, view,
+    message: `watch ${id}: not the primary of view ${view.viewnum} (its primary is ${view.primary ?? 'nobody'})`,
+  };
+}
+
 export class ReplicaMachine {
   readonly me: ReplicaId;
   readonly incarnation: string;
   private readonly limits: Limits;
   private readonly chunkBytes: number;
   private readonly _store: Store;
+  private readonly watches: WatchRegistry;
   private effects: ReplicaEffect[] = [];
 
   private _view: View = VIEW0;
@@ -137,7 +183,8 @@ export class ReplicaMachine {
     this.incarnation = o.incarnation;
     this.limits = o.limits ?? DEFAULT_LIMITS;
     this.chunkBytes = o.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    this._store = new Store(this.limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS);
+    this._store = new Store(this.limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS, o.history ?? DEFAULT_HISTORY_BOUNDS);
+    this.watches = new WatchRegistry(o.maxWatchesPerConn ?? DEFAULT_MAX_WATCHES_PER_CONN);
   }
 
   get role(): Role { return this._role; }
@@ -154,6 +201,8 @@ export class ReplicaMachine {
   }
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
+  /** Watches registered on client connections (pending or active). */
+  watchCount(): number { return this.watches.size; }
 
   takeEffects(): ReplicaEffect[] {
     const out = this.effects;
@@ -170,6 +219,8 @@ export class ReplicaMachine {
     if (input.kind === 'fromPrimary' && input.msg.type === 'xfer-begin') this.maybeAdoptFromTransfer(input.peer, input.msg);
     if (input.kind === 'backupLinkUp') this.linkUp = true;
     if (input.kind === 'backupLinkDown') this.linkUp = false;
+    if (input.kind === 'unwatch') return this.watches.unregister(input.conn, input.msg.id);
+    if (input.kind === 'connClosed') return this.watches.dropConn(input.conn);
     switch (this._role) {
       case 'primary': this.stepPrimary(input); break;
       case 'backup': this.stepBackup(input); break;
@@ -226,6 +277,7 @@ export class ReplicaMachine {
   private stepPrimary(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
     switch (input.kind) {
       case 'clientOp': return this.order(input.conn, input.req);
+      case 'watch': return this.registerWatch(input.conn, input.msg);
       case 'flush': return this.flush();
       case 'backupLinkUp': return this.onLinkUp();
       case 'backupLinkDown': return;
@@ -259,12 +311,16 @@ export class ReplicaMachine {
     if (this.linkUp) this.startTransfer();
   }
 
-  /** No longer primary: every waiting request is answered NOT_PRIMARY; clients retry at the new primary. */
+  /**
+   * No longer primary: every waiting request is answered NOT_PRIMARY, and every watch
+   * (pending or active) ends with a NOT_PRIMARY error; clients retry at the new primary.
+   */
   private stepDown(): void {
     for (let i = this.head; i < this.pending.length; i++) {
       const p = this.pending[i];
-      this.effects.push({ kind: 'reply', conn: p.conn, msg: notPrimary(p.req.seq, this._view) });
+      if (!p.watch) this.effects.push({ kind: 'reply', conn: p.conn, msg: notPrimary(p.req.seq, this._view) });
     }
+    for (const w of this.watches.clear()) this.effects.push({ kind: 'push', conn: w.conn, msg: watchNotPrimary(w.id, this._view) });
     this.pending = [];
     this.head = 0;
     this.xfer = { state: 'none' };
@@ -273,13 +329,48 @@ export class ReplicaMachine {
   }
 
   private order(conn: ConnId, req: ReqMsg): void {
+    const revision = this._store.revision;
     const res = toRes(req.seq, this._store.apply(req));
+    const event = this._store.revision > revision ? this._store.lastWrite : null;
     if (this.xfer.state === 'none') {
       this.sentUpTo = this.ackedIndex = this._store.index;
       this.effects.push({ kind: 'reply', conn, msg: res });
+      if (event) this.publish(event);
       return;
     }
-    this.pending.push({ index: this._store.index, conn, req, res });
+    this.pending.push({ index: this._store.index, conn, req, res, event });
+  }
+
+  /**
+   * A watch is ordered like a read: it takes a log slot, its replay is what the store holds
+   * at that slot, and both go out only once the slot is committed (completeUpTo), i.e. once
+   * the backup has proved this replica is still the primary.
+   */
+  private registerWatch(conn: ConnId, msg: WatchMsg): void {
+    const w = this.watches.register(conn, msg.id, msg.pattern);
+    if (!('active' in w)) {
+      this.effects.push({ kind: 'push', conn, msg: w });
+      return;
+    }
+    this._store.apply(WATCH_MARK);
+    const watch = { w, batch: replayBatch(this._store, w, msg.from) };
+    if (this.xfer.state === 'none') {
+      this.sentUpTo = this.ackedIndex = this._store.index;
+      this.startWatch(watch);
+      return;
+    }
+    this.pending.push({ index: this._store.index, conn, req: WATCH_MARK, res: null, watch });
+  }
+
+  /** The registration is committed: send its replay and `synced`, and make it live. */
+  private startWatch({ w, batch }: { w: Watch; batch: WatchPush[] }): void {
+    if (!this.watches.activate(w)) return; // replaced or unwatched meanwhile
+    for (const msg of batch) this.effects.push({ kind: 'push', conn: w.conn, msg });
+  }
+
+  /** A committed write: its event to every active watch it matches. */
+  private publish(e: WriteEvent): void {
+    for (const w of this.watches.matching(e.key)) this.effects.push({ kind: 'push', conn: w.conn, msg: eventMsg(w, e) });
   }
 
   private canForward(): boolean {
@@ -325,7 +416,9 @@ export class ReplicaMachine {
     this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-begin', view, holders, index, revision: this._store.revision } });
     let chunks = 0;
     for (const c of this._store.snapshot(this.chunkBytes)) {
-      this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-data', viewnum: view.viewnum, data: c.data, dedup: c.dedup } });
+      const msg: XferDataMsg = { type: 'xfer-data', viewnum: view.viewnum, data: c.data, dedup: c.dedup };
+      if (c.events) msg.events = c.events;
+      this.effects.push({ kind: 'toBackup', msg });
       chunks++;
     }
     this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: view.viewnum } });
@@ -380,7 +473,9 @@ export class ReplicaMachine {
   private completeUpTo(upTo: number): void {
     while (this.head < this.pending.length && this.pending[this.head].index <= upTo) {
       const p = this.pending[this.head++];
-      this.effects.push({ kind: 'reply', conn: p.conn, msg: p.res });
+      if (p.watch) this.startWatch(p.watch);
+      if (p.res) this.effects.push({ kind: 'reply', conn: p.conn, msg: p.res });
+      if (p.event) this.publish(p.event);
     }
     if (this.head === this.pending.length) {
       this.pending = [];
@@ -396,6 +491,7 @@ export class ReplicaMachine {
   private stepBackup(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
     switch (input.kind) {
       case 'clientOp': return this.refuse(input.conn, input.req);
+      case 'watch': return this.refuseWatch(input.conn, input.msg);
       case 'fromPrimary': return this.onFromPrimary(input.peer, input.msg);
       default: return; // flush, link events and backup frames mean nothing to a backup
     }
@@ -419,7 +515,7 @@ export class ReplicaMachine {
         const s = this.staging;
         if (!s || s.peer.incarnation !== peer.incarnation) return this.reject(m, `${m.type} without xfer-begin`);
         if (m.type === 'xfer-data') {
-          s.chunks.push({ data: m.data, dedup: m.dedup });
+          s.chunks.push(m.events ? { data: m.data, dedup: m.dedup, events: m.events } : { data: m.data, dedup: m.dedup });
           return;
         }
         this._store.install(s, s.chunks);
@@ -448,6 +544,7 @@ export class ReplicaMachine {
   private stepIdle(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
     switch (input.kind) {
       case 'clientOp': return this.refuse(input.conn, input.req);
+      case 'watch': return this.refuseWatch(input.conn, input.msg);
       case 'fromPrimary': return this.reject(input.msg, `${this.me} is not a backup in view ${this._view.viewnum}`);
       default: return;
     }
@@ -457,6 +554,10 @@ export class ReplicaMachine {
 
   private refuse(conn: ConnId, req: ReqMsg): void {
     this.effects.push({ kind: 'reply', conn, msg: notPrimary(req.seq, this._view) });
+  }
+
+  private refuseWatch(conn: ConnId, msg: WatchMsg): void {
+    this.effects.push({ kind: 'push', conn, msg: watchNotPrimary(msg.id, this._view) });
   }
 
   private reject(m: FromPrimaryMsg, reason: string): void {

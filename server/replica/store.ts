@@ -8,9 +8,11 @@
  *   snapshot()  →  chunks                 state transfer, primary side (consume synchronously!)
  *   install(begin, chunks)                state transfer, backup side: replaces state wholesale
  *   sortedEntries()                       for the digest the shell computes (GET /digest)
+ *   history                               the last writes, in revision order (watch replays)
  */
-import type { ReqMsg, StoredResult, DedupEntry, OpResult } from '../../common/messages';
+import type { ReqMsg, StoredResult, DedupEntry, OpResult, HistoryEntry } from '../../common/messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
+import { History, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
 
 /** Bounds of the at-most-once table. */
 export interface StoreBounds {
@@ -29,6 +31,8 @@ export const DEFAULT_CHUNK_BYTES = 512 * 1024;
 export interface SnapshotChunk {
   data: [string, string][];
   dedup: DedupEntry[];
+  /** History events (oldest first), in the last chunks; absent when none. */
+  events?: HistoryEntry[];
 }
 
 /** Where a snapshot starts: the payload of `xfer-begin` that the store cares about. */
@@ -97,11 +101,16 @@ export class Store {
   private clients = new Map<string, ClientTable>();
   private _revision = 0;
   private _index = 0;
+  private readonly _history: History;
+  private _lastWrite: WriteEvent | null = null;
 
   constructor(
     readonly limits: Limits = DEFAULT_LIMITS,
     readonly bounds: StoreBounds = DEFAULT_STORE_BOUNDS,
-  ) {}
+    historyBounds: HistoryBounds = DEFAULT_HISTORY_BOUNDS,
+  ) {
+    this._history = new History(historyBounds);
+  }
 
   /**
    * Applied writes: every stored put and append, and every delete of an existing key (a
@@ -114,6 +123,10 @@ export class Store {
   get size(): number { return this.data.size; }
   /** Number of clients in the at-most-once table. */
   get clientCount(): number { return this.clients.size; }
+  /** The last applied writes, one event per revision (read-only use: the store appends to it). */
+  get history(): History { return this._history; }
+  /** The event of the last write that changed the data (whatever the history keeps). */
+  get lastWrite(): WriteEvent | null { return this._lastWrite; }
 
   get(key: string): string | undefined {
     return this.data.get(key)?.value;
@@ -181,17 +194,24 @@ export class Store {
         const value = req.op === 'append' && old ? old.value + add : add;
         this.data.set(req.key, { value, bytes });
         this._revision++;
+        this.recordWrite({ key: req.key, value, rev: this._revision }, keyBytes, bytes);
         return ok(req.op === 'put' ? null : bytes, this._revision);
       }
       case 'delete': {
         if (!old) return ok(false, this._revision);
         this.data.delete(req.key);
         this._revision++;
+        this.recordWrite({ key: req.key, value: null, rev: this._revision }, keyBytes, 0);
         return ok(true, this._revision);
       }
       default:
         return { ok: false, code: 'BAD_REQUEST', message: `unknown op ${JSON.stringify(req.op)}` };
     }
+  }
+
+  private recordWrite(e: WriteEvent, keyBytes: number, valueBytes: number): void {
+    this._lastWrite = e;
+    this._history.push(e, keyBytes, valueBytes);
   }
 
   /** Forget the least recently used clients beyond maxClients (deterministic: LRU by applied ops). */
@@ -216,15 +236,23 @@ export class Store {
 
   /** Data pairs sorted by key (UTF-16 code unit order), for the digest. */
   sortedEntries(): [string, string][] {
-    const keys = [...this.data.keys()].sort();
+    return this.entriesWithPrefix('');
+  }
+
+  /** The pairs whose key starts with `prefix`, sorted by key (a watch resync). */
+  entriesWithPrefix(prefix: string): [string, string][] {
+    const keys: string[] = [];
+    for (const k of this.data.keys()) if (k.startsWith(prefix)) keys.push(k);
+    keys.sort();
     return keys.map((k) => [k, (this.data.get(k) as Entry).value]);
   }
 
   /**
    * The whole state as chunks of at most ~`maxChunkBytes` of JSON each: data pairs first,
    * then the at-most-once table in least-recently-used-first order (so the backup evicts in
-   * the same order). A value too large for one chunk is sent as consecutive pieces under the
-   * same key, and a client's results may span chunks; `install` joins them.
+   * the same order), then the write history, oldest first. A value too large for one chunk
+   * (data or history) is sent as consecutive pieces under the same key (and revision), and a
+   * client's results may span chunks; `install` joins them.
    *
    * The generator reads the live maps: consume it fully before applying anything else.
    */
@@ -268,6 +296,19 @@ export class Store {
         size += n;
       }
     }
+    for (const e of this._history.since(this._history.base)) {
+      const keyBytes = jsonStringBytes(e.key) + 32;
+      const valueBytes = e.value === null ? 4 : jsonStringBytes(e.value);
+      const pieces = e.value === null || keyBytes + valueBytes <= maxChunkBytes
+        ? [e.value]
+        : splitByJsonBytes(e.value, Math.max(1024, maxChunkBytes - keyBytes));
+      for (const piece of pieces) {
+        const n = keyBytes + (piece === null ? 4 : jsonStringBytes(piece));
+        if (full(n)) yield fresh();
+        (chunk.events ??= []).push([e.rev, e.key, piece]);
+        size += n;
+      }
+    }
     if (size > 0) yield chunk;
   }
 
@@ -284,7 +325,13 @@ export class Store {
   install(begin: SnapshotBegin, chunks: Iterable<SnapshotChunk>): void {
     const data = new Map<string, Entry>();
     const clients = new Map<string, ClientTable>();
+    const events: HistoryEntry[] = [];
     for (const c of chunks) {
+      for (const e of c.events ?? []) {
+        const prev = events[events.length - 1];
+        if (prev && prev[0] === e[0] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
+        else events.push([e[0], e[1], e[2]]);
+      }
       for (const [k, v] of c.data) {
         const old = data.get(k);
         data.set(k, old ? { value: old.value + v, bytes: old.bytes + utf8Length(v) } : { value: v, bytes: utf8Length(v) });
@@ -299,6 +346,23 @@ export class Store {
     this.clients = clients;
     this._index = begin.index;
     this._revision = begin.revision;
+    this._lastWrite = null;
+    this.installHistory(begin.revision, events);
+  }
+
+  /**
+   * The transferred history replaces ours (which may hold writes a deposed primary never
+   * committed). It is used only if it is what it claims: consecutive revisions ending at the
+   * snapshot's revision; otherwise the history starts empty at that revision.
+   */
+  private installHistory(revision: number, events: HistoryEntry[]): void {
+    const first = events.length > 0 ? events[0][0] : revision + 1;
+    const consecutive = events.every((e, i) => e[0] === first + i) && first + events.length - 1 === revision;
+    this._history.reset(consecutive ? first - 1 : revision);
+    if (!consecutive) return;
+    for (const [rev, key, value] of events) {
+      this._history.push({ key, value, rev }, utf8Length(key), value === null ? 0 : utf8Length(value));
+    }
   }
 }
 

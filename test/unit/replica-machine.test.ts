@@ -130,7 +130,7 @@ describe('ReplicaMachine', () => {
       m.step({ kind: 'backupLinkUp' });
       expect(effects(m)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 1, revision: 1 } },
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 2 } },
       ]);
       expect(m.pingViewnum).to.equal(1);
@@ -184,7 +184,7 @@ describe('ReplicaMachine', () => {
       // the link to B stays up (same target): the transfer goes out at once
       expect(setView(p, v4)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v4, holders: holders(v4), index: 1, revision: 1 } },
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v']], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v']], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 4 } },
       ]);
       expect(p.backupTarget).to.equal(B);
