@@ -9,6 +9,7 @@ import { WebSocketServer, WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../common/logger';
 import { CloseCodes } from '../../common/errors';
+import { RateLimitedLog } from '../rate-limited-log';
 
 /** The three members the cores' shells use (STYLE §4). */
 export interface WebSocketLike {
@@ -24,7 +25,14 @@ export interface WsServerOptions {
   port: number;
   host: string;
   maxPayload: number;
+  /** Most open WebSocket connections on each path, unless `routeLimits` names the path. */
   maxConnections: number;
+  /**
+   * Per-path bounds that replace maxConnections for that path, so one kind of link cannot
+   * take the slots another needs (a replica's `/peer` keeps its own few slots however many
+   * clients connect to `/`). @default none
+   */
+  routeLimits?: Record<string, number>;
   log: Logger;
   /** Path → handler for WebSocket upgrades. */
   routes: Record<string, WsHandler>;
@@ -77,14 +85,21 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
       socket.destroy();
       return;
     }
+  const warnings = new RateLimitedLog(o.log);
+  const open = new Map<string, number>(); // path → open connections (keys: the fixed route paths)
     const route = o.routes[url.pathname];
+    // Until ws takes the socket over, a reset from the other end must not become an
+    // unhandled 'error' (SPEC §1: bad input never kills the process).
+    socket.on('error', () => socket.destroy());
     if (!route) {
       socket.write('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       socket.destroy();
       return;
     }
-    if (wss.clients.size >= o.maxConnections) {
-      o.log.warn({ limit: o.maxConnections }, 'connection refused: maxConnections reached');
+    const path = url.pathname;
+    const limit = o.routeLimits?.[path] ?? o.maxConnections;
+    if ((open.get(path) ?? 0) >= limit) {
+      warnings.warn('max-connections', { path, limit }, `connection refused on ${path}: limit of ${limit} open connections reached (HTTP 503)`);
       socket.write('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
       socket.destroy();
       return;
@@ -98,6 +113,8 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
     server.once('error', reject);
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
   });
+      open.set(path, (open.get(path) ?? 0) + 1);
+      ws.once('close', () => open.set(path, (open.get(path) ?? 1) - 1));
   const port = (server.address() as AddressInfo).port;
   return {
     server,

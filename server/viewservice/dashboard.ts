@@ -1,13 +1,20 @@
 /**
  * The live dashboard served at `GET /` (SPEC §5): the current view, every replica with its
- * liveness and last-ping age, and a timeline of view changes. One self-contained page (no
- * external assets): it subscribes over WebSocket on the same host (SPEC §6, path `/`) for
+ * liveness and last-ping age, a timeline of view changes, and a key browser. One page from
+ * this server alone: it subscribes over WebSocket on the same host (SPEC §6, path `/`) for
  * pushes, and polls `GET /view` every 500 ms for liveness; `GET /view/history` seeds the
  * timeline with the changes before the page was opened.
  *
- * Everything that comes from the network (replica ids are URLs chosen by the replicas) is
- * put in the page with textContent, never as HTML. The script is allowed by its hash in the
- * Content-Security-Policy (dashboardCsp), not by 'unsafe-inline'.
+ * The key browser (issue #4) is the browser client itself, imported as an ES module from
+ * this server's `/understudy.js`: it watches a prefix (values change live, highlighted),
+ * and puts, gets and deletes. It talks to the replicas directly, so the CSP allows
+ * WebSocket connections to any host (`ws:`/`wss:`: replicas listen on other ports and
+ * hosts). Without the bundle (not built) or without `store.watch` (an older client), the
+ * rest of the page works and the key browser says what is missing.
+ *
+ * Everything that comes from the network (replica ids, keys and values) is put in the page
+ * with textContent, never as HTML. Both scripts are allowed by their hashes in the
+ * Content-Security-Policy (dashboardCsp), not by 'unsafe-inline'; `/understudy.js` by 'self'.
  */
 import { createHash } from 'node:crypto';
 
@@ -39,8 +46,22 @@ h1 { font-size: 1.1rem; margin: 0; }
 h1 small { color: var(--muted); font-weight: 400; }
 h2 { font-size: 1rem; margin: 0 0 .6rem; display: flex; align-items: center; gap: .5rem; flex-wrap: wrap; }
 h3 { font-size: .75rem; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); margin: 0 0 .25rem; }
-main { max-width: 60rem; margin: 0 auto; padding: 1rem; display: grid; gap: 1rem; }
-section { background: var(--card); border: 1px solid var(--line); border-radius: .6rem; padding: 1rem; }
+main {
+  max-width: 78rem; margin: 0 auto; padding: 1rem; display: grid; gap: 1rem;
+  grid-template-columns: minmax(0, 1fr);
+}
+.side { display: grid; gap: 1rem; align-content: start; }
+@media (min-width: 64rem) {
+  main { grid-template-columns: minmax(0, 7fr) minmax(0, 5fr); align-items: start; }
+  #view-section { grid-column: 1 / -1; }
+}
+@media (max-width: 63.99rem) {
+  /* One column: view, replicas, keys, then the (long) timeline. */
+  .side { display: contents; }
+  #view-section { order: 0; } #servers-section { order: 1; } #keys-section { order: 2; } #timeline-section { order: 3; }
+}
+section { background: var(--card); border: 1px solid var(--line); border-radius: .6rem; padding: 1rem; min-width: 0; }
+ol.timeline { max-height: 26rem; overflow-y: auto; padding-left: .45rem; }
 .slots { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: .75rem; }
 .slot { border: 1px solid var(--line); border-radius: .5rem; padding: .75rem; }
 .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9rem; overflow-wrap: anywhere; margin: 0; }
@@ -69,11 +90,83 @@ ol.timeline li::before {
 }
 ol.timeline .when { font-size: .8rem; color: var(--muted); font-variant-numeric: tabular-nums; }
 .empty { color: var(--muted); font-style: italic; }
-@media (max-width: 30rem) {
+/* ── key browser ── */
+form { margin: 0; }
+label { display: block; font-size: .75rem; font-weight: 600; color: var(--muted); margin: 0 0 .2rem; }
+input, textarea, button { font: inherit; color: inherit; }
+input[type=text], textarea {
+  width: 100%; min-width: 0; padding: .45rem .6rem; border: 1px solid var(--line); border-radius: .4rem;
+  background: var(--bg); font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9rem;
+}
+textarea { resize: vertical; min-height: 2.4rem; }
+input:focus-visible, textarea:focus-visible, button:focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
+button {
+  padding: .45rem .9rem; border-radius: .4rem; border: 1px solid var(--line); background: var(--card);
+  font-weight: 600; font-size: .9rem; cursor: pointer; white-space: nowrap;
+}
+button:hover { border-color: var(--muted); }
+button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
+button.danger { color: var(--bad); }
+button:disabled { opacity: .5; cursor: default; }
+.row { display: flex; gap: .5rem; align-items: flex-end; }
+.row > .grow { flex: 1; min-width: 0; }
+.watch { margin-bottom: .75rem; }
+.prefix { display: flex; align-items: stretch; }
+.prefix input { border-top-right-radius: 0; border-bottom-right-radius: 0; }
+.prefix .star {
+  display: flex; align-items: center; padding: 0 .55rem; border: 1px solid var(--line); border-left: 0;
+  border-radius: 0 .4rem .4rem 0; color: var(--muted); font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+}
+.kv-wrap { border: 1px solid var(--line); border-radius: .5rem; overflow: hidden; }
+table.kv { width: 100%; border-collapse: collapse; table-layout: fixed; font-size: .9rem; }
+table.kv th {
+  text-align: left; font-size: .7rem; text-transform: uppercase; letter-spacing: .06em; color: var(--muted);
+  padding: .45rem .65rem; background: var(--bg); border-bottom: 1px solid var(--line);
+}
+table.kv th.r, table.kv td.r { width: 5.5rem; text-align: right; }
+table.kv th.k { width: 36%; }
+table.kv td { padding: .45rem .65rem; border-top: 1px solid var(--line); vertical-align: top; }
+table.kv tbody tr:first-child td { border-top: 0; }
+table.kv tbody tr[data-key] { cursor: pointer; }
+table.kv tbody tr[data-key]:hover td { background: var(--bg); }
+table.kv td.k, table.kv td.v { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+table.kv td.k { font-weight: 600; }
+table.kv td.v div { white-space: pre-wrap; display: -webkit-box; -webkit-line-clamp: 3; line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden; }
+table.kv td.v .none { color: var(--muted); font-style: italic; font-family: system-ui, sans-serif; }
+table.kv td.r { color: var(--muted); font-variant-numeric: tabular-nums; }
+table.kv tr.gone td { text-decoration: line-through; color: var(--muted); }
+table.kv td.empty { text-align: center; padding: 1.25rem .65rem; }
+@keyframes flash { from { background: var(--flash); } to { background: transparent; } }
+:root { --flash: #fff0b3; }
+@media (prefers-color-scheme: dark) { :root { --flash: #4d3d00; } }
+table.kv tr.flash td { animation: flash 1.6s ease-out; }
+@media (prefers-reduced-motion: reduce) { table.kv tr.flash td { animation: none; background: var(--flash); } }
+.kv-foot { display: flex; flex-wrap: wrap; justify-content: space-between; gap: .25rem .75rem; margin: .5rem 0 0; font-size: .8rem; color: var(--muted); }
+.edit { margin-top: 1rem; padding-top: 1rem; border-top: 1px solid var(--line); display: grid; gap: .6rem; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); }
+.edit .actions { grid-column: 1 / -1; display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; }
+.msg { font-size: .85rem; margin: 0 0 0 auto; color: var(--muted); overflow-wrap: anywhere; }
+.msg.ok { color: var(--ok); } .msg.bad { color: var(--bad); }
+.notice { margin: 0 0 .75rem; padding: .5rem .7rem; border-radius: .4rem; background: var(--warn-bg); color: var(--warn); font-size: .85rem; }
+.notice[hidden] { display: none; }
+@media (max-width: 40rem) {
   main { padding: .6rem; gap: .6rem; }
   section { padding: .75rem; }
+  header { padding: .6rem .75rem; }
   ul.servers li { grid-template-columns: auto 1fr; }
   ul.servers li .age { grid-column: 2; }
+  .edit { grid-template-columns: minmax(0, 1fr); }
+  .msg { margin: 0; flex-basis: 100%; }
+  /* Rows as small cards: key and revision on one line, the value under them. */
+  table.kv thead { display: none; }
+  table.kv, table.kv tbody { display: block; }
+  table.kv tbody tr { display: grid; grid-template-columns: minmax(0, 1fr) auto; border-top: 1px solid var(--line); }
+  table.kv tbody tr:first-child { border-top: 0; }
+  table.kv td { border: 0; padding: .4rem .65rem 0; }
+  table.kv td.k, table.kv td.r { width: auto; }
+  table.kv td.k { grid-row: 1; grid-column: 1; }
+  table.kv td.r { grid-row: 1; grid-column: 2; }
+  table.kv td.v { grid-column: 1 / -1; padding: .15rem .65rem .5rem; }
+  table.kv td.empty { grid-column: 1 / -1; padding: 1.25rem .65rem; }
 }
 `;
 
@@ -259,13 +352,183 @@ const SCRIPT = `
 })();
 `;
 
+/**
+ * The key browser: an ES module that imports the browser client from this server. Keys and
+ * values only ever reach the page through textContent.
+ */
+const KEYS_SCRIPT = `
+const $ = (id) => document.getElementById(id);
+const token = new URLSearchParams(location.search).get('token');
+const view = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host;
+const rows = new Map();      // key → { tr, value, rev }
+let store = null, stopWatch = null, watching = null, lastRev = 0, fallbackTimer = null;
+const hasWatch = () => store && typeof store.watch === 'function';
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function pill(text, kind) { const c = $('kb-conn'); c.textContent = text; c.className = 'pill' + (kind ? ' ' + kind : ''); }
+function say(text, kind) { const m = $('kb-msg'); m.textContent = text; m.className = 'msg' + (kind ? ' ' + kind : ''); }
+function notice(text) { const n = $('kb-notice'); n.textContent = text || ''; n.hidden = !text; }
+function enable(on) { for (const id of ['kb-watch-btn', 'kb-put', 'kb-get', 'kb-del']) $(id).disabled = !on; }
+function errText(e) { return (e && e.code ? e.code + ': ' : '') + (e && e.message ? e.message : String(e)); }
+
+// ── the table ──
+function renderEmpty() {
+  const body = $('kb-rows');
+  if (rows.size > 0) { const e = body.querySelector('td.empty'); if (e) e.parentNode.remove(); return; }
+  if (body.querySelector('td.empty')) return;
+  const tr = el('tr'), td = el('td', 'empty muted', watching == null ? 'not watching' : 'no keys yet' + (watching ? ' starting with ' + watching : '') + ': put one below');
+  td.colSpan = 3; tr.appendChild(td); body.appendChild(tr);
+}
+function renderFoot() {
+  $('kb-count').textContent = rows.size + (rows.size === 1 ? ' key' : ' keys') +
+    (watching == null ? '' : hasWatch() ? ' · watching ' + (watching || '') + '*' : ' · looked up here (no live watch)');
+  $('kb-rev').textContent = lastRev ? 'revision ' + lastRev : '';
+}
+function flash(tr) { tr.classList.remove('flash'); void tr.offsetWidth; tr.classList.add('flash'); }
+function setValueCell(td, value) {
+  td.textContent = '';
+  td.appendChild(value === null ? el('div', 'none', 'deleted') : el('div', null, value));
+  td.title = value === null ? '' : value.length > 200 ? value.slice(0, 200) + '…' : value;
+}
+/** A key's new value (null: deleted) at revision rev: insert in key order, update, or strike out. */
+function show(key, value, rev) {
+  if (rev != null && rev > lastRev) lastRev = rev;
+  let row = rows.get(key);
+  if (value === null && !row) { renderFoot(); return; }
+  if (!row) {
+    const tr = el('tr'); tr.dataset.key = key;
+    tr.appendChild(el('td', 'k', key)); tr.appendChild(el('td', 'v')); tr.appendChild(el('td', 'r'));
+    tr.addEventListener('click', () => { $('kb-key').value = key; const r = rows.get(key); $('kb-value').value = r && r.value !== null ? r.value : ''; });
+    row = { tr, value: null, rev: 0, timer: null };
+    rows.set(key, row);
+    const body = $('kb-rows');
+    const after = [...body.querySelectorAll('tr[data-key]')].find((t) => t.dataset.key > key);
+    body.insertBefore(tr, after || null);
+  }
+  if (rev != null && rev < row.rev) return; // older than what is shown
+  clearTimeout(row.timer);
+  row.value = value; row.rev = rev || row.rev;
+  setValueCell(row.tr.children[1], value);
+  row.tr.children[2].textContent = row.rev ? String(row.rev) : '–';
+  row.tr.classList.toggle('gone', value === null);
+  flash(row.tr);
+  if (value === null) {
+    // Struck out for a moment, then gone (unless written again meanwhile).
+    row.timer = setTimeout(() => { if (rows.get(key) === row && row.value === null) { rows.delete(key); row.tr.remove(); renderEmpty(); renderFoot(); } }, 1800);
+  }
+  renderEmpty();
+  renderFoot();
+}
+function clearRows() {
+  for (const r of rows.values()) clearTimeout(r.timer);
+  rows.clear(); $('kb-rows').textContent = ''; renderEmpty(); renderFoot();
+}
+
+// ── watching ──
+function watch(prefix) {
+  if (stopWatch) { try { stopWatch(); } catch (e) {} stopWatch = null; }
+  clearInterval(fallbackTimer); fallbackTimer = null;
+  watching = prefix;
+  clearRows();
+  const url = new URL(location.href);
+  if (prefix) url.searchParams.set('prefix', prefix); else url.searchParams.delete('prefix');
+  history.replaceState(null, '', url);
+  if (hasWatch()) {
+    // fromRevision 0: the history replays every write (or a resync sends current values).
+    stopWatch = store.watch(prefix + '*', (e) => show(e.key, e.value, e.revision), { fromRevision: 0 });
+  } else {
+    notice('This client has no live watch: the table shows keys you put or get here, refreshed every second.');
+    fallbackTimer = setInterval(refreshKnown, 1000);
+  }
+  renderFoot();
+}
+async function refreshKnown() {
+  for (const [key, row] of [...rows]) {
+    try { const v = await store.get(key); if (v !== row.value) show(key, v, null); } catch (e) { /* shown by the state pill */ }
+  }
+}
+
+// ── put / get / delete ──
+async function run(what, fn) {
+  const key = $('kb-key').value;
+  if (!key) { say('enter a key', 'bad'); $('kb-key').focus(); return; }
+  say(what + ' ' + key + '…');
+  const t0 = performance.now();
+  try {
+    const result = await fn(key);
+    say(what + ' ' + key + ': ' + result + ' · ' + Math.round(performance.now() - t0) + ' ms', 'ok');
+  } catch (e) {
+    say(what + ' ' + key + ' failed: ' + errText(e), 'bad');
+  }
+}
+$('kb-edit').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const value = $('kb-value').value;
+  run('put', async (key) => { await store.put(key, value); if (!hasWatch() && key.startsWith(watching || '')) show(key, value, null); return 'replicated'; });
+});
+$('kb-get').addEventListener('click', () => run('get', async (key) => {
+  const v = await store.get(key);
+  $('kb-value').value = v === null ? '' : v;
+  if (!hasWatch() && v !== null && key.startsWith(watching || '')) show(key, v, null);
+  return v === null ? 'no such key' : v.length + ' characters';
+}));
+$('kb-del').addEventListener('click', () => run('delete', async (key) => {
+  const existed = await store.delete(key);
+  if (!hasWatch()) show(key, null, null);
+  return existed ? 'deleted' : 'no such key';
+}));
+$('kb-watch').addEventListener('submit', (ev) => { ev.preventDefault(); if (store) watch($('kb-prefix').value); });
+
+// ── connection ──
+function showState(s) {
+  const map = { connected: ['connected', 'ok'], open: ['connected', 'ok'], connecting: ['connecting…', 'warn'], reconnecting: ['reconnecting…', 'warn'], closed: ['closed', 'bad'] };
+  const [text, kind] = map[s] || [String(s), ''];
+  pill(text, kind);
+}
+async function start() {
+  let mod;
+  try {
+    mod = await import('/understudy.js');
+  } catch (e) {
+    pill('no client', 'bad');
+    notice('The browser client is not built on this server (GET /understudy.js failed): run npm run build and restart the view service.');
+    $('kb-rows').textContent = '';
+    return;
+  }
+  pill('connecting…', 'warn');
+  try {
+    store = await mod.connect({ view, timeoutMs: 10000, ...(token ? { token } : {}) });
+  } catch (e) {
+    pill('offline', 'bad');
+    notice('Cannot connect the client: ' + errText(e) + '. Retrying in 3 s.');
+    setTimeout(start, 3000);
+    return;
+  }
+  notice('');
+  if ('state' in store) { showState(store.state); store.on('state', showState); }
+  else { showState(store.status); store.on('status', showState); }
+  store.on('error', (e) => say(errText(e), 'bad'));
+  enable(true);
+  const prefix = new URLSearchParams(location.search).get('prefix') || '';
+  $('kb-prefix').value = prefix;
+  watch(prefix);
+  window.understudyStore = store; // for the console (and the browser tests)
+}
+start();
+`;
+
 const BODY = `
 <header>
   <h1>Understudy <small>view service</small></h1>
   <span id="conn" class="pill">connecting…</span>
 </header>
 <main>
-  <section aria-labelledby="view-title">
+  <section id="view-section" aria-labelledby="view-title">
     <h2 id="view-title">View <span id="viewnum">–</span> <span id="health" class="pill"></span></h2>
     <div class="slots">
       <article class="slot">
@@ -280,14 +543,44 @@ const BODY = `
       </article>
     </div>
   </section>
-  <section aria-labelledby="servers-title">
-    <h2 id="servers-title">Replicas</h2>
-    <ul id="servers" class="servers"></ul>
+  <section id="keys-section" aria-labelledby="keys-title">
+    <h2 id="keys-title">Keys <span id="kb-conn" class="pill">loading client…</span></h2>
+    <p id="kb-notice" class="notice" hidden></p>
+    <form id="kb-watch" class="watch row" autocomplete="off">
+      <div class="grow">
+        <label for="kb-prefix">Watch keys starting with</label>
+        <div class="prefix"><input id="kb-prefix" type="text" placeholder="every key" spellcheck="false" autocapitalize="off"><span class="star">*</span></div>
+      </div>
+      <button id="kb-watch-btn" type="submit" disabled>Watch</button>
+    </form>
+    <div class="kv-wrap">
+      <table class="kv">
+        <thead><tr><th class="k" scope="col">Key</th><th class="v" scope="col">Value</th><th class="r" scope="col">Revision</th></tr></thead>
+        <tbody id="kb-rows"><tr><td class="empty muted" colspan="3">connecting…</td></tr></tbody>
+      </table>
+    </div>
+    <p class="kv-foot"><span id="kb-count"></span><span id="kb-rev"></span></p>
+    <form id="kb-edit" class="edit" autocomplete="off">
+      <div><label for="kb-key">Key</label><input id="kb-key" type="text" required spellcheck="false" autocapitalize="off"></div>
+      <div><label for="kb-value">Value</label><textarea id="kb-value" rows="1" spellcheck="false" autocapitalize="off"></textarea></div>
+      <div class="actions">
+        <button id="kb-put" class="primary" type="submit" disabled>Put</button>
+        <button id="kb-get" type="button" disabled>Get</button>
+        <button id="kb-del" class="danger" type="button" disabled>Delete</button>
+        <p id="kb-msg" class="msg" role="status" aria-live="polite"></p>
+      </div>
+    </form>
   </section>
-  <section aria-labelledby="timeline-title">
-    <h2 id="timeline-title">View changes</h2>
-    <ol id="timeline" class="timeline"></ol>
-  </section>
+  <div class="side">
+    <section id="servers-section" aria-labelledby="servers-title">
+      <h2 id="servers-title">Replicas</h2>
+      <ul id="servers" class="servers"></ul>
+    </section>
+    <section id="timeline-section" aria-labelledby="timeline-title">
+      <h2 id="timeline-title">View changes</h2>
+      <ol id="timeline" class="timeline"></ol>
+    </section>
+  </div>
 </main>
 `;
 
@@ -302,6 +595,7 @@ const HTML = `<!doctype html>
 <style>${STYLE}</style>
 </head>
 <body>${BODY}<script>${SCRIPT}</script>
+<script type="module">${KEYS_SCRIPT}</script>
 </body>
 </html>
 `;
@@ -310,9 +604,11 @@ const sha256 = (s: string): string => `'sha256-${createHash('sha256').update(s, 
 
 const CSP = [
   "default-src 'none'",
-  `script-src ${sha256(SCRIPT)}`,
+  // The two inline scripts by hash; 'self' for the client module they import (/understudy.js).
+  `script-src 'self' ${sha256(SCRIPT)} ${sha256(KEYS_SCRIPT)}`,
   `style-src ${sha256(STYLE)}`,
-  // Same host over ws/wss (older browsers don't match ws: with 'self'), and replicas elsewhere later.
+  // The view service over ws/wss on this host (older browsers don't match ws: with 'self'),
+  // and the key browser's links to the replicas, which listen on other ports and hosts.
   "connect-src 'self' ws: wss:",
   "img-src 'self' data:",
   "base-uri 'none'",

@@ -29,6 +29,7 @@ import { loadBrowserBundle, browserBundleHandler } from './browser-bundle';
 
 /** A running view service. */
 export interface ViewService {
+import { RateLimitedLog } from '../rate-limited-log';
   /** Where replicas and clients connect: `ws://HOST:PORT` (127.0.0.1 when bound to all interfaces). */
   readonly url: string;
   /** The bound port (useful with port 0). */
@@ -54,6 +55,8 @@ export type ViewServiceOptions = ViewOptions & {
  */
 const MAX_FRAME_BYTES = 64 * 1024;
 /** A socket with more than this queued is a slow consumer: closed (4408), never buffered without bound. */
+  /** Close a link that neither pinged nor subscribed within this long. @default IDLE_LINK_MS (10 s) */
+  idleLinkMs?: number;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** This many undecodable messages in a row close the link (1008 policy violation). */
 const MAX_BAD_IN_ROW = 20;
@@ -68,6 +71,11 @@ interface LinkState {
   /** The replica this link pings for (the id and incarnation of its last ping). */
   replica: { id: ReplicaId; incarnation: string } | null;
   /** A ping on this link carried the right cluster token. */
+/**
+ * A link that has neither pinged nor subscribed this long after opening is closed (1008):
+ * idle sockets must not hold connection slots that replicas need. @default 10 s
+ */
+const IDLE_LINK_MS = 10_000;
   clusterAuthed: boolean;
   badInRow: number;
 }
@@ -80,6 +88,8 @@ export async function startViewService(options: ViewServiceOptions): Promise<Vie
   await vs.listen();
   return vs;
 }
+  /** Closes the link unless a ping or subscribe arrives first (IDLE_LINK_MS). */
+  idleTimer: ReturnType<typeof setTimeout> | null;
 
 /** The metrics of one view service (SPEC §5 `GET /metrics`). */
 function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => number, subscribers: () => number) {
@@ -106,12 +116,17 @@ class ViewServer implements ViewService {
   private readonly links = new Map<WebSocket, LinkState>();
   /** The link that currently speaks for each replica id; only its close kills that replica. */
   private readonly owners = new Map<ReplicaId, WebSocket>();
+    overloaded: counter('understudy_overloaded_total', 'Subscriptions refused (closed with 4429) because maxSubscribers was reached.'),
+    unauthorized: counter('understudy_unauthorized_total', 'Links closed with 4401 (wrong or missing token).'),
+    idleClosed: counter('understudy_idle_links_closed_total', 'Links closed because they neither pinged nor subscribed in time.'),
   private readonly subscribers = new Set<WebSocket>();
   private readonly history: HistoryEntry[] = [];
   private readonly registry = createMetricsRegistry();
   private readonly metrics: ReturnType<typeof viewMetrics>;
   private server: WsServer | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Warnings a flood could repeat (bad frames, refusals): rate-limited per kind. */
+  private readonly warnings: RateLimitedLog;
   private closing = false;
 
   constructor(private readonly options: ViewServiceOptions) {
@@ -126,6 +141,7 @@ class ViewServer implements ViewService {
   }
 
   get url(): string {
+    this.warnings = new RateLimitedLog(this.log);
     return `ws://${publicHost(this.options.host)}:${this.port}`;
   }
 
@@ -185,7 +201,16 @@ class ViewServer implements ViewService {
     ws.on('close', () => {
       this.links.delete(ws);
       this.subscribers.delete(ws);
+      idleTimer: null,
       if (this.closing) return;
+    st.idleTimer = setTimeout(() => {
+      st.idleTimer = null;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      this.metrics.idleClosed.inc();
+      this.warnings.warn('idle', { remote: st.remote }, 'link neither pinged nor subscribed in time; closing with 1008');
+      ws.close(POLICY_VIOLATION, 'no ping or subscribe');
+    }, this.options.idleLinkMs ?? IDLE_LINK_MS);
+    st.idleTimer.unref?.();
       this.release(ws, st);
       this.flush();
     });
@@ -196,6 +221,7 @@ class ViewServer implements ViewService {
     const text = frameText(data, isBinary);
     if (text === null) { this.sendError(ws, st, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames'); return; }
     const msg = decode(text, this.options.limits);
+      if (st.idleTimer) clearTimeout(st.idleTimer);
     if (isProtocolError(msg)) { this.sendError(ws, st, msg.code, msg.message); return; }
     if (msg.type === 'ping') { st.badInRow = 0; this.onPing(ws, st, msg); return; }
     if (msg.type === 'subscribe') { st.badInRow = 0; this.onSubscribe(ws, st, msg); return; }
@@ -223,6 +249,7 @@ class ViewServer implements ViewService {
     st.replica = { id: msg.id, incarnation: msg.incarnation };
     this.owners.set(msg.id, ws);
     this.machine.ping(msg.id, msg.incarnation, msg.viewnum);
+    this.notIdle(st);
     // A new view goes to every link, this one included; otherwise answer this ping alone.
     if (!this.flush()) this.sendText(ws, this.viewText());
   }
@@ -236,7 +263,16 @@ class ViewServer implements ViewService {
         return;
       }
     }
-    if (!this.subscribers.has(ws)) this.log.debug({ remote: st.remote }, 'subscriber added');
+    if (!this.subscribers.has(ws)) {
+      if (this.subscribers.size >= this.options.maxSubscribers) {
+        this.metrics.overloaded.inc();
+        this.warnings.warn('overloaded', { remote: st.remote, limit: this.options.maxSubscribers }, 'subscription refused: maxSubscribers reached; closing with 4429');
+        ws.close(CloseCodes.Overloaded, 'too many subscriptions');
+        return;
+      }
+      this.log.debug({ remote: st.remote }, 'subscriber added');
+    }
+    this.notIdle(st);
     this.subscribers.add(ws);
     this.sendText(ws, this.viewText());
   }
@@ -271,6 +307,11 @@ class ViewServer implements ViewService {
   private viewText(): string {
     const msg: ViewMsg = { type: 'view', view: this.machine.view, holders: this.machine.holders };
     return encode(msg);
+  private notIdle(st: LinkState): void {
+    if (st.idleTimer) clearTimeout(st.idleTimer);
+    st.idleTimer = null;
+  }
+
   }
 
   /** Send unless the socket is not open; a socket over the buffer bound is closed instead (4408). */
@@ -278,7 +319,7 @@ class ViewServer implements ViewService {
     if (ws.readyState !== WebSocket.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.metrics.slowConsumers.inc();
-      this.log.warn({ remote: this.links.get(ws)?.remote, buffered: ws.bufferedAmount }, 'closing a slow consumer');
+      this.warnings.warn('slow-consumer', { remote: this.links.get(ws)?.remote, buffered: ws.bufferedAmount }, 'closing a slow consumer with 4408');
       ws.close(CloseCodes.SlowConsumer, 'send buffer full');
       return;
     }
@@ -287,14 +328,15 @@ class ViewServer implements ViewService {
 
   private sendError(ws: WebSocket, st: LinkState, code: ErrorMsg['code'], message: string): void {
     this.metrics.badMessages.inc();
-    this.log.warn({ remote: st.remote, code, reason: message }, 'bad message');
+    this.warnings.warn('bad-message', { remote: st.remote, code, reason: message }, 'bad message');
     this.sendText(ws, encode({ type: 'error', code, message }));
     if (++st.badInRow >= MAX_BAD_IN_ROW) ws.close(POLICY_VIOLATION, 'too many bad messages');
   }
 
   private unauthorized(ws: WebSocket, st: LinkState, what: string): void {
     // Never log the token itself.
-    this.log.warn({ remote: st.remote }, `${what}: wrong or missing token; closing with 4401`);
+    this.metrics.unauthorized.inc();
+    this.warnings.warn('unauthorized', { remote: st.remote }, `${what}: wrong or missing token; closing with 4401`);
     ws.close(CloseCodes.Unauthorized, 'unauthorized');
   }
 

@@ -1,0 +1,183 @@
+/**
+ * The live dashboard (`GET /` of the view service, issue #4) in headless Chromium against
+ * real processes: the view after kill -9 of the primary, the key browser (the browser
+ * client imported from /understudy.js), and the layout on a desktop and a phone, with
+ * screenshots saved under test-artifacts/.
+ */
+import { expect } from 'chai';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { killAll, getJson, waitForView, ViewStatus } from '../support/processes';
+import { startCluster, Cluster } from '../e2e/helpers';
+import { launchChromium, openPage, screenshot } from '../support/browser';
+import { connect } from '../../client/node';
+import type { Store } from '../../client/store';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type W = Window & typeof globalThis & { [k: string]: any };
+
+const DESKTOP = { viewport: { width: 1280, height: 860 } };
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+describe('live dashboard in headless Chromium (issue #4)', function () {
+  this.timeout(90_000);
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const stores: Store[] = [];
+
+  before(async function () {
+    this.timeout(60_000);
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close().catch(() => {})));
+    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
+    await killAll();
+  });
+
+  async function openDashboard(c: Cluster, options = DESKTOP, query = ''): Promise<{ page: Page; errors: string[] }> {
+    const { context, page, errors } = await openPage(browser, options);
+    contexts.push(context);
+    await page.goto(`${c.vs.http}/${query}`);
+    return { page, errors };
+  }
+
+  async function nodeClient(c: Cluster): Promise<Store> {
+    const s = await connect({ view: c.vs.url, timeoutMs: 20_000 });
+    stores.push(s);
+    return s;
+  }
+
+  const text = (page: Page, sel: string) => page.locator(sel).textContent();
+
+  it('shows the view, the replicas and the timeline, and the new view within one second of kill -9 of the primary', async () => {
+    const c = await startCluster(3);
+    const { page, errors } = await openDashboard(c);
+    const before = await waitForView(c.vs, (v) => v.backup !== null && v.acked && v.servers.filter((s) => s.alive).length === 3);
+    await page.waitForFunction((v) => document.getElementById('primary')!.textContent === v.primary &&
+      document.getElementById('backup')!.textContent === v.backup &&
+      document.getElementById('viewnum')!.textContent === String(v.viewnum) &&
+      document.querySelectorAll('#servers li .dot.alive').length === 3, before);
+    expect(await text(page, '#conn')).to.equal('live');
+    expect(await text(page, '#health')).to.equal('acknowledged');
+    // Record, in the page, when the primary slot changes.
+    await page.evaluate(() => {
+      const w = window as W;
+      new MutationObserver(() => { w.primaryChangedAt ??= Date.now(); })
+        .observe(document.getElementById('primary')!, { childList: true, characterData: true, subtree: true });
+    });
+    const killedAt = Date.now();
+    c.byId(before.primary).child.kill('SIGKILL');
+    await page.waitForFunction((v) => document.getElementById('primary')!.textContent === v.backup, before, { polling: 10, timeout: 10_000 });
+    const shownAt = await page.evaluate(() => (window as W).primaryChangedAt as number);
+    const history = await getJson<{ history: { viewnum: number; primary: string; at: number }[] }>(`${c.vs.http}/view/history`);
+    const change = history.history.find((h) => h.viewnum > before.viewnum && h.primary === before.backup)!;
+    const killToDom = shownAt - killedAt;
+    const vsToDom = shownAt - change.at;
+    console.log(`      dashboard: kill -9 → new primary on the page ${killToDom} ms (view service's view change → page ${vsToDom} ms)`);
+    expect(killToDom, 'kill -9 → the dashboard shows the new primary (ms)').to.be.below(1000);
+    expect(vsToDom).to.be.below(1000);
+    expect(Number(await text(page, '#viewnum'))).to.be.greaterThan(before.viewnum);
+    expect(await page.locator('#timeline li').first().textContent()).to.include('failover: backup promoted');
+    // The killed replica is listed as dead (its link closed), the idle one became backup.
+    await page.waitForFunction((id) => [...document.querySelectorAll('#servers li')].some((li) =>
+      li.textContent!.includes(id) && li.textContent!.includes('dead') && !li.querySelector('.dot.alive')), before.primary);
+    const after = await waitForView(c.vs, (v) => v.viewnum > before.viewnum && v.backup !== null && v.acked);
+    await page.waitForFunction((id) => document.getElementById('backup')!.textContent === id, after.backup);
+    expect(errors).to.deep.equal([]);
+  });
+
+  it('the key browser watches a prefix: writes by another client appear live with their revision; put and delete from the form', async () => {
+    const c = await startCluster(2);
+    const writer = await nodeClient(c);
+    await writer.put('user:1', 'alice');
+    await writer.put('other', 'not shown');
+    const { page, errors } = await openDashboard(c, DESKTOP, '?prefix=user:');
+    await page.waitForSelector('#kb-put:not([disabled])');
+    expect(await page.inputValue('#kb-prefix')).to.equal('user:');
+    const live = await page.evaluate(() => typeof (window as W).understudyStore.watch === 'function');
+    if (live) {
+      // The existing key is replayed; a write from Node shows up live, highlighted.
+      await page.waitForSelector('tr[data-key="user:1"]');
+      await writer.put('user:2', 'bob');
+      const row = page.locator('tr[data-key="user:2"]');
+      await row.waitFor();
+      expect(await row.locator('td.v').textContent()).to.equal('bob');
+      expect(Number(await row.locator('td.r').textContent())).to.be.greaterThan(0);
+      expect(await row.getAttribute('class')).to.include('flash');
+      await writer.put('user:2', 'bobby');
+      await page.waitForFunction(() => document.querySelector('tr[data-key="user:2"] td.v')!.textContent === 'bobby');
+      expect(await page.locator('tr[data-key="other"]').count(), 'outside the prefix').to.equal(0);
+    } else {
+      expect(await text(page, '#kb-notice')).to.match(/no live watch/);
+    }
+    // Put from the form: replicated (Node reads it), and listed.
+    await page.fill('#kb-key', 'user:3');
+    await page.fill('#kb-value', 'carol <b>not html</b>');
+    await page.click('#kb-put');
+    await page.waitForFunction(() => /replicated/.test(document.getElementById('kb-msg')!.textContent!));
+    expect(await writer.get('user:3')).to.equal('carol <b>not html</b>');
+    await page.waitForSelector('tr[data-key="user:3"]');
+    expect(await page.locator('tr[data-key="user:3"] td.v').textContent(), 'shown as text').to.equal('carol <b>not html</b>');
+    expect(await page.locator('tr[data-key="user:3"] b').count()).to.equal(0);
+    // Keys are ordered.
+    const keys = await page.locator('tr[data-key]').evaluateAll((trs) => trs.map((t) => (t as HTMLElement).dataset.key));
+    expect(keys).to.deep.equal([...keys].sort());
+    // Delete from the form: gone from the store, struck out and then removed from the table.
+    await page.click('#kb-del');
+    await page.waitForFunction(() => /deleted/.test(document.getElementById('kb-msg')!.textContent!));
+    expect(await writer.get('user:3')).to.equal(null);
+    await page.waitForSelector('tr[data-key="user:3"]', { state: 'detached', timeout: 5000 });
+    // Clicking a row fills the form.
+    if (live) {
+      await page.click('tr[data-key="user:1"]');
+      expect(await page.inputValue('#kb-key')).to.equal('user:1');
+      expect(await page.inputValue('#kb-value')).to.equal('alice');
+    }
+    expect(errors).to.deep.equal([]);
+  });
+
+  it('fits a phone screen and a desktop (no sideways scrolling); screenshots in test-artifacts/', async () => {
+    const c = await startCluster(3);
+    const writer = await nodeClient(c);
+    const seed: [string, string][] = [
+      ['user:1', 'alice'],
+      ['user:2', 'bob'],
+      ['cart:17', JSON.stringify({ items: [{ sku: 'A-100', qty: 2 }, { sku: 'B-7', qty: 1 }], note: 'leave at the door' })],
+      ['session:9f2c', 'expires 2025-12-01T10:00:00Z'],
+      ['feature:dark-mode', 'on'],
+    ];
+    for (const [k, v] of seed) await writer.put(k, v);
+    // One failover, so the timeline has a story to tell.
+    const v0 = await getJson<ViewStatus>(`${c.vs.http}/view`);
+    c.byId(v0.primary).child.kill('SIGKILL');
+    await waitForView(c.vs, (v) => v.viewnum > v0.viewnum && v.backup !== null && v.acked);
+    await writer.put('user:2', 'bobby');
+    for (const [name, options] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
+      const { page, errors } = await openDashboard(c, options);
+      await page.waitForSelector('#kb-put:not([disabled])');
+      const live = await page.evaluate(() => typeof (window as W).understudyStore.watch === 'function');
+      if (live) await page.waitForFunction((n) => document.querySelectorAll('tr[data-key]').length >= n, seed.length);
+      await page.waitForFunction(() => document.querySelectorAll('#timeline li').length >= 3 && document.querySelectorAll('#servers li').length === 3);
+      await writer.put('feature:dark-mode', 'off'); // one row highlighted in the picture
+      if (live) await page.waitForFunction(() => document.querySelector('tr[data-key="feature:dark-mode"] td.v')!.textContent === 'off');
+      await page.fill('#kb-key', 'user:2');
+      await page.fill('#kb-value', 'bobby');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, `${name}: page wider than the screen by ${overflow}px`).to.be.at.most(0);
+      if (name === 'phone') {
+        // Readable: the body text is not shrunk, and the buttons are large enough to tap.
+        const fontPx = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+        expect(fontPx).to.be.at.least(14);
+        const heights = await page.locator('#kb-edit button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().height));
+        for (const h of heights) expect(h).to.be.at.least(36);
+      }
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const file = await screenshot(page, `dashboard-${name}.png`);
+      console.log(`      screenshot: ${file}`);
+      expect(errors, name).to.deep.equal([]);
+    }
+  });
+});
