@@ -213,12 +213,15 @@ describe('view service over real WebSockets (SPEC §5, §6)', () => {
       const res = await fetch(`http://127.0.0.1:${vs.port}/`);
       expect(res.status).to.equal(200);
       expect(res.headers.get('content-type')).to.equal('text/html; charset=utf-8');
-      expect(res.headers.get('content-security-policy')).to.match(/script-src 'sha256-/);
+      // The two inline scripts by hash, and 'self' for the module they import (/understudy.js).
+      expect(res.headers.get('content-security-policy')).to.match(/script-src 'self' 'sha256-[\w+/=]+' 'sha256-[\w+/=]+';/);
+      expect(res.headers.get('content-security-policy')).to.include("connect-src 'self' ws: wss:");
       const html = await res.text();
       expect(html).to.match(/^<!doctype html>/i);
       expect(html).to.include("type: 'subscribe'");
       expect(html).to.include("fetch('/view'");
       expect(html).to.not.match(/<(script|link|img)[^>]+(src|href)="(?!data:)/i); // no external assets
+      expect(html).to.include("import('/understudy.js')"); // the key browser: the client from this server
     });
 
     it('unknown paths are 404 and other methods 405', async () => {
