@@ -22,7 +22,6 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import WebSocket from 'ws';
 import { nanoid } from 'nanoid';
-import { Counter, Gauge } from 'prom-client';
 import type { ReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import type { ErrorMsg, PeerHelloMsg, PingMsg, ResMsg } from '../../common/messages';
@@ -30,8 +29,10 @@ import { CloseCodes } from '../../common/errors';
 import { decode, encode, isProtocolError } from '../../common/protocol';
 import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
 import { Link } from '../net/link';
-import { createLogger } from '../log';
+import { createLogger, childLogger } from '../log';
 import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
+import { RateLimitedLog } from '../rate-limited-log';
+import { ReplicaMetrics, type Inflight } from './replica-metrics';
 import { ReplicaMachine, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
 
 /** A running replica. */
@@ -65,6 +66,18 @@ export const PAUSE_PENDING = 100_000;
 export const RESUME_PENDING = 50_000;
 /** A client socket with more than this queued is a slow consumer: closed with 4408. @default 64 MiB */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/**
+ * A /peer socket (a primary's link to me) with more than this queued is closed with 4408:
+ * acks and rejects are small, so only a peer that stopped reading gets there. @default 16 MiB
+ */
+const MAX_PEER_BUFFERED_BYTES = 16 * 1024 * 1024;
+/**
+ * Open /peer links this replica accepts, apart from maxConnections (which bounds clients
+ * on `/`): a crowd of clients must never lock out the primary's link. @default 64
+ */
+export const MAX_PEER_LINKS = 64;
+/** A /peer link must send its peer hello within this long, or it is closed with 4401. @default 5 s */
+const PEER_HELLO_MS = 5000;
 /** This many undecodable messages in a row close a link (1008 policy violation). */
 const MAX_BAD_IN_ROW = 20;
 const POLICY_VIOLATION = 1008;
@@ -75,6 +88,8 @@ interface ClientConn {
   readonly remote: string;
   authed: boolean;
   badInRow: number;
+  /** seq → ordering time and op, for the operation metrics (see replica-metrics.ts). */
+  readonly inflight: Inflight;
 }
 
 /** Start a replica (SPEC §3, §4): listen, then link to the view service and ping. */
@@ -116,11 +131,18 @@ class ReplicaShell {
   private zeroPingInFlight = false;
   private closing = false;
   private readonly registry = createMetricsRegistry();
-  private readonly requests = new Counter({ name: 'understudy_replica_requests_total', help: 'Client requests received, by op.', labelNames: ['op'], registers: [this.registry] });
-  private readonly badMessages = new Counter({ name: 'understudy_bad_messages_total', help: 'Messages answered with an error or a close.', registers: [this.registry] });
+  private readonly metrics = new ReplicaMetrics(this.registry);
+  /** Warnings a flood could repeat (bad frames, refusals, slow consumers): rate-limited per kind. */
+  private warnings: RateLimitedLog;
+  /** Open /peer links past their peer hello. */
+  private peerLinks = 0;
+  /** What the last run() left, to count view changes and failovers. */
+  private lastViewnum = 0;
+  private lastRole = 'idle';
 
   constructor(private readonly o: StartReplicaOptions) {
-    this.log = (o.log ?? createLogger(o.logLevel)).child({ role: 'replica' });
+    this.log = childLogger(o.log ?? createLogger(o.logLevel), { role: 'replica' });
+    this.warnings = new RateLimitedLog(this.log);
   }
 
   async listen(): Promise<void> {
@@ -130,6 +152,7 @@ class ReplicaShell {
       host: o.host,
       maxPayload: o.limits.maxMessageBytes + PEER_FRAME_ALLOWANCE,
       maxConnections: o.maxConnections,
+      routeLimits: { '/peer': MAX_PEER_LINKS },
       log: this.log,
       routes: {
         '/': (ws, req, url) => this.guard(() => this.onClient(ws, req, url)),
@@ -139,9 +162,15 @@ class ReplicaShell {
     });
     this.port = this.server.port;
     this.id = o.url ?? `ws://127.0.0.1:${this.port}`;
-    this.log = this.log.child({ id: this.id });
+    this.log = childLogger(this.log, { id: this.id });
+    this.warnings = new RateLimitedLog(this.log);
     this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits });
-    this.registerGauges();
+    this.metrics.registerGauges(this.registry, () => this.machine, {
+      clientConnections: () => this.conns.size,
+      peerConnections: () => this.peerLinks,
+      backupLinkUp: () => this.backup?.link.status === 'open',
+      viewServiceLinkUp: () => this.vsLink?.status === 'open',
+    });
     this.vsLink = new Link({
       url: o.viewUrl, log: this.log, name: 'view service',
       heartbeatMs: Math.max(1000, 10 * o.pingIntervalMs), maxPayload: 64 * 1024,
@@ -185,20 +214,28 @@ class ReplicaShell {
       switch (e.kind) {
         case 'reply': {
           const c = this.conns.get(e.conn);
-          if (c) this.sendClient(c, e.msg);
+          if (c) {
+            this.metrics.replied(c.inflight, e.msg);
+            this.sendClient(c, e.msg);
+          }
           break;
         }
-        case 'toBackup':
-          this.backup?.link.send(encode(e.msg)); // false while down: the machine resends on link-up
+        case 'toBackup': {
+          const text = encode(e.msg);
+          if (e.msg.type === 'xfer-begin') this.metrics.transferStarted(e.msg.view.viewnum, this.machine.store.size);
+          else if (e.msg.type === 'xfer-data') this.metrics.transferChunk(Buffer.byteLength(text));
+          this.backup?.link.send(text); // false while down: the machine resends on link-up
           break;
+        }
         case 'toPrimary':
-          if (via && via.readyState === WebSocket.OPEN) via.send(encode(e.msg));
+          if (via) this.sendPeer(via, encode(e.msg));
           break;
         case 'log':
           this.log[e.level](e.data ?? {}, e.msg);
           break;
       }
     }
+    this.countTransitions();
     this.syncBackupLink();
     if (this.machine.wantsFlush && !this.flushScheduled) {
       this.flushScheduled = true;
@@ -209,6 +246,19 @@ class ReplicaShell {
     }
     this.applyBackpressure();
     if (this.machine.pingViewnum !== this.lastPingViewnum) this.sendPing();
+  }
+
+  /** View changes and failovers (became primary), for the metrics. */
+  private countTransitions(): void {
+    const m = this.machine;
+    if (m.view.viewnum !== this.lastViewnum) {
+      this.lastViewnum = m.view.viewnum;
+      this.metrics.viewChanges.inc();
+    }
+    if (m.role !== this.lastRole) {
+      if (m.role === 'primary') this.metrics.failovers.inc();
+      this.lastRole = m.role;
+    }
   }
 
   // ───────────────────────── view service link ─────────────────────────
@@ -283,11 +333,15 @@ class ReplicaShell {
       if (!current()) return;
       const msg = decode(text, this.o.limits);
       if (isProtocolError(msg)) {
-        this.log.warn({ backup: target, code: msg.code, reason: msg.message }, 'undecodable message from the backup');
+        this.warnings.warn('backup-bad-message', { backup: target, code: msg.code, reason: msg.message }, 'undecodable message from the backup');
         return;
       }
-      if (msg.type === 'xferack' || msg.type === 'fwdack' || msg.type === 'reject') this.run({ kind: 'fromBackup', msg });
-      else this.log.warn({ backup: target, type: msg.type }, 'unexpected message from the backup');
+      if (msg.type === 'xferack' || msg.type === 'fwdack' || msg.type === 'reject') {
+        this.run({ kind: 'fromBackup', msg });
+        if (msg.type === 'xferack' && this.machine.pingViewnum === msg.viewnum) this.metrics.transferAcked(msg.viewnum);
+      } else {
+        this.warnings.warn('backup-bad-message', { backup: target, type: msg.type }, 'unexpected message from the backup');
+      }
     }));
     this.backup = { target, link };
   }
@@ -299,17 +353,30 @@ class ReplicaShell {
     const urlToken = url.searchParams.get('token');
     let peer: PeerIdentity | null = null;
     let badInRow = 0;
+    const refuse = (why: string): void => {
+      this.metrics.unauthorized.inc();
+      this.warnings.warn('peer-unauthorized', { remote }, `peer link ${why}; closing with 4401`);
+      ws.close(CloseCodes.Unauthorized, 'unauthorized');
+    };
+    // A link that never says who it is must not hold one of the few /peer slots.
+    const helloTimer = setTimeout(() => { if (peer === null && ws.readyState === WebSocket.OPEN) refuse('sent no peer hello in time'); }, PEER_HELLO_MS);
+    helloTimer.unref?.();
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      if (peer !== null) this.peerLinks--;
+    });
     ws.on('message', (data, isBinary) => this.guard(() => {
+      if (ws.readyState !== WebSocket.OPEN) return; // closing (e.g. 4401): what follows is ignored
       const text = frameText(data, isBinary);
       if (peer === null) {
         const hello = text === null ? null : decode(text, this.o.limits);
         if (hello === null || isProtocolError(hello) || hello.type !== 'peer' || !tokenMatches(this.o.clusterToken, hello.token ?? urlToken ?? undefined)) {
-          this.badMessages.inc();
-          this.log.warn({ remote }, 'peer link without a valid peer hello or cluster token; closing with 4401');
-          ws.close(CloseCodes.Unauthorized, 'unauthorized');
+          refuse('without a valid peer hello or cluster token');
           return;
         }
+        clearTimeout(helloTimer);
         peer = { id: hello.id, incarnation: hello.incarnation };
+        this.peerLinks++;
         this.log.debug({ remote, peer }, 'peer link from a primary');
         return;
       }
@@ -328,10 +395,22 @@ class ReplicaShell {
   }
 
   private peerError(ws: WebSocket, remote: string, code: ErrorMsg['code'], message: string, badInRow: number): void {
-    this.badMessages.inc();
-    this.log.warn({ remote, code, reason: message }, 'bad message on a peer link');
-    if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'error', code, message }));
+    this.metrics.bad('peer', code);
+    this.warnings.warn('peer-bad-message', { remote, code, reason: message }, 'bad message on a peer link');
+    this.sendPeer(ws, encode({ type: 'error', code, message }));
     if (badInRow >= MAX_BAD_IN_ROW) ws.close(POLICY_VIOLATION, 'too many bad messages');
+  }
+
+  /** Send on a /peer socket; one whose peer stopped reading is closed (4408), never buffered without bound. */
+  private sendPeer(ws: WebSocket, text: string): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > MAX_PEER_BUFFERED_BYTES) {
+      this.metrics.slowConsumers.inc();
+      this.warnings.warn('slow-consumer', { buffered: ws.bufferedAmount }, 'closing a /peer link whose peer does not read (4408)');
+      ws.close(CloseCodes.SlowConsumer, 'send buffer full');
+      return;
+    }
+    ws.send(text);
   }
 
   // ───────────────────────── "/": clients ─────────────────────────
@@ -344,7 +423,7 @@ class ReplicaShell {
       this.unauthorized(ws, remote);
       return;
     }
-    const conn: ClientConn = { id: this.nextConn++, ws, remote, authed: expected === null || urlToken !== null, badInRow: 0 };
+    const conn: ClientConn = { id: this.nextConn++, ws, remote, authed: expected === null || urlToken !== null, badInRow: 0, inflight: new Map() };
     this.conns.set(conn.id, conn);
     if (this.paused) pauseSocket(ws);
     ws.on('message', (data, isBinary) => this.guard(() => this.onClientMessage(conn, data, isBinary)));
@@ -352,10 +431,11 @@ class ReplicaShell {
   }
 
   private onClientMessage(conn: ClientConn, data: WebSocket.RawData, isBinary: boolean): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return; // closing (4401, 1009, 1008): what follows is ignored
     if (rawLength(data) > this.o.limits.maxMessageBytes) {
       // The transport's maxPayload is raised for peer frames; clients keep SPEC §8's limit.
-      this.badMessages.inc();
-      this.log.warn({ remote: conn.remote, bytes: rawLength(data) }, 'client message over maxMessageBytes; closing with 1009');
+      this.metrics.bad('client', 'TOO_LARGE');
+      this.warnings.warn('too-large', { remote: conn.remote, bytes: rawLength(data) }, 'client message over maxMessageBytes; closing with 1009');
       conn.ws.close(CloseCodes.TooLarge, 'message too large');
       return;
     }
@@ -373,7 +453,8 @@ class ReplicaShell {
     if (isProtocolError(msg)) return this.clientError(conn, msg.code, msg.message, msg.seq);
     conn.badInRow = 0;
     if (msg.type === 'req') {
-      this.requests.inc({ op: msg.op });
+      this.metrics.request(msg.op);
+      this.metrics.ordered(conn.inflight, msg);
       this.run({ kind: 'clientOp', conn: conn.id, req: msg });
     } else if (msg.type !== 'hello') {
       this.clientError(conn, 'BAD_REQUEST', `a client link takes "req" and "hello" messages (got ${JSON.stringify(msg.type)})`);
@@ -382,8 +463,8 @@ class ReplicaShell {
 
   /** A bad client message: a `res` error when its seq is known, else an `error` message. */
   private clientError(conn: ClientConn, code: ErrorMsg['code'], message: string, seq?: number): void {
-    this.badMessages.inc();
-    this.log.warn({ remote: conn.remote, code, reason: message, seq }, 'bad client message');
+    this.metrics.bad('client', code);
+    this.warnings.warn('client-bad-message', { remote: conn.remote, code, reason: message, seq }, 'bad client message');
     const reply: ResMsg | ErrorMsg = seq !== undefined
       ? { type: 'res', seq, ok: false, code, message }
       : { type: 'error', code, message };
@@ -392,15 +473,16 @@ class ReplicaShell {
   }
 
   private unauthorized(ws: WebSocket, remote: string): void {
-    this.badMessages.inc();
-    this.log.warn({ remote }, 'client link: wrong or missing token; closing with 4401'); // never log the token
+    this.metrics.unauthorized.inc();
+    this.warnings.warn('client-unauthorized', { remote }, 'client link: wrong or missing token; closing with 4401'); // never log the token
     ws.close(CloseCodes.Unauthorized, 'unauthorized');
   }
 
   private sendClient(c: ClientConn, msg: ResMsg | ErrorMsg): void {
     if (c.ws.readyState !== WebSocket.OPEN) return;
     if (c.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.log.warn({ remote: c.remote, buffered: c.ws.bufferedAmount }, 'closing a slow client');
+      this.metrics.slowConsumers.inc();
+      this.warnings.warn('slow-consumer', { remote: c.remote, buffered: c.ws.bufferedAmount }, 'closing a slow client (4408)');
       c.ws.close(CloseCodes.SlowConsumer, 'send buffer full');
       return;
     }
@@ -441,23 +523,6 @@ class ReplicaShell {
       return true;
     }
     return false;
-  }
-
-  private registerGauges(): void {
-    const m = this.machine;
-    const registers = [this.registry];
-    new Gauge({ name: 'understudy_viewnum', help: 'The latest view number this replica knows.', registers, collect() { this.set(m.view.viewnum); } });
-    new Gauge({ name: 'understudy_ping_viewnum', help: 'The view number this replica reports in pings (acknowledged views).', registers, collect() { this.set(m.pingViewnum); } });
-    new Gauge({
-      name: 'understudy_replica_role', help: '1 for the role this replica has.', labelNames: ['role'], registers,
-      collect() { for (const r of ['primary', 'backup', 'idle']) this.set({ role: r }, m.role === r ? 1 : 0); },
-    });
-    new Gauge({ name: 'understudy_revision', help: 'Applied writes that changed the data.', registers, collect() { this.set(m.store.revision); } });
-    new Gauge({ name: 'understudy_log_index', help: 'The log index of the last applied operation.', registers, collect() { this.set(m.store.index); } });
-    new Gauge({ name: 'understudy_keys', help: 'Keys in the store.', registers, collect() { this.set(m.store.size); } });
-    new Gauge({ name: 'understudy_pending_requests', help: 'Requests ordered but not yet acknowledged by the backup.', registers, collect() { this.set(m.pendingCount()); } });
-    const conns = this.conns;
-    new Gauge({ name: 'understudy_client_connections', help: 'Open client connections.', registers, collect() { this.set(conns.size); } });
   }
 }
 

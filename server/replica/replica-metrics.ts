@@ -1,0 +1,168 @@
+/**
+ * A replica's Prometheus metrics (SPEC §5 `GET /metrics`, issue #5). Every name starts with
+ * `understudy_`; the README lists them all. The hot path (one request, one reply) costs a
+ * few counter increments and one histogram observation on label children created here,
+ * once — no label objects are built per operation.
+ *
+ *   request in ──▶ request(op)               understudy_replica_requests_total{op} (retries too)
+ *   clientOp   ──▶ ordered(conn, req)        start time kept per connection, keyed by seq
+ *   reply out  ──▶ replied(conn, res)        understudy_ops_total{op,result}
+ *                                            understudy_op_duration_seconds{op} (ordering → reply)
+ *
+ * Gauges read the machine when scraped (`collect`), so they cost nothing between scrapes.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { OpName, ReqMsg, ResMsg } from '../../common/messages';
+import type { ReplicaMachine } from './replica-machine';
+
+const OPS: readonly OpName[] = ['get', 'put', 'append', 'delete'];
+const OP_INDEX: Readonly<Record<OpName, number>> = { get: 0, put: 1, append: 2, delete: 3 };
+/** `result` label values: ok, or the reply's error code. */
+const RESULTS = ['ok', 'NOT_PRIMARY', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED'] as const;
+type Result = (typeof RESULTS)[number];
+
+/** Seconds; a local round trip through the backup is well under a millisecond. */
+const OP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const TRANSFER_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+
+/**
+ * Start times of ordered requests, per connection and seq. A value packs the op (2 bits)
+ * and the ordering time in 0.1 ms ticks modulo 2^28 (7.4 h): a small integer, so V8 keeps
+ * it unboxed and the map costs no allocation per request beyond its own storage.
+ */
+export type Inflight = Map<number, number>;
+const TICK_MASK = 0x0fffffff;
+
+function ticks(): number {
+  return Math.floor(performance.now() * 10) & TICK_MASK;
+}
+
+/** Where the shell reports what the metrics need; see the diagram above. */
+export class ReplicaMetrics {
+  private readonly received: Record<OpName, Counter.Internal>;
+  private readonly ops: Record<OpName, Record<Result, Counter.Internal>>;
+  private readonly durations: Record<OpName, Histogram.Internal<"op">>;
+  private readonly badMessages: Counter<'route' | 'code'>;
+  readonly viewChanges: Counter;
+  readonly failovers: Counter;
+  readonly slowConsumers: Counter;
+  readonly unauthorized: Counter;
+  private readonly transfers: Counter;
+  private readonly transferSeconds: Histogram;
+  private readonly transferBytes: Gauge;
+  private readonly transferKeys: Gauge;
+  /** The transfer being sent: from its xfer-begin until the backup's xferack. */
+  private transfer: { viewnum: number; start: number; bytes: number; keys: number } | null = null;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const requests = new Counter({ name: 'understudy_replica_requests_total', help: 'Client requests received, by op (retries included).', labelNames: ['op'], registers });
+    const ops = new Counter({ name: 'understudy_ops_total', help: 'Client operations answered, by op and result (ok, or the error code).', labelNames: ['op', 'result'], registers });
+    const durations = new Histogram({
+      name: 'understudy_op_duration_seconds', help: 'Time from ordering an operation to replying to it (the backup applied it), by op.',
+      labelNames: ['op'], buckets: OP_BUCKETS, registers,
+    });
+    this.received = {} as Record<OpName, Counter.Internal>;
+    this.ops = {} as Record<OpName, Record<Result, Counter.Internal>>;
+    this.durations = {} as Record<OpName, Histogram.Internal<"op">>;
+    for (const op of OPS) {
+      this.received[op] = requests.labels(op);
+      this.durations[op] = durations.labels(op);
+      this.ops[op] = {} as Record<Result, Counter.Internal>;
+      for (const r of RESULTS) this.ops[op][r] = ops.labels(op, r);
+    }
+    this.badMessages = new Counter({
+      name: 'understudy_bad_messages_total', help: 'Frames refused with an error or a close, by route (client, peer) and code.',
+      labelNames: ['route', 'code'], registers,
+    });
+    this.viewChanges = new Counter({ name: 'understudy_view_changes_total', help: 'Views this replica adopted.', registers });
+    this.failovers = new Counter({ name: 'understudy_failovers_total', help: 'Times this replica became primary (a backup taking over, or the first view).', registers });
+    this.slowConsumers = new Counter({ name: 'understudy_slow_consumers_total', help: 'Links closed with 4408 because their send buffer was over the bound.', registers });
+    this.unauthorized = new Counter({ name: 'understudy_unauthorized_total', help: 'Links closed with 4401 (wrong or missing token).', registers });
+    this.transfers = new Counter({ name: 'understudy_state_transfers_total', help: 'State transfers this replica sent and its backup confirmed.', registers });
+    this.transferSeconds = new Histogram({
+      name: 'understudy_state_transfer_duration_seconds', help: 'State transfer time, from the snapshot to the backup\'s xferack.',
+      buckets: TRANSFER_BUCKETS, registers,
+    });
+    this.transferBytes = new Gauge({ name: 'understudy_state_transfer_bytes', help: 'Bytes of xfer-data frames in the last confirmed state transfer.', registers });
+    this.transferKeys = new Gauge({ name: 'understudy_state_transfer_keys', help: 'Keys in the last confirmed state transfer.', registers });
+  }
+
+  /** A request arrived (counted before ordering, retries too). */
+  request(op: OpName): void {
+    this.received[op].inc();
+  }
+
+  /** A request is about to be ordered on `inflight`'s connection. */
+  ordered(inflight: Inflight, req: ReqMsg): void {
+    inflight.set(req.seq, (ticks() << 2) | OP_INDEX[req.op]);
+  }
+
+  /**
+   * A reply to `res.seq` goes out. Counted once per ordered request: a retry answered
+   * while the first attempt is still in flight on the same connection is not a second
+   * operation (understudy_replica_requests_total counts it).
+   */
+  replied(inflight: Inflight, res: ResMsg): void {
+    const packed = inflight.get(res.seq);
+    if (packed === undefined) return;
+    inflight.delete(res.seq);
+    const op = OPS[packed & 3];
+    const result: Result = res.ok ? 'ok' : res.code;
+    this.ops[op][result]?.inc();
+    if (result !== 'NOT_PRIMARY') {
+      const elapsed = (ticks() - (packed >>> 2)) & TICK_MASK;
+      this.durations[op].observe(elapsed / 10_000);
+    }
+  }
+
+  /** A frame refused on `route` with `code` (BAD_REQUEST, TOO_LARGE, UNAUTHORIZED). */
+  bad(route: 'client' | 'peer', code: string): void {
+    this.badMessages.inc({ route, code });
+  }
+
+  /** An xfer-begin went to the backup: time it from here. */
+  transferStarted(viewnum: number, keys: number): void {
+    this.transfer = { viewnum, start: performance.now(), bytes: 0, keys };
+  }
+
+  /** An xfer-data frame of `bytes` went out. */
+  transferChunk(bytes: number): void {
+    if (this.transfer) this.transfer.bytes += bytes;
+  }
+
+  /** The backup confirmed the transfer for `viewnum`. */
+  transferAcked(viewnum: number): void {
+    const t = this.transfer;
+    if (!t || t.viewnum !== viewnum) return;
+    this.transfer = null;
+    this.transfers.inc();
+    this.transferSeconds.observe((performance.now() - t.start) / 1000);
+    this.transferBytes.set(t.bytes);
+    this.transferKeys.set(t.keys);
+  }
+
+  /** Gauges read from the machine and the shell when scraped. */
+  registerGauges(registry: Registry, m: () => ReplicaMachine, shell: {
+    clientConnections(): number; peerConnections(): number; backupLinkUp(): boolean; viewServiceLinkUp(): boolean;
+  }): void {
+    const registers = [registry];
+    const gauge = (name: string, help: string, value: () => number): void => {
+      new Gauge({ name, help, registers, collect() { this.set(value()); } });
+    };
+    gauge('understudy_viewnum', 'The latest view number this replica knows.', () => m().view.viewnum);
+    gauge('understudy_ping_viewnum', 'The view number this replica reports in pings (acknowledged views).', () => m().pingViewnum);
+    new Gauge({
+      name: 'understudy_replica_role', help: '1 for the role this replica has.', labelNames: ['role'], registers,
+      collect() { for (const r of ['primary', 'backup', 'idle']) this.set({ role: r }, m().role === r ? 1 : 0); },
+    });
+    gauge('understudy_revision', 'Applied writes that changed the data.', () => m().store.revision);
+    gauge('understudy_log_index', 'The log index of the last applied operation.', () => m().store.index);
+    gauge('understudy_keys', 'Keys in the store.', () => m().store.size);
+    gauge('understudy_pending_requests', 'Forwarding queue depth: requests ordered but not yet acknowledged by the backup.', () => m().pendingCount());
+    gauge('understudy_client_connections', 'Open client connections (path /).', shell.clientConnections);
+    gauge('understudy_peer_connections', 'Open replica links to this replica (path /peer, after the peer hello).', shell.peerConnections);
+    gauge('understudy_backup_link_up', '1 while this replica (as primary) has an open link to its backup.', () => (shell.backupLinkUp() ? 1 : 0));
+    gauge('understudy_view_service_link_up', '1 while the link to the view service is open.', () => (shell.viewServiceLinkUp() ? 1 : 0));
+  }
+}
