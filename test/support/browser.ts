@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
-/** Where the browser is: $CHROMIUM_PATH, else the first of the usual Debian/Ubuntu paths that exists. */
+/** Where the browser is: $CHROMIUM_PATH if set (and only it), else the first of the usual Debian/Ubuntu paths that exists. */
 export function chromiumPath(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => !!p);
+  const candidates = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
   return candidates.find((p) => fs.existsSync(p)) ?? null;
 }
 
@@ -19,7 +19,7 @@ export const ARTIFACTS = path.resolve(__dirname, '..', '..', 'test-artifacts');
 export async function launchChromium(timeoutMs = 30_000): Promise<Browser> {
   const executablePath = chromiumPath();
   if (executablePath === null) {
-    throw new Error('Chromium not found (looked at $CHROMIUM_PATH, /usr/bin/chromium, /usr/bin/chromium-browser): ' +
+    throw new Error(`Chromium not found (looked at ${process.env.CHROMIUM_PATH ?? '/usr/bin/chromium, /usr/bin/chromium-browser'}): ` +
       'install it with `apt-get install chromium` (.ci/run does) or set CHROMIUM_PATH. The browser tests never download a browser.');
   }
   const { chromium } = await import('playwright-core');
