@@ -77,7 +77,12 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
   });
   server.keepAliveTimeout = 65_000;
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload, perMessageDeflate: false });
+  const warnings = new RateLimitedLog(o.log);
+  const open = new Map<string, number>(); // path → open connections (keys: the fixed route paths)
   server.on('upgrade', (req, socket, head) => {
+    // Until ws takes the socket over, a reset from the other end must not become an
+    // unhandled 'error' (SPEC §1: bad input never kills the process).
+    socket.on('error', () => socket.destroy());
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -85,12 +90,7 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
       socket.destroy();
       return;
     }
-  const warnings = new RateLimitedLog(o.log);
-  const open = new Map<string, number>(); // path → open connections (keys: the fixed route paths)
     const route = o.routes[url.pathname];
-    // Until ws takes the socket over, a reset from the other end must not become an
-    // unhandled 'error' (SPEC §1: bad input never kills the process).
-    socket.on('error', () => socket.destroy());
     if (!route) {
       socket.write('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       socket.destroy();
@@ -105,6 +105,8 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      open.set(path, (open.get(path) ?? 0) + 1);
+      ws.once('close', () => open.set(path, (open.get(path) ?? 1) - 1));
       ws.on('error', (err) => o.log.debug({ err: err.message }, 'websocket error'));
       route(ws, req, url);
     });
@@ -113,8 +115,6 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
     server.once('error', reject);
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
   });
-      open.set(path, (open.get(path) ?? 0) + 1);
-      ws.once('close', () => open.set(path, (open.get(path) ?? 1) - 1));
   const port = (server.address() as AddressInfo).port;
   return {
     server,

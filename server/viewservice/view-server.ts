@@ -23,13 +23,13 @@ import type { ReplicaId } from '../../common/view';
 import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
 import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { createLogger } from '../log';
+import { RateLimitedLog } from '../rate-limited-log';
 import { ViewMachine, type ViewMachineEvent } from './view-machine';
 import { dashboardHtml, dashboardCsp } from './dashboard';
 import { loadBrowserBundle, browserBundleHandler } from './browser-bundle';
 
 /** A running view service. */
 export interface ViewService {
-import { RateLimitedLog } from '../rate-limited-log';
   /** Where replicas and clients connect: `ws://HOST:PORT` (127.0.0.1 when bound to all interfaces). */
   readonly url: string;
   /** The bound port (useful with port 0). */
@@ -45,6 +45,8 @@ export type ViewServiceOptions = ViewOptions & {
   log?: Logger;
   /** @default systemClock */
   clock?: Clock;
+  /** Close a link that neither pinged nor subscribed within this long. @default IDLE_LINK_MS (10 s) */
+  idleLinkMs?: number;
 };
 
 /**
@@ -55,12 +57,15 @@ export type ViewServiceOptions = ViewOptions & {
  */
 const MAX_FRAME_BYTES = 64 * 1024;
 /** A socket with more than this queued is a slow consumer: closed (4408), never buffered without bound. */
-  /** Close a link that neither pinged nor subscribed within this long. @default IDLE_LINK_MS (10 s) */
-  idleLinkMs?: number;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** This many undecodable messages in a row close the link (1008 policy violation). */
 const MAX_BAD_IN_ROW = 20;
 const POLICY_VIOLATION = 1008;
+/**
+ * A link that has neither pinged nor subscribed this long after opening is closed (1008):
+ * idle sockets must not hold connection slots that replicas need. @default 10 s
+ */
+const IDLE_LINK_MS = 10_000;
 /** View changes kept for the dashboard's timeline (`GET /view/history`). */
 const HISTORY_LENGTH = 200;
 
@@ -71,13 +76,10 @@ interface LinkState {
   /** The replica this link pings for (the id and incarnation of its last ping). */
   replica: { id: ReplicaId; incarnation: string } | null;
   /** A ping on this link carried the right cluster token. */
-/**
- * A link that has neither pinged nor subscribed this long after opening is closed (1008):
- * idle sockets must not hold connection slots that replicas need. @default 10 s
- */
-const IDLE_LINK_MS = 10_000;
   clusterAuthed: boolean;
   badInRow: number;
+  /** Closes the link unless a ping or subscribe arrives first (IDLE_LINK_MS). */
+  idleTimer: ReturnType<typeof setTimeout> | null;
 }
 
 interface HistoryEntry { viewnum: number; primary: ReplicaId | null; backup: ReplicaId | null; at: number }
@@ -88,8 +90,6 @@ export async function startViewService(options: ViewServiceOptions): Promise<Vie
   await vs.listen();
   return vs;
 }
-  /** Closes the link unless a ping or subscribe arrives first (IDLE_LINK_MS). */
-  idleTimer: ReturnType<typeof setTimeout> | null;
 
 /** The metrics of one view service (SPEC §5 `GET /metrics`). */
 function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => number, subscribers: () => number) {
@@ -106,31 +106,32 @@ function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => num
     viewChanges: counter('understudy_view_changes_total', 'View changes since start.'),
     badMessages: counter('understudy_bad_messages_total', 'Messages answered with an error.'),
     slowConsumers: counter('understudy_slow_consumers_total', 'Links closed because their send buffer was over the bound.'),
+    overloaded: counter('understudy_overloaded_total', 'Subscriptions refused (closed with 4429) because maxSubscribers was reached.'),
+    unauthorized: counter('understudy_unauthorized_total', 'Links closed with 4401 (wrong or missing token).'),
+    idleClosed: counter('understudy_idle_links_closed_total', 'Links closed because they neither pinged nor subscribed in time.'),
   };
 }
 
 class ViewServer implements ViewService {
   readonly machine: ViewMachine;
   private readonly log: Logger;
+  /** Warnings a flood could repeat (bad frames, refusals): rate-limited per kind. */
+  private readonly warnings: RateLimitedLog;
   private readonly clock: Clock;
   private readonly links = new Map<WebSocket, LinkState>();
   /** The link that currently speaks for each replica id; only its close kills that replica. */
   private readonly owners = new Map<ReplicaId, WebSocket>();
-    overloaded: counter('understudy_overloaded_total', 'Subscriptions refused (closed with 4429) because maxSubscribers was reached.'),
-    unauthorized: counter('understudy_unauthorized_total', 'Links closed with 4401 (wrong or missing token).'),
-    idleClosed: counter('understudy_idle_links_closed_total', 'Links closed because they neither pinged nor subscribed in time.'),
   private readonly subscribers = new Set<WebSocket>();
   private readonly history: HistoryEntry[] = [];
   private readonly registry = createMetricsRegistry();
   private readonly metrics: ReturnType<typeof viewMetrics>;
   private server: WsServer | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
-  /** Warnings a flood could repeat (bad frames, refusals): rate-limited per kind. */
-  private readonly warnings: RateLimitedLog;
   private closing = false;
 
   constructor(private readonly options: ViewServiceOptions) {
     this.log = viewLogger(options);
+    this.warnings = new RateLimitedLog(this.log);
     this.clock = options.clock ?? systemClock;
     this.machine = new ViewMachine({ pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock });
     this.metrics = viewMetrics(this.registry, this.machine, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
@@ -141,7 +142,6 @@ class ViewServer implements ViewService {
   }
 
   get url(): string {
-    this.warnings = new RateLimitedLog(this.log);
     return `ws://${publicHost(this.options.host)}:${this.port}`;
   }
 
@@ -188,7 +188,16 @@ class ViewServer implements ViewService {
       replica: null,
       clusterAuthed: false,
       badInRow: 0,
+      idleTimer: null,
     };
+    st.idleTimer = setTimeout(() => {
+      st.idleTimer = null;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      this.metrics.idleClosed.inc();
+      this.warnings.warn('idle', { remote: st.remote }, 'link neither pinged nor subscribed in time; closing with 1008');
+      ws.close(POLICY_VIOLATION, 'no ping or subscribe');
+    }, this.options.idleLinkMs ?? IDLE_LINK_MS);
+    st.idleTimer.unref?.();
     this.links.set(ws, st);
     ws.on('message', (data, isBinary) => {
       try {
@@ -199,18 +208,10 @@ class ViewServer implements ViewService {
       }
     });
     ws.on('close', () => {
+      if (st.idleTimer) clearTimeout(st.idleTimer);
       this.links.delete(ws);
       this.subscribers.delete(ws);
-      idleTimer: null,
       if (this.closing) return;
-    st.idleTimer = setTimeout(() => {
-      st.idleTimer = null;
-      if (ws.readyState !== WebSocket.OPEN) return;
-      this.metrics.idleClosed.inc();
-      this.warnings.warn('idle', { remote: st.remote }, 'link neither pinged nor subscribed in time; closing with 1008');
-      ws.close(POLICY_VIOLATION, 'no ping or subscribe');
-    }, this.options.idleLinkMs ?? IDLE_LINK_MS);
-    st.idleTimer.unref?.();
       this.release(ws, st);
       this.flush();
     });
@@ -221,7 +222,6 @@ class ViewServer implements ViewService {
     const text = frameText(data, isBinary);
     if (text === null) { this.sendError(ws, st, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames'); return; }
     const msg = decode(text, this.options.limits);
-      if (st.idleTimer) clearTimeout(st.idleTimer);
     if (isProtocolError(msg)) { this.sendError(ws, st, msg.code, msg.message); return; }
     if (msg.type === 'ping') { st.badInRow = 0; this.onPing(ws, st, msg); return; }
     if (msg.type === 'subscribe') { st.badInRow = 0; this.onSubscribe(ws, st, msg); return; }
@@ -235,6 +235,7 @@ class ViewServer implements ViewService {
       if (!tokenMatches(token, msg.token ?? st.urlToken)) { this.unauthorized(ws, st, 'ping'); return; }
       st.clusterAuthed = true;
     }
+    this.notIdle(st);
     const prev = st.replica;
     if (prev !== null && (prev.id !== msg.id || prev.incarnation !== msg.incarnation)) this.release(ws, st);
     const owner = this.owners.get(msg.id);
@@ -249,7 +250,6 @@ class ViewServer implements ViewService {
     st.replica = { id: msg.id, incarnation: msg.incarnation };
     this.owners.set(msg.id, ws);
     this.machine.ping(msg.id, msg.incarnation, msg.viewnum);
-    this.notIdle(st);
     // A new view goes to every link, this one included; otherwise answer this ping alone.
     if (!this.flush()) this.sendText(ws, this.viewText());
   }
@@ -275,6 +275,11 @@ class ViewServer implements ViewService {
     this.notIdle(st);
     this.subscribers.add(ws);
     this.sendText(ws, this.viewText());
+  }
+
+  private notIdle(st: LinkState): void {
+    if (st.idleTimer) clearTimeout(st.idleTimer);
+    st.idleTimer = null;
   }
 
   /** The link no longer speaks for its replica: if it owned the id, that incarnation is dead. */
@@ -307,11 +312,6 @@ class ViewServer implements ViewService {
   private viewText(): string {
     const msg: ViewMsg = { type: 'view', view: this.machine.view, holders: this.machine.holders };
     return encode(msg);
-  private notIdle(st: LinkState): void {
-    if (st.idleTimer) clearTimeout(st.idleTimer);
-    st.idleTimer = null;
-  }
-
   }
 
   /** Send unless the socket is not open; a socket over the buffer bound is closed instead (4408). */
