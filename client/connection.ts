@@ -90,6 +90,15 @@ export class Link {
     else this.openSocket(url);
   }
 
+  /**
+   * Not open: drop any backoff wait or half-open attempt and connect to the target at once,
+   * with the backoff reset (e.g. the network came back). Open, closed or no target: nothing.
+   */
+  reconnectNow(): void {
+    if (this.current === 'open' || this.current === 'closed' || this.url === null) return;
+    this.target(this.url);
+  }
+
   /** Send a text frame on the open socket. Returns false (and sends nothing) when not open. */
   send(text: string): boolean {
     const ws = this.ws;

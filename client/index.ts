@@ -10,7 +10,8 @@ import type { ConnectOptions } from './store';
 import type { WebSocketCtor } from './connection';
 
 export { Store, randomId } from './store';
-export type { ConnectOptions, OpOptions, StoreEvents, StoreStatus } from './store';
+export type { ConnectOptions, OpOptions, StoreEvents, StoreStatus, StoreState, WatchOptions } from './store';
+export type { WatchEvent } from './watches';
 export type { WebSocketCtor, WebSocketLike, LinkStatus } from './connection';
 export { UnderstudyError, isUnderstudyError, ERROR_CODES, CloseCodes } from '../common/errors';
 export type { ErrorCode } from '../common/errors';

@@ -9,6 +9,8 @@
  *   store.put() ──▶ Requests.issue ──'send'──▶ primary link (attempt timer armed)
  *   primary ──res──▶ Requests.reply ──'resolve' | 'reject' | 'retry' (NOT_PRIMARY)──▶ promise / timer
  *   timers ──▶ Requests.resend (attempt, retry) · Requests.timedOut (deadline)
+ *   store.watch() ──▶ Watches.add ──'send'──▶ primary link; every link open re-registers
+ *   primary ──event / synced / error{id}──▶ Watches ──'deliver'──▶ callback, 'retry' ──▶ timer
  */
 import type { View, ReplicaId } from '../common/view';
 import { VIEW0 } from '../common/view';
@@ -22,10 +24,29 @@ import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../common/limit
 import { DEFAULTS } from '../common/config';
 import { decode, encode, isProtocolError } from '../common/protocol';
 import { Requests, RequestEffect } from './requests';
+import { Watches, WatchEffect, WatchEvent } from './watches';
 import { Link, LinkStatus, WebSocketCtor } from './connection';
 
 /** The status of the link to the primary (STYLE §11). */
 export type StoreStatus = LinkStatus;
+
+/**
+ * The store's connection state (issue #4): `connecting` until the first primary link
+ * opens, `connected` while one is open, `reconnecting` after that while none is (a
+ * failover, a dropped link, no primary in the view), `closed` after close().
+ */
+export type StoreState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** Options of `store.watch()`. */
+export interface WatchOptions {
+  /**
+   * Deliver every write after this revision first (replayed from the primary's history, or
+   * a resync of the current values when the history no longer reaches back). `0` gives the
+   * whole history or the current contents. Absent: start with the writes after the watch
+   * is registered.
+   */
+  fromRevision?: number;
+}
 
 /**
  * Events of a Store: a typed map, so a misspelt event name fails to compile. (A type
@@ -37,6 +58,8 @@ export type StoreEvents = {
   view: (view: View) => void;
   /** The primary link changed status. */
   status: (status: StoreStatus) => void;
+  /** The connection state changed (see StoreState). */
+  state: (state: StoreState) => void;
   /** Something went wrong that is not any one operation's failure (e.g. a token refused). */
   error: (error: UnderstudyError) => void;
 };
@@ -124,6 +147,10 @@ export class Store extends Emitter<StoreEvents> {
   private readonly o: Resolved;
   private readonly log: Logger;
   private readonly requests: Requests;
+  private readonly watches: Watches;
+  /** Watch callbacks and NOT_PRIMARY retry timers, by watch id. */
+  private readonly watchers = new Map<number, { cb: (e: WatchEvent) => void; retry: ReturnType<typeof setTimeout> | null }>();
+  private maxRevision = 0;
   private readonly vsLink: Link;
   private readonly primaryLink: Link;
   private readonly waiting = new Map<number, Waiting>();
@@ -137,6 +164,7 @@ export class Store extends Emitter<StoreEvents> {
     this.o = o;
     this.log = o.logger.child({ component: 'client', client: o.clientId });
     this.requests = new Requests(o.clientId, VIEW0);
+    this.watches = new Watches(o.limits);
     this.settleReady = (error) => {
       this.settleReady = null;
       if (this.readyTimer !== null) clearTimeout(this.readyTimer);
@@ -160,10 +188,11 @@ export class Store extends Emitter<StoreEvents> {
       WebSocket: o.WebSocket,
       logger: this.log,
       backoff: o.backoff,
-      onOpen: () => { this.requests.linkOpened(); this.drain(); },
+      // Watches first: a watch made before an operation is ordered before it on the primary.
+      onOpen: () => { this.watches.linkOpened(); this.requests.linkOpened(); this.drain(); },
       onText: (text) => this.onPrimaryText(text),
       onDrop: (code, reason) => this.onPrimaryDrop(code, reason),
-      onStatus: (to) => this.emit('status', to),
+      onStatus: (to) => { this.emit('status', to); this.emit('state', stateOf(to)); },
     });
     this.vsLink.target(o.viewUrl);
   }
@@ -176,6 +205,54 @@ export class Store extends Emitter<StoreEvents> {
   /** The status of the link to the primary. */
   get status(): StoreStatus {
     return this.primaryLink.status;
+  }
+
+  /** The connection state: connecting, connected, reconnecting or closed. */
+  get state(): StoreState {
+    return stateOf(this.primaryLink.status);
+  }
+
+  /**
+   * The highest store revision this client has seen (in a reply or a watch event): every
+   * write this client has had acknowledged has a revision ≤ it. 0 before any.
+   */
+  get revision(): number {
+    return this.maxRevision;
+  }
+
+  /**
+   * Reconnect at once if a link is down, without waiting out its backoff (browsers call it
+   * on `online` and when a tab becomes visible again). Open links are left alone.
+   */
+  reconnectNow(): void {
+    this.vsLink.reconnectNow();
+    this.primaryLink.reconnectNow();
+  }
+
+  /**
+   * Watch a key, or every key starting with a prefix (`'user:*'`; `'*'` is every key), for
+   * committed writes (SPEC §7). `cb` gets `{ key, value, revision }` (value null: deleted) in
+   * revision order, each write exactly once, across reconnects and failovers: the watch is
+   * registered again on every new primary link from the last revision delivered. When the
+   * primary's history no longer reaches back that far, the current values are delivered
+   * instead, marked `resync: true` (the writes in between were skipped; for a prefix, a key
+   * that disappeared meanwhile is delivered as null). Returns `stop()`.
+   * @throws UnderstudyError BAD_REQUEST or TOO_LARGE for a bad pattern or too many watches, CLOSED after close()
+   */
+  watch(keyOrPrefix: string, cb: (event: WatchEvent) => void, opts: WatchOptions = {}): () => void {
+    if (typeof cb !== 'function') throw new UnderstudyError('BAD_REQUEST', 'watch: the callback must be a function');
+    const id = this.watches.add(keyOrPrefix, opts.fromRevision);
+    if (id instanceof UnderstudyError) throw id;
+    this.watchers.set(id, { cb, retry: null });
+    this.drain();
+    return () => {
+      const w = this.watchers.get(id);
+      if (!w) return;
+      if (w.retry !== null) clearTimeout(w.retry);
+      this.watchers.delete(id);
+      this.watches.remove(id);
+      this.drain();
+    };
   }
 
   /** This client's id: every op is identified by (clientId, seq). */
@@ -210,6 +287,9 @@ export class Store extends Emitter<StoreEvents> {
   async close(): Promise<void> {
     if (this.requests.isClosed) return;
     this.requests.close();
+    this.watches.close();
+    for (const w of this.watchers.values()) if (w.retry !== null) clearTimeout(w.retry);
+    this.watchers.clear();
     this.drain();
     this.settleReady?.(new UnderstudyError('CLOSED', 'the store was closed before the first view arrived'));
     this.vsLink.close();
@@ -245,10 +325,53 @@ export class Store extends Emitter<StoreEvents> {
     });
   }
 
-  /** Carry out the request table's effects, oldest first. */
+  /** Carry out the watch table's and the request table's effects, oldest first (watches first). */
   private drain(): void {
-    for (let effects = this.requests.takeEffects(); effects.length > 0; effects = this.requests.takeEffects()) {
-      for (const e of effects) this.apply(e);
+    for (;;) {
+      const watchEffects = this.watches.takeEffects();
+      const requestEffects = this.requests.takeEffects();
+      if (watchEffects.length === 0 && requestEffects.length === 0) return;
+      for (const e of watchEffects) this.applyWatch(e);
+      for (const e of requestEffects) this.apply(e);
+    }
+  }
+
+  private applyWatch(e: WatchEffect): void {
+    switch (e.kind) {
+      case 'send':
+        this.primaryLink.send(encode(e.msg)); // false while down: linkOpened() registers again
+        return;
+      case 'deliver': {
+        const w = this.watchers.get(e.id);
+        if (!w) return;
+        if (e.event.revision > this.maxRevision) this.maxRevision = e.event.revision;
+        try {
+          w.cb(e.event);
+        } catch (err) {
+          this.onListenerError(err); // a throwing callback must not break delivery to the others
+        }
+        return;
+      }
+      case 'retry': {
+        // NOT_PRIMARY: a newer view moves us to its primary (whose link re-registers);
+        // otherwise try this primary again after a backoff, while the view service catches up.
+        const before = this.requests.view.primary;
+        if (e.view) this.requests.learnView(e.view);
+        const w = this.watchers.get(e.id);
+        if (!w || this.requests.view.primary !== before) return;
+        if (w.retry !== null) clearTimeout(w.retry);
+        w.retry = setTimeout(() => {
+          w.retry = null;
+          this.watches.resend(e.id);
+          this.drain();
+        }, backoffDelay(e.attempt, this.o.backoff));
+        return;
+      }
+      case 'failed':
+        this.watchers.delete(e.id);
+        this.log.warn({ code: e.error.code, err: e.error.message }, 'a watch was refused');
+        this.emit('error', e.error);
+        return;
     }
   }
 
@@ -278,6 +401,7 @@ export class Store extends Emitter<StoreEvents> {
         this.emit('view', e.view);
         return;
       case 'primary':
+        this.watches.linkClosed(); // watches live on one link: the next one registers them again
         this.primaryLink.target(e.primary === null ? null : this.primaryUrl(e.primary));
         return;
     }
@@ -342,7 +466,15 @@ export class Store extends Emitter<StoreEvents> {
       return;
     }
     if (msg.type === 'res') {
+      if (msg.ok && msg.rev !== undefined && msg.rev > this.maxRevision) this.maxRevision = msg.rev;
       this.requests.reply(msg);
+      this.drain();
+    } else if (msg.type === 'event' || msg.type === 'synced') {
+      if (msg.type === 'event') this.watches.event(msg);
+      else this.watches.synced(msg);
+      this.drain();
+    } else if (msg.type === 'error' && msg.id !== undefined) {
+      this.watches.error({ ...msg, id: msg.id });
       this.drain();
     } else if (msg.type === 'error') {
       this.log.warn({ code: msg.code, err: msg.message }, 'primary refused a message');
@@ -354,6 +486,7 @@ export class Store extends Emitter<StoreEvents> {
 
   private onPrimaryDrop(code: number, reason: string): boolean {
     this.requests.linkClosed();
+    this.watches.linkClosed();
     if (code !== CloseCodes.Unauthorized) return true;
     const message = `the primary ${this.view.primary ?? ''} refused the client token (close 4401${reason ? `: ${reason}` : ''}); pass the cluster's client token as \`token\``;
     this.log.error({ code }, message);
@@ -369,6 +502,10 @@ export class Store extends Emitter<StoreEvents> {
     this.settleReady(error);
     void this.close();
   }
+}
+
+function stateOf(status: LinkStatus): StoreState {
+  return status === 'open' ? 'connected' : status;
 }
 
 // ───────────────────────── options and validation ─────────────────────────

@@ -24,7 +24,7 @@ import WebSocket from 'ws';
 import { nanoid } from 'nanoid';
 import type { ReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
-import type { ErrorMsg, PeerHelloMsg, PingMsg, ResMsg } from '../../common/messages';
+import type { ErrorMsg, PeerHelloMsg, PingMsg, ResMsg, ToClient } from '../../common/messages';
 import { CloseCodes } from '../../common/errors';
 import { decode, encode, isProtocolError } from '../../common/protocol';
 import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
@@ -34,6 +34,7 @@ import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ReplicaMetrics, type Inflight } from './replica-metrics';
 import { ReplicaMachine, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
+import type { HistoryBounds } from './history';
 
 /** A running replica. */
 export interface Replica {
@@ -50,6 +51,8 @@ export interface Replica {
 }
 
 export type StartReplicaOptions = ReplicaOptions & {
+  /** How many writes the replica keeps for watch replays. @default 10000 events, 16 MiB */
+  history?: HistoryBounds;
   /** Parent logger; the replica logs through `child({ role: 'replica', id })`. @default a pino root at options.logLevel */
   log?: Logger;
 };
@@ -164,7 +167,7 @@ class ReplicaShell {
     this.id = o.url ?? `ws://127.0.0.1:${this.port}`;
     this.log = childLogger(this.log, { id: this.id });
     this.warnings = new RateLimitedLog(this.log);
-    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits });
+    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history });
     this.metrics.registerGauges(this.registry, () => this.machine, {
       clientConnections: () => this.conns.size,
       peerConnections: () => this.peerLinks,
@@ -230,6 +233,11 @@ class ReplicaShell {
         case 'toPrimary':
           if (via) this.sendPeer(via, encode(e.msg));
           break;
+        case 'push': {
+          const c = this.conns.get(e.conn);
+          if (c) this.sendClient(c, e.msg);
+          break;
+        }
         case 'log':
           this.log[e.level](e.data ?? {}, e.msg);
           break;
@@ -427,7 +435,10 @@ class ReplicaShell {
     this.conns.set(conn.id, conn);
     if (this.paused) pauseSocket(ws);
     ws.on('message', (data, isBinary) => this.guard(() => this.onClientMessage(conn, data, isBinary)));
-    ws.on('close', () => this.conns.delete(conn.id));
+    ws.on('close', () => {
+      this.conns.delete(conn.id);
+      this.guard(() => this.run({ kind: 'connClosed', conn: conn.id })); // its watches die with it
+    });
   }
 
   private onClientMessage(conn: ClientConn, data: WebSocket.RawData, isBinary: boolean): void {
@@ -450,24 +461,26 @@ class ReplicaShell {
       return;
     }
     if (msg === null) return this.clientError(conn, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames');
-    if (isProtocolError(msg)) return this.clientError(conn, msg.code, msg.message, msg.seq);
+    if (isProtocolError(msg)) return this.clientError(conn, msg.code, msg.message, msg.seq, msg.id);
     conn.badInRow = 0;
     if (msg.type === 'req') {
       this.metrics.request(msg.op);
       this.metrics.ordered(conn.inflight, msg);
       this.run({ kind: 'clientOp', conn: conn.id, req: msg });
+    } else if (msg.type === 'watch' || msg.type === 'unwatch') {
+      this.run(msg.type === 'watch' ? { kind: 'watch', conn: conn.id, msg } : { kind: 'unwatch', conn: conn.id, msg });
     } else if (msg.type !== 'hello') {
-      this.clientError(conn, 'BAD_REQUEST', `a client link takes "req" and "hello" messages (got ${JSON.stringify(msg.type)})`);
+      this.clientError(conn, 'BAD_REQUEST', `a client link takes "req", "watch", "unwatch" and "hello" messages (got ${JSON.stringify(msg.type)})`);
     }
   }
 
-  /** A bad client message: a `res` error when its seq is known, else an `error` message. */
-  private clientError(conn: ClientConn, code: ErrorMsg['code'], message: string, seq?: number): void {
+  /** A bad client message: a `res` error when its seq is known, else an `error` message (naming the watch id if known). */
+  private clientError(conn: ClientConn, code: ErrorMsg['code'], message: string, seq?: number, id?: number): void {
     this.metrics.bad('client', code);
     this.warnings.warn('client-bad-message', { remote: conn.remote, code, reason: message, seq }, 'bad client message');
     const reply: ResMsg | ErrorMsg = seq !== undefined
       ? { type: 'res', seq, ok: false, code, message }
-      : { type: 'error', code, message };
+      : { type: 'error', code, message, ...(id !== undefined ? { id } : {}) };
     this.sendClient(conn, reply);
     if (++conn.badInRow >= MAX_BAD_IN_ROW) conn.ws.close(POLICY_VIOLATION, 'too many bad messages');
   }
@@ -478,7 +491,7 @@ class ReplicaShell {
     ws.close(CloseCodes.Unauthorized, 'unauthorized');
   }
 
-  private sendClient(c: ClientConn, msg: ResMsg | ErrorMsg): void {
+  private sendClient(c: ClientConn, msg: ToClient): void {
     if (c.ws.readyState !== WebSocket.OPEN) return;
     if (c.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.metrics.slowConsumers.inc();
