@@ -98,7 +98,8 @@ input[type=text], textarea {
   width: 100%; min-width: 0; padding: .45rem .6rem; border: 1px solid var(--line); border-radius: .4rem;
   background: var(--bg); font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9rem;
 }
-textarea { resize: vertical; min-height: 2.4rem; }
+textarea { resize: vertical; display: block; }
+input[type=text], textarea { line-height: 1.4; }
 input:focus-visible, textarea:focus-visible, button:focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
 button {
   padding: .45rem .9rem; border-radius: .4rem; border: 1px solid var(--line); background: var(--card);
@@ -361,7 +362,7 @@ const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get('token');
 const view = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host;
 const rows = new Map();      // key → { tr, value, rev }
-let store = null, stopWatch = null, watching = null, lastRev = 0, fallbackTimer = null;
+let store = null, stopWatch = null, watching = null, lastRev = 0, fallbackTimer = null, baseRev = 0, watchGen = 0;
 const hasWatch = () => store && typeof store.watch === 'function';
 
 function el(tag, cls, text) {
@@ -416,7 +417,8 @@ function show(key, value, rev) {
   setValueCell(row.tr.children[1], value);
   row.tr.children[2].textContent = row.rev ? String(row.rev) : '–';
   row.tr.classList.toggle('gone', value === null);
-  flash(row.tr);
+  // Highlight changes, not the replay of what was there when the watch started.
+  if (rev == null || rev > baseRev) flash(row.tr);
   if (value === null) {
     // Struck out for a moment, then gone (unless written again meanwhile).
     row.timer = setTimeout(() => { if (rows.get(key) === row && row.value === null) { rows.delete(key); row.tr.remove(); renderEmpty(); renderFoot(); } }, 1800);
@@ -430,15 +432,21 @@ function clearRows() {
 }
 
 // ── watching ──
-function watch(prefix) {
+async function watch(prefix) {
   if (stopWatch) { try { stopWatch(); } catch (e) {} stopWatch = null; }
   clearInterval(fallbackTimer); fallbackTimer = null;
+  const gen = ++watchGen;
   watching = prefix;
   clearRows();
   const url = new URL(location.href);
   if (prefix) url.searchParams.set('prefix', prefix); else url.searchParams.delete('prefix');
   history.replaceState(null, '', url);
   if (hasWatch()) {
+    // One read first: store.revision is then the revision now, and the replay up to it is
+    // shown without highlighting.
+    try { await store.get(prefix || '_'); } catch (e) { /* the watch waits for a primary too */ }
+    if (gen !== watchGen) return;
+    baseRev = typeof store.revision === 'number' ? store.revision : 0;
     // fromRevision 0: the history replays every write (or a resync sends current values).
     stopWatch = store.watch(prefix + '*', (e) => show(e.key, e.value, e.revision), { fromRevision: 0 });
   } else {

@@ -60,8 +60,7 @@ describe('live dashboard in headless Chromium (issue #4)', function () {
       document.getElementById('backup')!.textContent === v.backup &&
       document.getElementById('viewnum')!.textContent === String(v.viewnum) &&
       document.querySelectorAll('#servers li .dot.alive').length === 3, before);
-    expect(await text(page, '#conn')).to.equal('live');
-    expect(await text(page, '#health')).to.equal('acknowledged');
+    await page.waitForFunction(() => document.getElementById('health')!.textContent === 'acknowledged' && document.getElementById('conn')!.textContent === 'live');
     // Record, in the page, when the primary slot changes.
     await page.evaluate(() => {
       const w = window as W;
@@ -105,10 +104,14 @@ describe('live dashboard in headless Chromium (issue #4)', function () {
       const row = page.locator('tr[data-key="user:2"]');
       await row.waitFor();
       expect(await row.locator('td.v').textContent()).to.equal('bob');
-      expect(Number(await row.locator('td.r').textContent())).to.be.greaterThan(0);
-      expect(await row.getAttribute('class')).to.include('flash');
+      const rev = Number(await row.locator('td.r').textContent());
+      expect(rev).to.be.greaterThan(0);
+      // A change is highlighted, and shows the new revision.
+      await page.evaluate(() => document.querySelector('tr[data-key="user:2"]')!.classList.remove('flash'));
       await writer.put('user:2', 'bobby');
       await page.waitForFunction(() => document.querySelector('tr[data-key="user:2"] td.v')!.textContent === 'bobby');
+      expect(await row.getAttribute('class')).to.include('flash');
+      expect(Number(await row.locator('td.r').textContent())).to.equal(rev + 1);
       expect(await page.locator('tr[data-key="other"]').count(), 'outside the prefix').to.equal(0);
     } else {
       expect(await text(page, '#kb-notice')).to.match(/no live watch/);
@@ -174,7 +177,7 @@ describe('live dashboard in headless Chromium (issue #4)', function () {
         const heights = await page.locator('#kb-edit button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().height));
         for (const h of heights) expect(h).to.be.at.least(36);
       }
-      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.evaluate(() => { (document.activeElement as HTMLElement | null)?.blur(); window.scrollTo(0, 0); });
       const file = await screenshot(page, `dashboard-${name}.png`);
       console.log(`      screenshot: ${file}`);
       expect(errors, name).to.deep.equal([]);
