@@ -51,6 +51,7 @@ interface Options {
   maxMinutes: number;
   logLevel: string;
   attemptTimeoutMs: number | null;
+  transferTimeoutS: number;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -73,6 +74,7 @@ const HELP = `npm run bench -- [flags]
   --out DIR               where the JSON goes (default bench/results)
   --max-minutes N         watchdog: stop everything after N minutes (default 30)
   --log-level LEVEL       LOG_LEVEL of the Understudy processes (default info)
+  --transfer-timeout-s S  give up on a new backup that is not ready after S seconds (default 60)
   --attempt-timeout-ms MS the client's attemptTimeoutMs in the ops section (default: the
                           library's, min(1000, timeoutMs / 3))
 `;
@@ -87,7 +89,7 @@ function parseOptions(argv: string[]): Options {
     else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags.set(a.slice(2), argv[++i]);
     else flags.set(a.slice(2), true);
   }
-  const known = new Set(['quick', 'only', 'redis', 'keys', 'rounds', 'round-ms', 'warmup-ms', 'sizes', 'ops', 'loads', 'failover-trials', 'failover-replicas', 'steady', 'cpu-prof', 'out', 'max-minutes', 'log-level', 'attempt-timeout-ms', 'help']);
+  const known = new Set(['quick', 'only', 'redis', 'keys', 'rounds', 'round-ms', 'warmup-ms', 'sizes', 'ops', 'loads', 'failover-trials', 'failover-replicas', 'steady', 'cpu-prof', 'out', 'max-minutes', 'log-level', 'attempt-timeout-ms', 'transfer-timeout-s', 'help']);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n\n${HELP}`);
   if (flags.has('help')) {
     process.stdout.write(HELP);
@@ -143,6 +145,7 @@ function parseOptions(argv: string[]): Options {
     maxMinutes: int('max-minutes', 30),
     logLevel: str('log-level') ?? 'info',
     attemptTimeoutMs: flags.has('attempt-timeout-ms') ? int('attempt-timeout-ms', 1000) : null,
+    transferTimeoutS: int('transfer-timeout-s', 60),
   };
 }
 
@@ -883,6 +886,7 @@ interface TransferResult {
   steady: unknown;
   digestMatch: boolean | null;
   error?: string;
+  diagnostics?: unknown;
 }
 
 const transfers: TransferResult[] = [];
@@ -927,16 +931,37 @@ async function runTransfer(o: Options, doTransfer: boolean): Promise<void> {
         const listening = wallNow();
         let named: number | null = null;
         let acked: number | null = null;
-        const deadline = Date.now() + 600_000;
+        const deadline = Date.now() + o.transferTimeoutS * 1000;
+        let lastView: ViewStatus | null = null;
         while (Date.now() < deadline) {
           try {
             const v = await viewOf(cluster.view);
+            lastView = v;
             if (v.backup === backup.id && named === null) named = wallNow();
             if (v.backup === backup.id && v.acked) { acked = wallNow(); break; }
           } catch { /* retry */ }
           await sleep(5);
         }
-        if (acked === null) throw new Error('the new backup never became ready (view not acked with it within 10 min)');
+        if (acked === null) {
+          // Record what stood in the way, then still measure what the clients saw.
+          const s = await load.request<{ windowMaxGapMs: number | null; ops: number }>({ cmd: 'steady-stop', mark: listening }, 120_000);
+          t.steady = s;
+          t.maxPauseMs = s.windowMaxGapMs;
+          const interesting = (l: string): boolean => /"level":(4|5|6)0|link|transfer|xfer|backup|view/i.test(l);
+          const diag = {
+            view: lastView,
+            primaryMetrics: await fetch(`${primary.http}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((x) => x.split('\n').filter((l) => /^understudy_(viewnum|ping_viewnum|log_index|keys|pending_requests|replica_role)/.test(l))).catch((e) => [String(e)]),
+            backupMetrics: await fetch(`${backup.http}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((x) => x.split('\n').filter((l) => /^understudy_(viewnum|ping_viewnum|log_index|keys|pending_requests|replica_role)/.test(l))).catch((e) => [String(e)]),
+            primaryLinkDowns: primary.logs.filter((l) => /backup link down/.test(l)).length,
+            primaryLog: primary.logs.filter(interesting).slice(-25),
+            backupLog: backup.logs.filter(interesting).slice(-25),
+            viewLog: cluster.view.logs.filter(interesting).slice(-15),
+          };
+          t.diagnostics = diag;
+          const note = `transfer of ${keys} keys: the new backup was not ready after ${o.transferTimeoutS} s (view ${JSON.stringify(lastView && { viewnum: lastView.viewnum, primary: lastView.primary, backup: lastView.backup, acked: lastView.acked, servers: lastView.servers })}); the primary logged "backup link down" ${diag.primaryLinkDowns} times; clients saw a ${fmtMs(s.windowMaxGapMs ?? NaN)} pause`;
+          anomalies.push(note);
+          throw new Error(note);
+        }
         await sleep(500);
         const s = await load.request<{ windowMaxGapMs: number | null }>({ cmd: 'steady-stop', mark: listening, markEnd: acked + 500 }, 120_000);
         t.readyMs = acked - listening;
