@@ -27,6 +27,7 @@ import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, ResMsg, OpName } from '../../common/messages';
 import type { Limits } from '../../common/limits';
 import type { StoreBounds } from '../../server/replica/store';
+import type { HistoryBounds } from '../../server/replica/history';
 import { ManualClock } from './manual-clock';
 
 export interface Envelope {
@@ -41,6 +42,8 @@ export interface Envelope {
 }
 
 export interface ReplyRecord { at: string; conn: ConnId; msg: ResMsg }
+/** Watch traffic a replica pushed to a client connection (events, synced, watch errors). */
+export interface PushRecord { at: string; conn: ConnId; msg: Extract<ReplicaEffect, { kind: 'push' }>['msg'] }
 
 interface SimNode {
   id: string;
@@ -54,6 +57,8 @@ export interface SimOptions {
   limits?: Limits;
   storeBounds?: StoreBounds;
   chunkBytes?: number;
+  /** The replicas' write history bounds (watch replays). @default DEFAULT_HISTORY_BOUNDS */
+  history?: HistoryBounds;
   /** Drive views with the real ViewMachine. @default false */
   vs?: boolean;
   pingIntervalMs?: number;
@@ -66,6 +71,7 @@ export class SimNetwork {
   readonly nodes = new Map<string, SimNode>();
   queue: Envelope[] = [];
   readonly replies: ReplyRecord[] = [];
+  readonly pushes: PushRecord[] = [];
   readonly logs: { at: string; effect: ReplicaEffect }[] = [];
   /** Every frame delivered, for assertions (e.g. "one fwd frame"). */
   readonly delivered: Envelope[] = [];
@@ -112,7 +118,7 @@ export class SimNetwork {
 
   private start(id: string): SimNode {
     const incarnation = `${id}#${++this.incarnations}`;
-    const machine = new ReplicaMachine({ me: id, incarnation, limits: this.o.limits, storeBounds: this.o.storeBounds, chunkBytes: this.o.chunkBytes });
+    const machine = new ReplicaMachine({ me: id, incarnation, limits: this.o.limits, storeBounds: this.o.storeBounds, chunkBytes: this.o.chunkBytes, history: this.o.history });
     const node: SimNode = { id, incarnation, machine, link: { target: null, epoch: ++this.epochs, up: false } };
     this.nodes.set(id, node);
     return node;
@@ -215,6 +221,7 @@ export class SimNetwork {
     for (const e of n.machine.takeEffects()) {
       switch (e.kind) {
         case 'reply': this.replies.push({ at: id, conn: e.conn, msg: e.msg }); break;
+        case 'push': this.pushes.push({ at: id, conn: e.conn, msg: e.msg }); break;
         case 'log': this.logs.push({ at: id, effect: e }); if (process.env.SIM_LOG) console.log(id, e.level, e.msg, JSON.stringify(e.data ?? {})); break;
         case 'toBackup':
           if (n.link.up && n.link.target) {
