@@ -81,8 +81,8 @@ describe('live dashboard in headless Chromium (issue #4)', function () {
     expect(Number(await text(page, '#viewnum'))).to.be.greaterThan(before.viewnum);
     expect(await page.locator('#timeline li').first().textContent()).to.include('failover: backup promoted');
     // The killed replica is listed as dead (its link closed), the idle one became backup.
-    await page.waitForFunction((id) => [...document.querySelectorAll('#servers li')].some((li) =>
-      li.textContent!.includes(id) && li.textContent!.includes('dead') && !li.querySelector('.dot.alive')), before.primary);
+    await page.waitForFunction((id) => Array.from(document.querySelectorAll('#servers li')).some((li) =>
+      li.textContent!.includes(id) && li.textContent!.includes('dead') && !li.querySelector('.dot.alive')), before.primary!);
     const after = await waitForView(c.vs, (v) => v.viewnum > before.viewnum && v.backup !== null && v.acked);
     await page.waitForFunction((id) => document.getElementById('backup')!.textContent === id, after.backup);
     expect(errors).to.deep.equal([]);
