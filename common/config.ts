@@ -25,6 +25,12 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   /** Client operation timeout. @default 5000 */
   timeoutMs: 5000,
+  /**
+   * WebSocket ping on every link this often; a link without a pong by the next one is
+   * terminated (half-open links). Well under the 55 s idle timeout of common routers.
+   * 0 turns it off. @default 15000
+   */
+  keepaliveMs: 15_000,
   /** Most connections a process accepts. @default 10000 */
   maxConnections: 10000,
   /**
@@ -101,6 +107,24 @@ export interface ViewOptions {
   /** Subscriptions beyond this are closed with 4429. Never more than maxConnections. */
   readonly maxSubscribers: number;
   readonly limits: Limits;
+  /**
+   * Where the view service keeps its view across restarts (docs/VIEW-SERVICE-RESTART.md);
+   * null: nowhere, a restart learns the view from the replicas. @default null
+   */
+  readonly dataDir: string | null;
+  /** @default DEFAULTS.keepaliveMs */
+  readonly keepaliveMs: number;
+}
+
+function dataDirOf(input: Input, env: Env): string | null {
+  const v = pick(input, 'data-dir', env, 'UNDERSTUDY_DATA_DIR');
+  if (v === undefined) return null;
+  if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) throw new ConfigError(`--data-dir must be a directory path (got ${JSON.stringify(String(v))})`);
+  return v;
+}
+
+function keepaliveOf(input: Input, env: Env): number {
+  return int(pick(input, 'keepalive-interval', env, 'UNDERSTUDY_KEEPALIVE_INTERVAL'), 'keepalive-interval', DEFAULTS.keepaliveMs, 0, 600_000);
 }
 
 /** Options of `understudy view` (SPEC §4). */
@@ -122,6 +146,8 @@ export function normalizeViewOptions(input: Input, env: Env): ViewOptions {
     maxConnections,
     maxSubscribers,
     limits: DEFAULTS.limits,
+    dataDir: dataDirOf(input, env),
+    keepaliveMs: keepaliveOf(input, env),
   });
 }
 
@@ -137,6 +163,8 @@ export interface ReplicaOptions {
   readonly logLevel: string;
   readonly maxConnections: number;
   readonly limits: Limits;
+  /** @default DEFAULTS.keepaliveMs */
+  readonly keepaliveMs: number;
 }
 
 function tokenOf(input: Input, env: Env, flag: string, envName: string): string | null {
@@ -165,5 +193,6 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     logLevel: logLevel(input, env),
     maxConnections: int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
     limits: DEFAULTS.limits,
+    keepaliveMs: keepaliveOf(input, env),
   });
 }

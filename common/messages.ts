@@ -15,12 +15,34 @@ import type { ReplyErrorCode } from './errors';
 
 // ───────────────────────── view service (SPEC §6) ─────────────────────────
 
-/** replica → VS, every pingInterval. */
+/**
+ * replica → VS, every pingInterval. `view`, `holders`, `role` and `initialised` are the
+ * replica's report (common/recovery.ts ReplicaReport): optional, all or none; a SPEC §6 ping
+ * without them works as before. A view service that lost its state learns the view from them.
+ */
 export interface PingMsg {
   type: 'ping';
   id: ReplicaId;
   incarnation: string;
   viewnum: number;
+  token?: string;
+  /** The latest view the replica knows. */
+  view?: View;
+  /** That view's holders as the replica learned them; null: learned without them. */
+  holders?: ViewHolders | null;
+  role?: 'primary' | 'backup' | 'idle';
+  /** Holds state that counts for `view` (its primary, or its backup with the transfer installed). */
+  initialised?: boolean;
+}
+
+/**
+ * replica → VS on a graceful shutdown (SIGTERM): this incarnation is leaving; treat it as
+ * dead now, so a failover starts at once instead of after deadPings.
+ */
+export interface LeaveMsg {
+  type: 'leave';
+  id: ReplicaId;
+  incarnation: string;
   token?: string;
 }
 
@@ -48,7 +70,7 @@ export interface ErrorMsg {
   view?: View;
 }
 
-export type ToViewService = PingMsg | SubscribeMsg;
+export type ToViewService = PingMsg | SubscribeMsg | LeaveMsg;
 
 // ───────────────────────── client ↔ primary ─────────────────────────
 
@@ -224,7 +246,7 @@ export type ToBackup = PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | 
 export type ToPrimary = XferAckMsg | FwdAckMsg | RejectMsg;
 
 export type Message =
-  | PingMsg | SubscribeMsg | ViewMsg | ErrorMsg
+  | PingMsg | SubscribeMsg | LeaveMsg | ViewMsg | ErrorMsg
   | ReqMsg | ResMsg | HelloMsg | WatchMsg | UnwatchMsg | EventMsg | SyncedMsg
   | PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg
   | XferAckMsg | FwdAckMsg | RejectMsg;

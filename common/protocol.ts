@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, OpName, DedupEntry, StoredResult, HistoryEntry, WatchMsg,
+  Message, ReqMsg, OpName, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg,
 } from './messages';
 import type { View, ViewHolders } from './view';
 import type { ReplyErrorCode } from './errors';
@@ -145,11 +145,24 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS): Message |
   if (!isStr(m.type)) return bad('message.type must be a string');
   if (m.token !== undefined && !isStr(m.token)) return bad('token must be a string');
   switch (m.type) {
-    case 'ping':
+    case 'ping': {
       if (!isId(m.id)) return bad('ping.id must be a non-empty string (the replica URL)');
       if (!isId(m.incarnation)) return bad('ping.incarnation must be a non-empty string');
       if (!isNat(m.viewnum)) return bad('ping.viewnum must be a non-negative integer');
-      return { type: 'ping', id: m.id, incarnation: m.incarnation, viewnum: m.viewnum, ...(isStr(m.token) ? { token: m.token } : {}) };
+      const ping: PingMsg = { type: 'ping', id: m.id, incarnation: m.incarnation, viewnum: m.viewnum, ...(isStr(m.token) ? { token: m.token } : {}) };
+      if (m.view === undefined && m.holders === undefined && m.role === undefined && m.initialised === undefined) return ping;
+      // The report (docs/VIEW-SERVICE-RESTART.md): all four fields or none.
+      if (!validView(m.view)) return bad('ping.view must be {viewnum, primary, backup}');
+      if (m.holders !== null && !validHolders(m.holders)) return bad('ping.holders must be {primary, backup} or null');
+      if (m.role !== 'primary' && m.role !== 'backup' && m.role !== 'idle') return bad('ping.role must be "primary", "backup" or "idle"');
+      if (typeof m.initialised !== 'boolean') return bad('ping.initialised must be a boolean');
+      const holders = m.holders === null ? null : { primary: m.holders.primary, backup: m.holders.backup };
+      return { ...ping, view: { viewnum: m.view.viewnum, primary: m.view.primary, backup: m.view.backup }, holders, role: m.role, initialised: m.initialised };
+    }
+    case 'leave':
+      if (!isId(m.id)) return bad('leave.id must be a non-empty string (the replica URL)');
+      if (!isId(m.incarnation)) return bad('leave.incarnation must be a non-empty string');
+      return { type: 'leave', id: m.id, incarnation: m.incarnation, ...(isStr(m.token) ? { token: m.token } : {}) };
     case 'subscribe':
       return { type: 'subscribe', ...(isStr(m.token) ? { token: m.token } : {}) };
     case 'view':

@@ -38,6 +38,13 @@ export interface WsServerOptions {
   routes: Record<string, WsHandler>;
   /** Tried in order for plain HTTP requests; the first that returns true answered. */
   http: HttpHandler[];
+  /**
+   * Keepalive: send a WebSocket ping to every connection this often; one that has not
+   * answered the previous ping with a pong by then is half-open and is terminated (its
+   * 'close' fires as for any other drop). Keeps routers with idle timeouts (55 s) from
+   * cutting quiet links. 0 or absent: off.
+   */
+  keepaliveMs?: number;
 }
 
 export interface WsServer {
@@ -45,7 +52,8 @@ export interface WsServer {
   readonly wss: WebSocketServer;
   /** The bound port (useful with port 0). */
   readonly port: number;
-  close(): Promise<void>;
+  /** Close every WebSocket with `code` (default 1001 going away; 1012 for a restart) and stop listening. */
+  close(code?: number, reason?: string): Promise<void>;
   connectionCount(): number;
 }
 
@@ -116,19 +124,48 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
+  const keepalive = startKeepalive(wss, o.keepaliveMs ?? 0, o.log);
   return {
     server,
     wss,
     port,
     connectionCount: () => wss.clients.size,
-    close: () => new Promise<void>((resolve) => {
-      for (const ws of wss.clients) ws.close(CloseCodes.GoingAway, 'shutting down');
+    close: (code: number = CloseCodes.GoingAway, reason = 'shutting down') => new Promise<void>((resolve) => {
+      if (keepalive) clearInterval(keepalive);
+      for (const ws of wss.clients) ws.close(code, reason);
       wss.close();
       server.close(() => resolve());
       server.closeAllConnections?.();
       setTimeout(() => { for (const ws of wss.clients) ws.terminate(); }, 200).unref();
     }),
   };
+}
+
+/**
+ * Ping every connection each `everyMs`; terminate one whose previous ping got no pong (a
+ * half-open TCP connection, or a peer that stopped reading). Only a pong counts: it proves
+ * the round trip, where an incoming message proves one direction only.
+ */
+function startKeepalive(wss: WebSocketServer, everyMs: number, log: Logger): NodeJS.Timeout | null {
+  if (!(everyMs > 0)) return null;
+  const waiting = new WeakSet<WebSocket>();
+  const seen = new WeakSet<WebSocket>();
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!seen.has(ws)) {
+        seen.add(ws);
+        ws.on('pong', () => waiting.delete(ws));
+      } else if (waiting.has(ws)) {
+        log.info({ keepaliveMs: everyMs }, `no pong within ${everyMs} ms: terminating a half-open link`);
+        ws.terminate();
+        continue;
+      }
+      waiting.add(ws);
+      try { ws.ping(); } catch { /* closing */ }
+    }
+  }, everyMs);
+  timer.unref();
+  return timer;
 }
 
 /** Read a text frame; binary frames are refused (the protocol is JSON text). */

@@ -37,6 +37,7 @@ import type {
 } from '../../common/messages';
 import { VIEW0, NO_HOLDERS } from '../../common/view';
 import type { View, ViewHolders, ReplicaId } from '../../common/view';
+import type { ReplicaReport } from '../../common/recovery';
 import { DEFAULT_LIMITS, Limits } from '../../common/limits';
 import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, DEFAULT_CHUNK_BYTES, SnapshotChunk, jsonStringBytes } from './store';
 import { HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
@@ -194,6 +195,17 @@ export class ReplicaMachine {
   get pingViewnum(): number { return this.pingNum; }
   /** The replica the shell keeps one /peer link to (while primary of a view with a backup). */
   get backupTarget(): ReplicaId | null { return this._backupTarget; }
+  /**
+   * What the pings report beside `pingViewnum` (docs/VIEW-SERVICE-RESTART.md): the view I
+   * know with its holders, my role, and whether my state counts for that view (its primary,
+   * or its backup with that view's transfer installed). A view service that lost its state
+   * learns the current view from these reports.
+   */
+  report(): ReplicaReport {
+    const role = this._role;
+    const initialised = role === 'primary' || (role === 'backup' && this.installed === this._view.viewnum);
+    return { view: this._view, holders: this.holders, role, initialised };
+  }
   /** True when a `flush` would send something: call it once per event-loop turn. */
   get wantsFlush(): boolean {
     return this._role === 'primary' && this.canForward() && this.pending.length > this.head

@@ -29,12 +29,29 @@
  * incarnation, or a viewnum-0 restart) moves to the END of that order: a restarted process
  * queues behind servers that were already waiting.
  *
+ * Restarts of the view service itself (docs/VIEW-SERVICE-RESTART.md):
+ *  - With a `storage`, every view (and its acknowledgement) is saved BEFORE it is committed, so
+ *    nothing is announced that is not on disk. A machine built over a saved state resumes
+ *    from it: the holders count as alive until deadPings from the start, like any server
+ *    that just pinged; a holder that pings with a new incarnation lost its state (as ever).
+ *  - Without a saved state the machine first RECOVERS: it forms no view while it collects the
+ *    replicas' reports (the view each knows, with holders, role, initialised) for a window of
+ *    deadPings × pingInterval, and until every holder of the highest reported view has
+ *    reported (or proved it restarted). Then it adopts that view (acknowledged only if its
+ *    primary acknowledged it, or its backup installed its transfer) and goes on by the rules
+ *    above; if nobody knows any view it is a fresh cluster. A SPEC-only first ping (no
+ *    report) means a fresh cluster at once, exactly as SPEC §2.2 says.
+ *  - A report of a view above the current one (a stale data dir, a replica that came back
+ *    late) means the machine is behind: it recovers again. New views are always numbered
+ *    above every viewnum any replica reported, so a number is never reused.
+ *
  * No timers, no I/O, no logging: time comes from the injected clock, and tick() is called by
  * the shell every pingInterval. Effects go to an outbox (takeNewView, takeEvents).
  */
 import type { Clock } from '../../common/clock';
 import { VIEW0, NO_HOLDERS, makeView } from '../../common/view';
 import type { ReplicaId, View, ViewHolders } from '../../common/view';
+import type { PersistedView, ReplicaReport, ViewStorage } from '../../common/recovery';
 
 export interface ViewMachineOptions {
   /** @default 100 (DEFAULTS.pingIntervalMs) */
@@ -48,6 +65,13 @@ export interface ViewMachineOptions {
    * (a live idle server, SPEC §2.8). @default 120 × deadPings × pingIntervalMs (60 s)
    */
   readonly forgetAfterMs?: number;
+  /**
+   * Where the view is saved before it is announced, and loaded from at construction. Without
+   * it nothing survives a restart and the machine recovers the view from the replicas.
+   */
+  readonly storage?: ViewStorage;
+  /** How long a machine without a saved state listens to reports before it decides. @default deadPings × pingIntervalMs */
+  readonly recoveryWindowMs?: number;
 }
 
 /** One row of GET /view (SPEC §5), plus the incarnation for operators. */
@@ -72,7 +96,16 @@ export type ViewMachineEvent =
   | { readonly kind: 'joined'; readonly id: ReplicaId; readonly incarnation: string }
   | { readonly kind: 'revived'; readonly id: ReplicaId; readonly incarnation: string }
   | { readonly kind: 'dead'; readonly id: ReplicaId; readonly incarnation: string; readonly reason: DeathReason }
-  | { readonly kind: 'forgotten'; readonly id: ReplicaId; readonly incarnation: string };
+  | { readonly kind: 'forgotten'; readonly id: ReplicaId; readonly incarnation: string }
+  /** Constructed over a saved state. */
+  | { readonly kind: 'resumed'; readonly view: View; readonly acked: boolean }
+  /** Started learning the view from reports: no saved state, or a replica knows a newer view. */
+  | { readonly kind: 'recovering'; readonly reason: RecoveryReason; readonly viewnum: number }
+  /** Recovery ended: `view` adopted from the reports (VIEW0 for a fresh cluster). */
+  | { readonly kind: 'recovered'; readonly view: View; readonly acked: boolean; readonly reports: number };
+
+/** Why the machine recovers: it has no saved state, or a replica reported a view above its own. */
+export type RecoveryReason = 'no-state' | 'behind';
 
 export type DeathReason = 'silent' | 'link-closed' | 'left' | 'new-incarnation' | 'restarted';
 
@@ -89,6 +122,24 @@ type Slot = 'primary' | 'backup';
 
 /** Bound on the events outbox if the shell never drains it. */
 const MAX_EVENTS = 1000;
+/** The slot serial of a holder that is known to be gone (it restarted): matches no record. */
+const GONE = -1;
+
+interface Reported { readonly incarnation: string; readonly viewnum: number; readonly report: ReplicaReport }
+
+interface Recovery {
+  readonly reason: RecoveryReason;
+  /** No decision before this time. */
+  readonly until: number;
+  /** The latest report of each id, this recovery only. */
+  readonly reports: Map<ReplicaId, Reported>;
+}
+
+/** What recovery would do now. */
+type RecoveryPlan =
+  | { readonly kind: 'wait'; readonly why: string }
+  | { readonly kind: 'fresh' }
+  | { readonly kind: 'adopt'; readonly view: View; readonly holders: ViewHolders; readonly acked: boolean };
 
 export class ViewMachine {
   private readonly clock: Clock;
@@ -103,6 +154,12 @@ export class ViewMachine {
   private isAcked = false;
   private outbox: { view: View; holders: ViewHolders } | null = null;
   private events: ViewMachineEvent[] = [];
+  private readonly storage: ViewStorage | null;
+  private readonly recoveryWindowMs: number;
+  /** The highest viewnum any replica reported knowing (or saved): new views are numbered above it. */
+  private maxSeen = 0;
+  private recovery: Recovery | null = null;
+  private anyPing = false;
 
   constructor(o: ViewMachineOptions) {
     if (!(o.pingIntervalMs > 0) || !Number.isInteger(o.deadPings) || o.deadPings < 1) {
@@ -111,6 +168,11 @@ export class ViewMachine {
     this.clock = o.clock;
     this.deadAfterMs = o.deadPings * o.pingIntervalMs;
     this.forgetAfterMs = o.forgetAfterMs ?? 120 * this.deadAfterMs;
+    this.storage = o.storage ?? null;
+    this.recoveryWindowMs = o.recoveryWindowMs ?? this.deadAfterMs;
+    const saved = this.storage?.load() ?? null;
+    if (saved !== null) this.resume(saved);
+    else this.startRecovery('no-state', 0);
   }
 
   /**
@@ -118,8 +180,10 @@ export class ViewMachine {
    * restart, and changes the view if that is now allowed (SPEC §2.6).
    * @returns the view to answer with (after any change this ping caused).
    */
-  ping(id: ReplicaId, incarnation: string, viewnum: number): View {
+  ping(id: ReplicaId, incarnation: string, viewnum: number, report?: ReplicaReport): View {
     const now = this.clock.now();
+    const first = !this.anyPing;
+    this.anyPing = true;
     const rec = this.servers.get(id);
     if (rec === undefined) {
       this.register(id, incarnation, now);
@@ -140,9 +204,19 @@ export class ViewMachine {
         this.event({ kind: 'revived', id, incarnation });
       }
     }
-    if (viewnum === this.current.viewnum && this.current.viewnum > 0 && this.aliveIn('primary')
+    if (report !== undefined) this.noteReport(id, incarnation, viewnum, report);
+    if (this.recovery !== null) {
+      // A SPEC §6 replica (no report) pinging first: a fresh cluster, as SPEC §2.2 says.
+      if (report === undefined && first && this.recovery.reason === 'no-state') this.finishRecovery({ kind: 'fresh' });
+      else this.tryFinishRecovery();
+      if (this.recovery !== null) return this.current;
+    }
+    if (!this.isAcked && viewnum === this.current.viewnum && this.current.viewnum > 0 && this.aliveIn('primary')
       && id === this.current.primary) {
-      this.isAcked = true; // SPEC §2.3: the primary holder acknowledged the view
+      // SPEC §2.3: the primary holder acknowledged the view. Saved first: a view service
+      // restarted from disk may then move on without waiting for a new acknowledgement.
+      this.save(this.current, this.currentHolders, true);
+      this.isAcked = true;
     }
     this.maybeChange();
     return this.current;
@@ -171,6 +245,7 @@ export class ViewMachine {
         this.event({ kind: 'forgotten', id: rec.id, incarnation: rec.incarnation });
       }
     }
+    if (this.recovery !== null) this.tryFinishRecovery();
     this.maybeChange();
   }
 
@@ -187,6 +262,20 @@ export class ViewMachine {
   /** Whether the primary of the current view has acknowledged it (SPEC §2.3). */
   get acked(): boolean {
     return this.isAcked;
+  }
+
+  /** Learning the view from the replicas' reports: no view is formed meanwhile. */
+  get recovering(): boolean {
+    return this.recovery !== null;
+  }
+
+  /** Why recovery has not ended yet, or null when not recovering (for /readyz and logs). */
+  recoveryWait(): string | null {
+    if (this.recovery === null) return null;
+    const left = this.recovery.until - this.clock.now();
+    if (left > 0) return `collecting the replicas' reports (${left} ms of the recovery window left)`;
+    const plan = this.recoveryPlan();
+    return plan.kind === 'wait' ? plan.why : 'deciding';
   }
 
   /** Outbox (SPEC §2.9): the newest view produced since the last take, or null. */
@@ -261,6 +350,7 @@ export class ViewMachine {
 
   /** SPEC §2.2–§2.5, §2.7: move to the next view if the rules allow it and it differs. */
   private maybeChange(): void {
+    if (this.recovery !== null) return; // no view is formed before the current one is known
     const v = this.current;
     if (v.viewnum === 0) {
       const first = this.firstIdle();
@@ -285,11 +375,122 @@ export class ViewMachine {
     if (primary === v.primary && backup === v.backup) return; // SPEC §2.7 (defensive)
     const p = this.servers.get(primary) as ServerRecord;
     const b = backup === null ? null : (this.servers.get(backup) as ServerRecord);
-    this.current = makeView(v.viewnum + 1, primary, backup);
-    this.currentHolders = Object.freeze({ primary: p.incarnation, backup: b === null ? null : b.incarnation });
+    // Above every number a replica reported knowing: never reuse a view number.
+    const next = makeView(Math.max(v.viewnum, this.maxSeen) + 1, primary, backup);
+    const holders = Object.freeze({ primary: p.incarnation, backup: b === null ? null : b.incarnation });
+    this.save(next, holders, false); // before anything changes: a failed save changes nothing
+    this.current = next;
+    this.currentHolders = holders;
     this.slotSerial = { primary: p.serial, backup: b === null ? null : b.serial };
     this.isAcked = false;
     this.outbox = { view: this.current, holders: this.currentHolders };
+  }
+
+  private save(view: View, holders: ViewHolders, acked: boolean): void {
+    if (this.storage === null) return;
+    const state: PersistedView = { version: 1, view, holders, acked, maxViewnum: Math.max(this.maxSeen, view.viewnum) };
+    this.storage.save(state);
+  }
+
+  // ───────────────────────── restarts ─────────────────────────
+
+  /** Constructed over a saved state: the holders are alive until deadPings from now, like servers that just pinged. */
+  private resume(s: PersistedView): void {
+    const now = this.clock.now();
+    this.current = makeView(s.view.viewnum, s.view.primary, s.view.backup);
+    this.currentHolders = Object.freeze({ primary: s.holders.primary, backup: s.holders.backup });
+    this.isAcked = s.acked;
+    this.maxSeen = Math.max(s.maxViewnum, s.view.viewnum);
+    for (const slot of ['primary', 'backup'] as const) {
+      const id = this.current[slot];
+      const incarnation = this.currentHolders[slot];
+      if (id === null || incarnation === null) continue;
+      const serial = this.nextSerial++;
+      this.servers.set(id, { id, incarnation, serial, lastPing: now, alive: true });
+      this.slotSerial[slot] = serial;
+    }
+    this.event({ kind: 'resumed', view: this.current, acked: this.isAcked });
+  }
+
+  private startRecovery(reason: RecoveryReason, viewnum: number): void {
+    this.recovery = { reason, until: this.clock.now() + this.recoveryWindowMs, reports: new Map() };
+    this.event({ kind: 'recovering', reason, viewnum });
+  }
+
+  private noteReport(id: ReplicaId, incarnation: string, viewnum: number, report: ReplicaReport): void {
+    const known = report.view.viewnum;
+    if (known > this.maxSeen) this.maxSeen = known;
+    // A replica knows a view above ours, with holders: our state is behind (lost, or a stale
+    // data dir). Views it knows were acted on; ours may be unknown to it: learn again.
+    if (this.recovery === null && report.holders !== null && known > this.current.viewnum) this.startRecovery('behind', known);
+    this.recovery?.reports.set(id, { incarnation, viewnum, report });
+  }
+
+  private tryFinishRecovery(): void {
+    const r = this.recovery as Recovery;
+    if (this.clock.now() < r.until) return;
+    const plan = this.recoveryPlan();
+    if (plan.kind !== 'wait') this.finishRecovery(plan);
+  }
+
+  /**
+   * The decision (docs/VIEW-SERVICE-RESTART.md): adopt the highest reported view once each of
+   * its holders has reported (so no later view can have been acted on) or has restarted (its
+   * state is gone, whatever view it knew); a fresh cluster if nobody knows any view.
+   */
+  private recoveryPlan(): RecoveryPlan {
+    const r = this.recovery as Recovery;
+    let highest = 0;
+    let best: { view: View; holders: ViewHolders } | null = null;
+    for (const x of r.reports.values()) {
+      const v = x.report.view;
+      highest = Math.max(highest, v.viewnum);
+      if (x.report.holders !== null && v.viewnum > 0 && (best === null || v.viewnum > best.view.viewnum)) best = { view: v, holders: x.report.holders };
+    }
+    if (highest === 0) return r.reason === 'no-state' ? { kind: 'fresh' } : { kind: 'wait', why: 'no replica has reported a view yet' };
+    if (best === null || best.view.viewnum < highest) {
+      return { kind: 'wait', why: `a replica knows view ${highest}, but no replica has reported it with its holders yet` };
+    }
+    const { view, holders } = best;
+    for (const slot of ['primary', 'backup'] as const) {
+      const id = view[slot];
+      if (id === null) continue;
+      const reported = r.reports.get(id)?.incarnation === holders[slot];
+      const rec = this.servers.get(id);
+      const restarted = rec !== undefined && rec.incarnation !== holders[slot];
+      if (!reported && !restarted) return { kind: 'wait', why: `waiting for the ${slot} of view ${view.viewnum}, ${id}, to report (or to restart)` };
+    }
+    // Acknowledged if its primary acknowledged it, or its backup installed its transfer
+    // (which the primary sends only for a view it knows, and acknowledges right after).
+    const p = view.primary === null ? undefined : r.reports.get(view.primary);
+    const b = view.backup === null ? undefined : r.reports.get(view.backup);
+    const acked = (p !== undefined && p.incarnation === holders.primary && p.viewnum === view.viewnum && p.report.role === 'primary')
+      || (b !== undefined && b.incarnation === holders.backup && b.report.role === 'backup' && b.report.initialised && b.report.view.viewnum === view.viewnum);
+    return { kind: 'adopt', view, holders, acked };
+  }
+
+  private finishRecovery(plan: Exclude<RecoveryPlan, { kind: 'wait' }>): void {
+    const reports = (this.recovery as Recovery).reports.size;
+    if (plan.kind === 'adopt') {
+      const { view, holders, acked } = plan;
+      const v = makeView(view.viewnum, view.primary, view.backup);
+      const h = Object.freeze({ primary: holders.primary, backup: holders.backup });
+      this.save(v, h, acked);
+      this.current = v;
+      this.currentHolders = h;
+      this.isAcked = acked;
+      // A holder whose id now pings with another incarnation restarted: its slot is held by nobody alive.
+      const serial = (slot: Slot): number | null => {
+        const id = v[slot];
+        if (id === null) return null;
+        const rec = this.servers.get(id);
+        return rec !== undefined && rec.incarnation === h[slot] ? rec.serial : GONE;
+      };
+      this.slotSerial = { primary: serial('primary'), backup: serial('backup') };
+      this.outbox = { view: v, holders: h };
+    }
+    this.recovery = null;
+    this.event({ kind: 'recovered', view: this.current, acked: this.isAcked, reports });
   }
 
   private event(e: ViewMachineEvent): void {

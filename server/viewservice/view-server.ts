@@ -7,14 +7,20 @@
  *   ws "/"  ping ──▶ token check ──▶ vm.ping ──▶ new view? broadcast : reply
  *           subscribe ──▶ token check ──▶ current view, then every new one
  *           close ──▶ vm.linkClosed (only for the link that owns that replica id)
+ *           leave ──▶ token check ──▶ vm.leave (a graceful shutdown: failover at once)
  *   timer   every pingInterval ──▶ vm.tick ──▶ new view? broadcast
- *   HTTP    /healthz, /view, /view/history, /metrics, / (dashboard)
+ *   HTTP    /healthz, /readyz, /view, /view/history, /metrics, / (dashboard)
+ *
+ * With `dataDir`, the machine saves every view to <dataDir>/view.json before it commits it
+ * (so before this shell can announce it); without, a restart learns the view from the
+ * replicas' reports (docs/VIEW-SERVICE-RESTART.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket } from 'ws';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { decode, encode, isProtocolError } from '../../common/protocol';
-import type { PingMsg, SubscribeMsg, ViewMsg, ErrorMsg } from '../../common/messages';
+import type { PingMsg, SubscribeMsg, ViewMsg, ErrorMsg, LeaveMsg } from '../../common/messages';
+import type { ReplicaReport } from '../../common/recovery';
 import type { ViewOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import { systemClock, type Clock } from '../../common/clock';
@@ -25,6 +31,7 @@ import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { createLogger } from '../log';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ViewMachine, type ViewMachineEvent } from './view-machine';
+import { FileViewStorage } from './view-store';
 import { dashboardHtml, dashboardCsp } from './dashboard';
 import { loadBrowserBundle, browserBundleHandler } from './browser-bundle';
 
@@ -36,7 +43,10 @@ export interface ViewService {
   readonly port: number;
   /** The core, for status and tests; the shell owns all its inputs. */
   readonly machine: ViewMachine;
-  /** Close every link (1001) and the HTTP server; stop the timer. */
+  /**
+   * Stop: the timer first, then close every link with 1012 (service restart: reconnect) and
+   * the HTTP server. The view is already on disk (saved before it was announced).
+   */
   close(): Promise<void>;
 }
 
@@ -133,7 +143,9 @@ class ViewServer implements ViewService {
     this.log = viewLogger(options);
     this.warnings = new RateLimitedLog(this.log);
     this.clock = options.clock ?? systemClock;
-    this.machine = new ViewMachine({ pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock });
+    const storage = options.dataDir ? new FileViewStorage(options.dataDir) : undefined;
+    this.machine = new ViewMachine({ pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock, storage });
+    for (const e of this.machine.takeEvents()) logEvent(this.log, e); // resumed, or recovering
     this.metrics = viewMetrics(this.registry, this.machine, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
   }
 
@@ -153,6 +165,7 @@ class ViewServer implements ViewService {
       maxPayload: Math.min(MAX_FRAME_BYTES, o.limits.maxMessageBytes),
       maxConnections: o.maxConnections,
       log: this.log,
+      keepaliveMs: o.keepaliveMs,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
       http: [(req, res) => this.onHttp(req, res), this.bundleHandler(), metricsHandler(this.registry, this.log)],
     });
@@ -167,7 +180,7 @@ class ViewServer implements ViewService {
     if (this.closing) return;
     this.closing = true; // from now on, link closes are ours, not replica deaths
     if (this.timer) clearInterval(this.timer);
-    await this.server?.close();
+    await this.server?.close(CloseCodes.ServiceRestart, 'view service restarting');
   };
 
   // ── inputs ──
@@ -224,6 +237,7 @@ class ViewServer implements ViewService {
     const msg = decode(text, this.options.limits);
     if (isProtocolError(msg)) { this.sendError(ws, st, msg.code, msg.message); return; }
     if (msg.type === 'ping') { st.badInRow = 0; this.onPing(ws, st, msg); return; }
+    if (msg.type === 'leave') { st.badInRow = 0; this.onLeave(ws, st, msg); return; }
     if (msg.type === 'subscribe') { st.badInRow = 0; this.onSubscribe(ws, st, msg); return; }
     this.sendError(ws, st, 'BAD_REQUEST', `the view service takes only "ping" and "subscribe" messages (got ${JSON.stringify(msg.type)})`);
   }
@@ -249,9 +263,25 @@ class ViewServer implements ViewService {
     }
     st.replica = { id: msg.id, incarnation: msg.incarnation };
     this.owners.set(msg.id, ws);
-    this.machine.ping(msg.id, msg.incarnation, msg.viewnum);
+    this.machine.ping(msg.id, msg.incarnation, msg.viewnum, reportOf(msg));
     // A new view goes to every link, this one included; otherwise answer this ping alone.
     if (!this.flush()) this.sendText(ws, this.viewText());
+  }
+
+  /**
+   * A replica shutting down gracefully: its incarnation is dead now, so the failover starts
+   * at once. The link keeps its ownership, so the leaving replica still hears the new view
+   * (it answers its held requests NOT_PRIMARY with it); its later close changes nothing.
+   */
+  private onLeave(ws: WebSocket, st: LinkState, msg: LeaveMsg): void {
+    const token = this.options.clusterToken;
+    if (token !== null && (msg.token !== undefined || !st.clusterAuthed)) {
+      if (!tokenMatches(token, msg.token ?? st.urlToken)) { this.unauthorized(ws, st, 'leave'); return; }
+      st.clusterAuthed = true;
+    }
+    this.log.info({ id: msg.id, incarnation: msg.incarnation }, `replica ${msg.id} is leaving`);
+    this.machine.leave(msg.id, msg.incarnation);
+    this.flush();
   }
 
   private onSubscribe(ws: WebSocket, st: LinkState, msg: SubscribeMsg): void {
@@ -351,15 +381,29 @@ class ViewServer implements ViewService {
     return browserBundleHandler(bundle);
   }
 
+  /**
+   * `GET /readyz`: 200 once the view service has formed or recovered a view (the view it
+   * answers with is the cluster's), 503 while it recovers, before any view, or when closing.
+   */
+  private sendReadiness(res: ServerResponse): void {
+    const vm = this.machine;
+    const reason = this.closing ? 'shutting down'
+      : vm.recovering ? `recovering: ${vm.recoveryWait() ?? ''}`
+        : vm.view.viewnum === 0 ? 'no view yet: no replica has pinged'
+          : null;
+    sendJson(res, reason === null ? 200 : 503, { ready: reason === null, viewnum: vm.view.viewnum, acked: vm.acked, recovering: vm.recovering, ...(reason === null ? {} : { reason }) });
+  }
+
   private onHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const p = pathOf(req);
-    if (p !== '/' && p !== '/healthz' && p !== '/view' && p !== '/view/history') return false;
+    if (p !== '/' && p !== '/healthz' && p !== '/readyz' && p !== '/view' && p !== '/view/history') return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
       res.end('method not allowed\n');
       return true;
     }
     if (p === '/healthz') sendJson(res, 200, { ok: true });
+    else if (p === '/readyz') this.sendReadiness(res);
     else if (p === '/view') sendJson(res, 200, viewJson(this.machine));
     else if (p === '/view/history') sendJson(res, 200, { history: this.history });
     else {
@@ -376,6 +420,12 @@ class ViewServer implements ViewService {
   }
 }
 
+/** The report fields of a ping, if it carries them (a SPEC §6 ping does not). */
+function reportOf(msg: PingMsg): ReplicaReport | undefined {
+  if (msg.view === undefined || msg.role === undefined || msg.initialised === undefined) return undefined;
+  return { view: msg.view, holders: msg.holders ?? null, role: msg.role, initialised: msg.initialised };
+}
+
 /** `GET /view` (SPEC §5): exactly viewnum, primary, backup, acked, servers[{id, alive, lastPingMs}]. */
 export function viewJson(vm: ViewMachine): { viewnum: number; primary: ReplicaId | null; backup: ReplicaId | null; acked: boolean; servers: { id: ReplicaId; alive: boolean; lastPingMs: number }[] } {
   const s = vm.status();
@@ -389,6 +439,20 @@ export function viewJson(vm: ViewMachine): { viewnum: number; primary: ReplicaId
 }
 
 function logEvent(log: Logger, e: ViewMachineEvent): void {
+  if (e.kind === 'resumed') {
+    log.info({ view: e.view, acked: e.acked }, `resumed view ${e.view.viewnum} from the data dir`);
+    return;
+  }
+  if (e.kind === 'recovering') {
+    const why = e.reason === 'no-state' ? 'no saved view' : `a replica knows view ${e.viewnum}, newer than ours`;
+    log.warn({ reason: e.reason }, `recovering: ${why}; learning the view from the replicas' reports before forming any`);
+    return;
+  }
+  if (e.kind === 'recovered') {
+    log.info({ view: e.view, acked: e.acked, reports: e.reports },
+      e.view.viewnum === 0 ? 'recovered: no replica knows a view (a fresh cluster)' : `recovered view ${e.view.viewnum} from ${e.reports} replica report(s)`);
+    return;
+  }
   const fields = { id: e.id, incarnation: e.incarnation };
   switch (e.kind) {
     case 'joined': log.info(fields, `replica ${e.id} joined`); break;

@@ -322,13 +322,13 @@ describe('view service over real WebSockets (SPEC §5, §6)', () => {
   });
 
   describe('#close', () => {
-    it('closes every link with 1001 and stops answering', async () => {
+    it('closes every link with 1012 (service restart: reconnect) and stops answering', async () => {
       const vs = await startVs();
       const a = await connect(vs.url);
       await ping(a, 'ws://a', 0);
       const done = closed(a);
       await vs.close();
-      expect((await done).code).to.equal(1001);
+      expect((await done).code).to.equal(1012);
       expect(vs.machine.view.viewnum).to.equal(1); // closing our own links is not a replica death
     });
   });

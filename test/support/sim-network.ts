@@ -13,6 +13,8 @@
  *   linkDown(p)    p's link to its backup breaks (in-flight frames on it are lost); the
  *                  next deliver() reconnects it (a reconnecting Link)
  *   restart(id)    a new process: new incarnation, empty state
+ *   restartVs()    a new view-service process: with the same `storage` it resumes, without
+ *                  it learns the view from the replicas' reports (`reports: true`)
  *
  * Views come from `setView(view, holders)` (tests independent of the view service) or from
  * the real ViewMachine through `pingAll()` / `tickVs()` when constructed with `{ vs: true }`.
@@ -23,6 +25,7 @@
  */
 import { ReplicaMachine, ReplicaEffect, FromPrimaryMsg, FromBackupMsg, ConnId, PeerIdentity } from '../../server/replica/replica-machine';
 import { ViewMachine } from '../../server/viewservice/view-machine';
+import type { ViewStorage } from '../../common/recovery';
 import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, ResMsg, OpName } from '../../common/messages';
 import type { Limits } from '../../common/limits';
@@ -63,6 +66,10 @@ export interface SimOptions {
   vs?: boolean;
   pingIntervalMs?: number;
   deadPings?: number;
+  /** Pings carry the replica's report, as the real shell's do. @default false (SPEC §6 pings) */
+  reports?: boolean;
+  /** The view service's storage (kept across restartVs unless replaced). @default none */
+  storage?: ViewStorage;
 }
 
 const pairKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
@@ -76,7 +83,7 @@ export class SimNetwork {
   /** Every frame delivered, for assertions (e.g. "one fwd frame"). */
   readonly delivered: Envelope[] = [];
   readonly clock = new ManualClock();
-  readonly vs: ViewMachine | null;
+  vs: ViewMachine | null;
   readonly pingIntervalMs: number;
   /** Reconnect links on deliver(). */
   autoLink = true;
@@ -89,7 +96,17 @@ export class SimNetwork {
 
   constructor(private readonly o: SimOptions = {}) {
     this.pingIntervalMs = o.pingIntervalMs ?? 100;
-    this.vs = o.vs ? new ViewMachine({ pingIntervalMs: this.pingIntervalMs, deadPings: o.deadPings ?? 5, clock: this.clock }) : null;
+    this.vs = o.vs ? this.newVs(o.storage) : null;
+  }
+
+  private newVs(storage: ViewStorage | undefined): ViewMachine {
+    return new ViewMachine({ pingIntervalMs: this.pingIntervalMs, deadPings: this.o.deadPings ?? 5, clock: this.clock, storage });
+  }
+
+  /** The view service restarts: a new machine over `storage` (default: the one it had; null: none). */
+  restartVs(storage: ViewStorage | null | undefined = this.o.storage): ViewMachine {
+    this.vs = this.newVs(storage ?? undefined);
+    return this.vs;
   }
 
   // ───────────────────────── membership ─────────────────────────
@@ -157,7 +174,7 @@ export class SimNetwork {
     const vs = this.needVs();
     for (const n of [...this.nodes.values()]) {
       if (this.vsCut.has(n.id) || this.nodes.get(n.id) !== n) continue;
-      const view = vs.ping(n.id, n.incarnation, n.machine.pingViewnum);
+      const view = vs.ping(n.id, n.incarnation, n.machine.pingViewnum, this.o.reports ? n.machine.report() : undefined);
       this.step(n.id, { kind: 'view', view, holders: vs.holders });
       this.pushNewView();
     }

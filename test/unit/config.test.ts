@@ -18,6 +18,13 @@ function configError(fn: () => unknown): ConfigError {
 
 describe('common/config', () => {
   describe('#normalizeViewOptions', () => {
+    it('takes --data-dir over UNDERSTUDY_DATA_DIR; none by default', () => {
+      expect(normalizeViewOptions({}, {}).dataDir).to.equal(null);
+      expect(normalizeViewOptions({}, { UNDERSTUDY_DATA_DIR: '/var/lib/understudy' }).dataDir).to.equal('/var/lib/understudy');
+      expect(normalizeViewOptions({ 'data-dir': 'here' }, { UNDERSTUDY_DATA_DIR: '/elsewhere' }).dataDir).to.equal('here');
+      expect(configError(() => normalizeViewOptions({ 'data-dir': ' ' }, {})).message).to.equal('--data-dir must be a directory path (got " ")');
+    });
+
     it('uses the defaults with no flags and an empty environment', () => {
       expect(normalizeViewOptions({}, {})).to.deep.equal({
         port: 7000,
@@ -30,6 +37,8 @@ describe('common/config', () => {
         maxConnections: 10000,
         maxSubscribers: 8000,
         limits: DEFAULT_LIMITS,
+        dataDir: null,
+        keepaliveMs: 15000,
       });
     });
 
@@ -126,11 +135,19 @@ describe('common/config', () => {
         logLevel: 'info',
         maxConnections: 10000,
         limits: DEFAULT_LIMITS,
+        keepaliveMs: 15000,
       });
     });
 
     it('returns a frozen object', () => {
       expect(Object.isFrozen(normalizeReplicaOptions({}, {}))).to.equal(true);
+    });
+
+    it('takes --keepalive-interval over UNDERSTUDY_KEEPALIVE_INTERVAL; 0 turns keepalive off', () => {
+      expect(normalizeReplicaOptions({ 'keepalive-interval': '0' }, { UNDERSTUDY_KEEPALIVE_INTERVAL: '5000' }).keepaliveMs).to.equal(0);
+      expect(normalizeReplicaOptions({}, { UNDERSTUDY_KEEPALIVE_INTERVAL: '5000' }).keepaliveMs).to.equal(5000);
+      expect(configError(() => normalizeReplicaOptions({ 'keepalive-interval': '-1' }, {})).message)
+        .to.equal('--keepalive-interval must be a non-negative integer (got "-1")');
     });
 
     it('leaves url null with --port 0 (known only once bound)', () => {

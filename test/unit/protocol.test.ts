@@ -30,6 +30,14 @@ describe('common/protocol', () => {
         { type: 'ping', id: 'ws://127.0.0.1:7101', incarnation: 'inc1', viewnum: 3 }],
       ['ping with token', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":0,"token":"t"}',
         { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 0, token: 't' }],
+      ['ping with a report (docs/VIEW-SERVICE-RESTART.md)',
+        '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":3,"view":{"viewnum":4,"primary":"ws://a","backup":"ws://b"},"holders":{"primary":"i","backup":"j"},"role":"primary","initialised":true}',
+        { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 3, view: { viewnum: 4, primary: 'ws://a', backup: 'ws://b' }, holders: { primary: 'i', backup: 'j' }, role: 'primary', initialised: true }],
+      ['ping with a report, holders unknown',
+        '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":0,"view":{"viewnum":9,"primary":"ws://b","backup":null},"holders":null,"role":"idle","initialised":false}',
+        { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 0, view: { viewnum: 9, primary: 'ws://b', backup: null }, holders: null, role: 'idle', initialised: false }],
+      ['leave', '{"type":"leave","id":"ws://a","incarnation":"i","token":"t"}',
+        { type: 'leave', id: 'ws://a', incarnation: 'i', token: 't' }],
       ['subscribe', '{"type":"subscribe"}', { type: 'subscribe' }],
       ['subscribe with token', '{"type":"subscribe","token":"s3cret"}', { type: 'subscribe', token: 's3cret' }],
       ['view', '{"type":"view","view":{"viewnum":0,"primary":null,"backup":null}}',
@@ -86,6 +94,8 @@ describe('common/protocol', () => {
   describe('#encode/#decode round trips', () => {
     const messages: Message[] = [
       { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 1, token: 't' },
+      { type: 'ping', id: 'ws://a', incarnation: 'i', viewnum: 1, view: { viewnum: 2, primary: 'ws://a', backup: null }, holders: { primary: 'i', backup: null }, role: 'primary', initialised: true },
+      { type: 'leave', id: 'ws://a', incarnation: 'i' },
       { type: 'subscribe' },
       { type: 'view', view: { viewnum: 1, primary: 'ws://a', backup: null } },
       { type: 'view', view: { viewnum: 1, primary: 'ws://a', backup: null }, holders: { primary: 'i', backup: null } },
@@ -116,7 +126,7 @@ describe('common/protocol', () => {
     const types = new Set(messages.map((m) => m.type));
     it('covers every message type', () => {
       expect([...types].sort()).to.deep.equal([
-        'error', 'event', 'fwd', 'fwdack', 'hello', 'peer', 'ping', 'reject', 'req', 'res', 'subscribe', 'synced',
+        'error', 'event', 'fwd', 'fwdack', 'hello', 'leave', 'peer', 'ping', 'reject', 'req', 'res', 'subscribe', 'synced',
         'unwatch', 'view', 'watch', 'xfer-begin', 'xfer-data', 'xfer-end', 'xferack',
       ]);
     });
@@ -144,6 +154,11 @@ describe('common/protocol', () => {
       ['ping fractional viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1.5}', 'ping.viewnum must be a non-negative integer'],
       ['ping string viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":"1"}', 'ping.viewnum'],
       ['ping huge viewnum', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1e300}', 'ping.viewnum'],
+      ['ping with half a report', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1,"role":"idle"}', 'ping.view must be'],
+      ['ping report with a bad role', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1,"view":{"viewnum":1,"primary":null,"backup":null},"holders":null,"role":"boss","initialised":false}', 'ping.role'],
+      ['ping report with bad holders', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1,"view":{"viewnum":1,"primary":null,"backup":null},"holders":[],"role":"idle","initialised":false}', 'ping.holders'],
+      ['ping report without initialised', '{"type":"ping","id":"ws://a","incarnation":"i","viewnum":1,"view":{"viewnum":1,"primary":null,"backup":null},"holders":null,"role":"idle"}', 'ping.initialised'],
+      ['leave without incarnation', '{"type":"leave","id":"ws://a"}', 'leave.incarnation'],
       ['view negative viewnum', '{"type":"view","view":{"viewnum":-2,"primary":null,"backup":null}}', 'view.view'],
       ['view fractional viewnum', '{"type":"view","view":{"viewnum":0.5,"primary":null,"backup":null}}', 'view.view'],
       ['view missing backup', '{"type":"view","view":{"viewnum":1,"primary":"ws://a"}}', 'view.view'],
