@@ -16,6 +16,7 @@ Usage:
   understudy dev     [--replicas 3] [--port 7000]
   understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
   understudy status  [--view URL]
+  understudy watch KEY|PREFIX*  [--from REVISION] [--view URL]   one JSON line per change, until Ctrl-C
 
 Options (each also from the environment):
   --port             PORT                      listen port

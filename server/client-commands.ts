@@ -1,14 +1,15 @@
 /**
- * The one-shot client commands of the CLI (SPEC §4): get, put, append, del, status.
- * They use the client library exactly as an application would.
+ * The client commands of the CLI (SPEC §4): get, put, append, del, status (one shot) and
+ * watch (runs until Ctrl-C). They use the client library exactly as an application would.
  */
 import { parseArgs } from './args';
 import { DEFAULTS, ConfigError } from '../common/config';
 import { UnderstudyError } from '../common/errors';
+import type { Store } from '../client/store';
 
-export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status'];
+export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch'];
 
-const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0 };
+const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1 };
 
 function fail(message: string, code = 1): number {
   process.stderr.write(`understudy: ${message}\n`);
@@ -25,9 +26,9 @@ export function httpBaseOf(wsUrl: string): string {
 }
 
 export async function runClientCommand(cmd: string, argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token'], ['help', 'json']);
+  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from'], ['help', 'json']);
   if (positionals.length !== ARITY[cmd]) {
-    const want = { get: 'KEY', put: 'KEY VALUE', append: 'KEY VALUE', del: 'KEY', delete: 'KEY', status: '' }[cmd];
+    const want = { get: 'KEY', put: 'KEY VALUE', append: 'KEY VALUE', del: 'KEY', delete: 'KEY', status: '', watch: 'KEY|PREFIX* [--from REVISION]' }[cmd];
     return fail(`usage: understudy ${cmd} ${want}`.trimEnd(), 2);
   }
   const view = String(flags.view ?? process.env.UNDERSTUDY_VIEW ?? DEFAULTS.viewUrl);
@@ -36,6 +37,11 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new ConfigError(`--timeout must be a positive integer (got ${JSON.stringify(String(timeoutRaw))})`);
   if (!/^wss?:\/\//.test(view)) throw new ConfigError(`--view must be a ws:// or wss:// URL (got ${JSON.stringify(view)})`);
   if (cmd === 'status') return status(view, timeoutMs);
+  const fromRaw = flags.from ?? undefined;
+  const from = fromRaw === undefined ? undefined : Number(fromRaw);
+  if (from !== undefined && (cmd !== 'watch' || !Number.isSafeInteger(from) || from < 0)) {
+    throw new ConfigError(cmd === 'watch' ? `--from must be a non-negative integer revision (got ${JSON.stringify(String(fromRaw))})` : '--from is only for watch');
+  }
 
   const token = (flags['client-token'] as string | undefined) ?? process.env.UNDERSTUDY_CLIENT_TOKEN ?? undefined;
   const { connect } = await import('../client/node');
@@ -46,6 +52,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
     if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
     return fail(err instanceof Error ? err.message : String(err));
   }
+  if (cmd === 'watch') return watch(store, positionals[0], from);
   try {
     const [key, value] = positionals;
     switch (cmd) {
@@ -75,6 +82,40 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   } finally {
     await store.close().catch(() => {});
   }
+}
+
+/**
+ * `understudy watch KEY|PREFIX*`: one JSON line per committed change,
+ * `{"key":…,"value":…|null,"revision":N}` (plus `"resync":true` for a resync), across
+ * failovers, until SIGINT/SIGTERM (exit 0). Exit 1 if the watch is refused.
+ */
+function watch(store: Store, pattern: string, fromRevision: number | undefined): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let done = false;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      store.close().catch(() => {}).finally(() => resolve(code));
+    };
+    const onSignal = (): void => finish(0);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.stdout.on('error', () => finish(0)); // e.g. piped into `head`: the reader is gone
+    store.on('error', (err) => {
+      process.stderr.write(`understudy: ${err.code}: ${err.message}\n`);
+      if (/^watch /.test(err.message)) finish(1); // the watch itself was refused
+    });
+    try {
+      store.watch(pattern, (e) => {
+        process.stdout.write(`${JSON.stringify({ key: e.key, value: e.value, revision: e.revision, ...(e.resync ? { resync: true } : {}) })}\n`);
+      }, { fromRevision });
+    } catch (err) {
+      process.stderr.write(`understudy: ${err instanceof UnderstudyError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`);
+      finish(1);
+    }
+  });
 }
 
 interface ViewStatus {
