@@ -360,78 +360,121 @@ interface Figure {
   cpu: Record<string, number>;
   /** Understudy: requests the primary received per operation issued (1.00: no client resends). */
   reqPerOp: number | null;
+  /** Ratios to the raw chain's round run just before or after (paired), median and spread. */
+  vsChain: { opsPerSec: Spread; p50: Spread; p99: Spread } | null;
   rounds: (RunResult & { cpu: Record<string, number>; serverRequests?: number })[];
 }
 
 const figures: Figure[] = [];
 
-/** Warm up, then `rounds` rounds of `run`, sampling the CPU of `pids` around each. */
-async function measure(
-  o: Options,
-  meta: { kind: Figure['kind']; name: string; size: number; conns: number; depth: number },
-  pids: Record<string, number>,
-  run: (durationMs: number) => Promise<RunResult>,
-  after?: () => Promise<void>,
-  probe?: () => Promise<number>,
-): Promise<Figure> {
-  const label = `${meta.name} ${fmtBytes(meta.size)} ${meta.conns}×${meta.depth}`;
-  await run(o.warmupMs);
-  if (after) await after();
-  const rounds: Figure['rounds'] = [];
-  for (let r = 0; r < o.rounds; r++) {
-    const c0: Record<string, number> = {};
-    for (const [n, pid] of Object.entries(pids)) c0[n] = cpuSeconds(pid);
-    const q0 = probe ? await probe().catch(() => NaN) : NaN;
-    const m0 = machineBusySeconds();
-    const t0 = performance.now();
-    const res = await run(o.roundMs);
-    const secs = (performance.now() - t0) / 1000;
-    const serverRequests = probe ? (await probe().catch(() => NaN)) - q0 : undefined;
-    const cpu: Record<string, number> = { load: res.loadCpu };
-    for (const [n, pid] of Object.entries(pids)) cpu[n] = (cpuSeconds(pid) - c0[n]) / secs;
-    // Everything else this machine ran meanwhile (other sessions' tests: it is shared and noisy).
-    const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
-    cpu.others = Math.max(0, (machineBusySeconds() - m0) / secs - ours);
-    rounds.push({ ...res, cpu, serverRequests });
-    if (after) await after();
+/**
+ * One thing to measure (a reference server, an Understudy operation, Redis): it runs one
+ * round at a given size and load from its own load process.
+ */
+interface Target {
+  kind: Figure['kind'];
+  name: string;
+  /** The processes whose CPU to sample, by role (asked before each round: roles may change). */
+  pids(): Promise<Record<string, number>>;
+  run(size: number, conns: number, depth: number, durationMs: number): Promise<RunResult>;
+  /** Untimed clean-up after each round (e.g. deleting the keys appends grew). */
+  after?(size: number): Promise<void>;
+  /** A server-side counter read around each round (Understudy: requests the primary received). */
+  probe?(): Promise<number>;
+}
+
+/**
+ * For every size and load: warm each target up, then run the rounds INTERLEAVED (round r of
+ * every target, in an order rotated by r), so that references and Understudy see the same
+ * machine noise; ratios are then taken per round (paired) and their median reported.
+ */
+async function runMatrix(o: Options, targets: Target[]): Promise<void> {
+  for (const size of o.sizes) {
+    for (const l of o.loads) {
+      const rounds = new Map<Target, Figure['rounds']>(targets.map((t) => [t, []]));
+      for (const t of targets) {
+        await t.run(size, l.conns, l.depth, o.warmupMs);
+        await t.after?.(size);
+      }
+      for (let r = 0; r < o.rounds; r++) {
+        const order = targets.map((_, i) => targets[(i + r) % targets.length]);
+        for (const t of order) {
+          const pids = await t.pids();
+          const c0: Record<string, number> = {};
+          for (const [n, pid] of Object.entries(pids)) c0[n] = cpuSeconds(pid);
+          const q0 = t.probe ? await t.probe().catch(() => NaN) : NaN;
+          const m0 = machineBusySeconds();
+          const t0 = performance.now();
+          const res = await t.run(size, l.conns, l.depth, o.roundMs);
+          const secs = (performance.now() - t0) / 1000;
+          const serverRequests = t.probe ? (await t.probe().catch(() => NaN)) - q0 : undefined;
+          const cpu: Record<string, number> = { load: res.loadCpu };
+          for (const [n, pid] of Object.entries(pids)) cpu[n] = (cpuSeconds(pid) - c0[n]) / secs;
+          // Everything else this machine ran meanwhile (other sessions' tests: it is shared and noisy).
+          const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
+          cpu.others = Math.max(0, (machineBusySeconds() - m0) / secs - ours);
+          rounds.get(t)!.push({ ...res, cpu, serverRequests });
+          await t.after?.(size);
+        }
+      }
+      for (const t of targets) {
+        const rs = rounds.get(t)!;
+        const errors: Record<string, number> = {};
+        for (const r of rs) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+        const cpu: Record<string, number> = {};
+        for (const n of Object.keys(rs[0]?.cpu ?? {})) cpu[n] = median(rs.map((r) => r.cpu[n] ?? NaN));
+        const f: Figure = {
+          kind: t.kind, name: t.name, size, conns: l.conns, depth: l.depth,
+          opsPerSec: spread(rs.map((r) => r.opsPerSec)),
+          p50: spread(rs.map((r) => r.p50)),
+          p99: spread(rs.map((r) => r.p99)),
+          errors,
+          cpu,
+          reqPerOp: t.probe ? median(rs.map((r) => (r.serverRequests ?? NaN) / (r.issued ?? NaN))) : null,
+          vsChain: null,
+          rounds: rs,
+        };
+        figures.push(f);
+      }
+      // Paired ratios to the chain, round by round.
+      const chain = figures.find((f) => f.kind === 'ref' && f.name === CHAIN && f.size === size && f.conns === l.conns && f.depth === l.depth);
+      for (const f of figures.filter((x) => x.size === size && x.conns === l.conns && x.depth === l.depth)) {
+        if (chain) {
+          const n = Math.min(f.rounds.length, chain.rounds.length);
+          const idx = Array.from({ length: n }, (_, i) => i);
+          f.vsChain = {
+            opsPerSec: spread(idx.map((i) => f.rounds[i].opsPerSec / chain.rounds[i].opsPerSec)),
+            p50: spread(idx.map((i) => f.rounds[i].p50 / chain.rounds[i].p50)),
+            p99: spread(idx.map((i) => f.rounds[i].p99 / chain.rounds[i].p99)),
+          };
+        }
+        const errs = Object.keys(f.errors).length ? ` errors ${JSON.stringify(f.errors)}` : '';
+        const ratio = f.vsChain && f !== chain ? ` (÷ chain: ops/s ${fmtRatio(f.vsChain.opsPerSec.median)}, p50 ${fmtRatio(f.vsChain.p50.median)})` : '';
+        log(`${f.name} ${fmtBytes(size)} ${l.conns}×${l.depth}: ${fmtCount(f.opsPerSec.median)} ops/s [${fmtCount(f.opsPerSec.min)}–${fmtCount(f.opsPerSec.max)}], p50 ${fmtMs(f.p50.median)}, p99 ${fmtMs(f.p99.median)}${ratio}${f.reqPerOp !== null ? `, requests/op ${f.reqPerOp.toFixed(2)}` : ''}; cpu ${Object.entries(f.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}${errs}`);
+      }
+    }
   }
-  const errors: Record<string, number> = {};
-  for (const r of rounds) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-  const cpu: Record<string, number> = {};
-  for (const n of Object.keys(rounds[0]?.cpu ?? {})) cpu[n] = median(rounds.map((r) => r.cpu[n]));
-  const f: Figure = {
-    ...meta,
-    opsPerSec: spread(rounds.map((r) => r.opsPerSec)),
-    p50: spread(rounds.map((r) => r.p50)),
-    p99: spread(rounds.map((r) => r.p99)),
-    errors,
-    cpu,
-    reqPerOp: probe ? median(rounds.map((r) => (r.serverRequests ?? NaN) / (r.issued ?? NaN))) : null,
-    rounds,
-  };
-  figures.push(f);
-  const errs = Object.keys(errors).length ? ` errors ${JSON.stringify(errors)}` : '';
-  log(`${label}: ${fmtCount(f.opsPerSec.median)} ops/s [${fmtCount(f.opsPerSec.min)}–${fmtCount(f.opsPerSec.max)}], p50 ${fmtMs(f.p50.median)}, p99 ${fmtMs(f.p99.median)}${f.reqPerOp !== null ? `, requests/op ${f.reqPerOp.toFixed(2)}` : ''}; cpu ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}${errs}`);
-  return f;
 }
 
 // ───────────────────────── references ─────────────────────────
 
-async function runReferences(o: Options): Promise<void> {
-  const setups: { name: string; start: () => Promise<{ url: string; pids: Record<string, number>; stop: () => Promise<void> }> }[] = [
+/** Start the reference servers, each with its own load process and connections open. */
+async function refTargets(o: Options, stops: (() => Promise<void>)[]): Promise<Target[]> {
+  const maxConns = Math.max(...o.loads.map((l) => l.conns));
+  const setups: { name: string; start: () => Promise<{ url: string; pids: Record<string, number>; children: ChildProcess[] }> }[] = [
     {
       name: 'echo (1 hop)',
       start: async () => {
         const e = await startRefServer(['echo', '--port', '0']);
-        return { url: e.url, pids: { echo: e.pid }, stop: () => killChild(e.child) };
+        return { url: e.url, pids: { echo: e.pid }, children: [e.child] };
       },
     },
     {
-      name: 'chain (2 hops)',
+      name: CHAIN,
       start: async () => {
         const b = await startRefServer(['echo', '--port', '0']);
         const a = await startRefServer(['chain-a', '--port', '0', '--b', b.url]);
-        return { url: a.url, pids: { A: a.pid, B: b.pid }, stop: async () => { await killChild(a.child); await killChild(b.child); } };
+        return { url: a.url, pids: { A: a.pid, B: b.pid }, children: [a.child, b.child] };
       },
     },
     {
@@ -439,28 +482,28 @@ async function runReferences(o: Options): Promise<void> {
       start: async () => {
         const b = await startRefServer(['echo', '--port', '0']);
         const a = await startRefServer(['chain-a', '--port', '0', '--b', b.url, '--batch']);
-        return { url: a.url, pids: { A: a.pid, B: b.pid }, stop: async () => { await killChild(a.child); await killChild(b.child); } };
+        return { url: a.url, pids: { A: a.pid, B: b.pid }, children: [a.child, b.child] };
       },
     },
   ];
-  const maxConns = Math.max(...o.loads.map((l) => l.conns));
+  const targets: Target[] = [];
   for (const s of setups) {
-    log(`reference: ${s.name}`);
     const srv = await s.start();
     const load = await newLoad();
-    try {
-      await load.request({ cmd: 'ws-open', url: srv.url, conns: maxConns });
-      for (const size of o.sizes) {
-        for (const l of o.loads) {
-          await measure(o, { kind: 'ref', name: s.name, size, conns: l.conns, depth: l.depth }, srv.pids,
-            (durationMs) => load.request<RunResult>({ cmd: 'ws-run', conns: l.conns, depth: l.depth, size, durationMs }, durationMs + 60_000));
-        }
-      }
-    } finally {
+    stops.push(async () => {
       await load.stop();
-      await srv.stop();
-    }
+      for (const c of srv.children) await killChild(c);
+    });
+    await load.request({ cmd: 'ws-open', url: srv.url, conns: maxConns });
+    log(`reference ${s.name}: ${Object.entries(srv.pids).map(([k, v]) => `${k} pid ${v}`).join(', ')}`);
+    targets.push({
+      kind: 'ref',
+      name: s.name,
+      pids: async () => srv.pids,
+      run: (size, conns, depth, durationMs) => load.request<RunResult>({ cmd: 'ws-run', conns, depth, size, durationMs }, durationMs + 60_000),
+    });
   }
+  return targets;
 }
 
 // ───────────────────────── Understudy clusters ─────────────────────────
@@ -605,92 +648,91 @@ const GET_KEYS = 10_000;
 const PUT_KEYS = 10_000;
 const APPEND_KEYS = 4096;
 
-async function runOps(o: Options): Promise<void> {
-  let cluster: Cluster | null = null;
-  let load: Load | null = null;
+/**
+ * Start a view service + 2 replicas and one load process with 16 clients; one target per
+ * operation. Pushes its clean-up (with --cpu-prof: SIGTERM, so the profiles are written).
+ */
+async function opsTargets(o: Options, stops: (() => Promise<void>)[]): Promise<Target[]> {
   const nodeArgs: string[] = [];
   if (o.cpuProf) {
     fs.mkdirSync(o.cpuProf, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`);
   }
-  try {
-    log('understudy: starting view service + 2 replicas');
-    cluster = await startCluster(o, 2, nodeArgs);
-    const v = await viewOf(cluster.view);
-    const { primary, backup } = roleOf(cluster, v);
-    if (!primary || !backup) throw new Error(`unexpected view ${JSON.stringify(v)}`);
-    log(`understudy: primary pid ${primary.pid} (${primary.id}), backup pid ${backup.pid} (${backup.id}), view pid ${cluster.view.pid}`);
-    profilePids = { primary: primary.pid, backup: backup.pid };
-    // The roles as the view service has them now: if the view changes under load (a replica
-    // declared dead), the bench says so and attributes CPU by the current roles.
-    let lastView = v;
-    const c = cluster;
-    const checkView = async (when: string): Promise<Record<string, number>> => {
-      const now = await viewOf(c.view);
-      if (now.viewnum !== lastView.viewnum) {
-        const note = `view changed ${when}: ${lastView.viewnum} {primary ${lastView.primary}, backup ${lastView.backup}} → ${now.viewnum} {primary ${now.primary}, backup ${now.backup}, acked ${now.acked}}`;
-        log(`understudy: ${note}`);
-        anomalies.push(note);
-        // Keep what the processes said about it (their last log lines) in the JSON.
-        anomalyLogs.push({ note, logs: Object.fromEntries([c.view, ...c.replicas].map((p) => [`${p === c.view ? 'view' : 'replica'} ${p.pid} ${p.id}`, p.logs.slice(-30)])) });
-        lastView = now;
-      }
-      const r = roleOf(c, now);
-      const pids: Record<string, number> = { view: c.view.pid };
-      if (r.primary) pids.primary = r.primary.pid;
-      if (r.backup) pids.backup = r.backup.pid;
-      for (const x of c.replicas) if (x !== r.primary && x !== r.backup) pids[`idle ${x.pid}`] = x.pid;
-      return pids;
-    };
-    load = await newLoad();
-    const maxConns = Math.max(...o.loads.map((l) => l.conns));
-    await load.request({ cmd: 'us-open', view: cluster.view.url, clients: maxConns, timeoutMs: 30_000, ...(o.attemptTimeoutMs ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}) });
-    if (o.ops.includes('get')) {
-      for (const size of o.sizes) {
-        const r = await load.request<{ ms: number; errors: object }>({ cmd: 'us-bulk', op: 'put', keys: GET_KEYS, size, prefix: `g${size}:`, clients: maxConns, depth: 16 }, 300_000);
-        log(`understudy: loaded ${GET_KEYS} keys of ${fmtBytes(size)} for get in ${fmtMs(r.ms)} ${JSON.stringify(r.errors)}`);
-        await checkView(`while loading ${GET_KEYS} keys of ${fmtBytes(size)} for get`);
-      }
-    }
-    let appendRun = 0;
-    for (const op of o.ops) {
-      for (const size of o.sizes) {
-        for (const l of o.loads) {
-          let prefix = '';
-          const keyspace = op === 'get' ? GET_KEYS : op === 'put' ? PUT_KEYS : APPEND_KEYS;
-          const setPrefix = (): void => {
-            prefix = op === 'get' ? `g${size}:` : op === 'put' ? `p${size}:` : `a${size}r${appendRun++}:`;
-          };
-          setPrefix();
-          // Appends grow values: delete the round's keys afterwards (untimed), next round fresh keys.
-          const after = op === 'append' ? async () => {
-            await load!.request({ cmd: 'us-bulk', op: 'delete', keys: APPEND_KEYS, size, prefix, clients: maxConns, depth: 16 }, 300_000);
-            setPrefix();
-          } : undefined;
-          const label = `understudy ${op} ${fmtBytes(size)} ${l.conns}×${l.depth}`;
-          const pids = await checkView(`before ${label}`);
-          const primaryNow = c.replicas.find((x) => x.pid === pids.primary);
-          await measure(o, { kind: 'understudy', name: `understudy ${op}`, size, conns: l.conns, depth: l.depth }, pids,
-            (durationMs) => load!.request<RunResult>({ cmd: 'us-run', op, clients: l.conns, depth: l.depth, size, durationMs, keyspace, prefix }, durationMs + 120_000),
-            after,
-            primaryNow ? () => requestsReceived(primaryNow) : undefined);
-          await checkView(`during ${label}`);
-        }
-      }
-    }
+  log('understudy: starting view service + 2 replicas');
+  const c = await startCluster(o, 2, nodeArgs);
+  let load: Load | null = null;
+  stops.push(async () => {
     if (o.cpuProf) {
       // Stop the replicas cleanly so Node writes their profiles.
-      await load.request({ cmd: 'us-close' });
-      for (const r of cluster.replicas) {
+      await load?.request({ cmd: 'us-close' }).catch(() => undefined);
+      for (const r of c.replicas) {
         r.child.kill('SIGTERM');
         if (!(await waitExit(r.child, 30_000))) log(`replica pid ${r.pid} did not exit within 30 s of SIGTERM; its profile may be missing`);
       }
-      log(`cpu profiles in ${o.cpuProf}: primary pid ${primary.pid}, backup pid ${backup.pid}`);
+      log(`cpu profiles in ${o.cpuProf}: ${JSON.stringify(profilePids)}`);
     }
-  } finally {
     await load?.stop();
-    await stopCluster(cluster);
+    await stopCluster(c);
+  });
+  const v = await viewOf(c.view);
+  const { primary, backup } = roleOf(c, v);
+  if (!primary || !backup) throw new Error(`unexpected view ${JSON.stringify(v)}`);
+  log(`understudy: primary pid ${primary.pid} (${primary.id}), backup pid ${backup.pid} (${backup.id}), view pid ${c.view.pid}`);
+  profilePids = { primary: primary.pid, backup: backup.pid };
+  // The roles as the view service has them now: if the view changes under load (a replica
+  // declared dead), the bench says so and attributes CPU by the current roles.
+  let lastView = v;
+  let current: Record<string, number> = {};
+  const checkView = async (when: string): Promise<Record<string, number>> => {
+    const now = await viewOf(c.view);
+    if (now.viewnum !== lastView.viewnum) {
+      const note = `view changed ${when}: ${lastView.viewnum} {primary ${lastView.primary}, backup ${lastView.backup}} → ${now.viewnum} {primary ${now.primary}, backup ${now.backup}, acked ${now.acked}}`;
+      log(`understudy: ${note}`);
+      anomalies.push(note);
+      // Keep what the processes said about it (their last log lines) in the JSON.
+      anomalyLogs.push({ note, logs: Object.fromEntries([c.view, ...c.replicas].map((p) => [`${p === c.view ? 'view' : 'replica'} ${p.pid} ${p.id}`, p.logs.slice(-30)])) });
+      lastView = now;
+    }
+    const r = roleOf(c, now);
+    const pids: Record<string, number> = { view: c.view.pid };
+    if (r.primary) pids.primary = r.primary.pid;
+    if (r.backup) pids.backup = r.backup.pid;
+    for (const x of c.replicas) if (x !== r.primary && x !== r.backup) pids[`idle ${x.pid}`] = x.pid;
+    current = pids;
+    return pids;
+  };
+  const l = await newLoad();
+  load = l;
+  const maxConns = Math.max(...o.loads.map((x) => x.conns));
+  await l.request({ cmd: 'us-open', view: c.view.url, clients: maxConns, timeoutMs: 30_000, ...(o.attemptTimeoutMs ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}) });
+  if (o.ops.includes('get')) {
+    for (const size of o.sizes) {
+      const r = await l.request<{ ms: number; errors: object }>({ cmd: 'us-bulk', op: 'put', keys: GET_KEYS, size, prefix: `g${size}:`, clients: maxConns, depth: 16 }, 300_000);
+      log(`understudy: loaded ${GET_KEYS} keys of ${fmtBytes(size)} for get in ${fmtMs(r.ms)} ${JSON.stringify(r.errors)}`);
+      await checkView(`while loading ${GET_KEYS} keys of ${fmtBytes(size)} for get`);
+    }
   }
+  let appendRun = 0;
+  let appendPrefix = '';
+  const nextAppendPrefix = (size: number): string => (appendPrefix = `a${size}r${appendRun++}:`);
+  return o.ops.map((op): Target => ({
+    kind: 'understudy',
+    name: `understudy ${op}`,
+    pids: () => checkView(`before a round of ${op}`),
+    run: (size, conns, depth, durationMs) => {
+      const keyspace = op === 'get' ? GET_KEYS : op === 'put' ? PUT_KEYS : APPEND_KEYS;
+      const prefix = op === 'get' ? `g${size}:` : op === 'put' ? `p${size}:` : nextAppendPrefix(size);
+      return l.request<RunResult>({ cmd: 'us-run', op, clients: conns, depth, size, durationMs, keyspace, prefix }, durationMs + 120_000);
+    },
+    // Appends grow values: delete the round's keys afterwards (untimed); the next round uses fresh keys.
+    after: op === 'append'
+      ? async (size) => { await l.request({ cmd: 'us-bulk', op: 'delete', keys: APPEND_KEYS, size, prefix: appendPrefix, clients: maxConns, depth: 16 }, 300_000); }
+      : undefined,
+    probe: () => {
+      const p = c.replicas.find((x) => x.pid === current.primary);
+      return p ? requestsReceived(p) : Promise.resolve(NaN);
+    },
+  }));
 }
 
 let profilePids: Record<string, number> | null = null;
@@ -742,45 +784,63 @@ async function startRedis(port: number, dir: string, extra: string[]): Promise<C
   }
 }
 
-async function runRedis(o: Options): Promise<void> {
+/** A redis-server primary + replica and a load process; one target (SET + WAIT 1 0). */
+async function redisTargets(o: Options, stops: (() => Promise<void>)[]): Promise<Target[]> {
   if (!hasRedis()) {
-    log('--redis: no redis-server on the PATH; skipped');
-    return;
+    log('--redis: no redis-server on the PATH; skipped (Debian: apt-get install redis-server)');
+    return [];
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'understudy-bench-redis-'));
   let primary: ChildProcess | null = null;
   let replica: ChildProcess | null = null;
   let load: Load | null = null;
-  try {
-    const pport = await freePort();
-    primary = await startRedis(pport, dir, []);
-    const rport = await freePort();
-    fs.mkdirSync(path.join(dir, 'r'), { recursive: true });
-    replica = await startRedis(rport, path.join(dir, 'r'), ['--replicaof', HOST, String(pport)]);
-    const c = await RespClient.connect(rport);
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const info = String(await c.command(['INFO', 'replication']));
-      if (/master_link_status:up/.test(info)) break;
-      if (Date.now() > deadline) throw new Error(`redis replica did not link: ${info}`);
-      await sleep(50);
-    }
-    c.close();
-    log(`redis: primary pid ${primary.pid} :${pport}, replica pid ${replica.pid} :${rport}`);
-    load = await newLoad();
-    const maxConns = Math.max(...o.loads.map((l) => l.conns));
-    await load.request({ cmd: 'redis-open', port: pport, conns: maxConns });
-    for (const size of o.sizes) {
-      for (const l of o.loads) {
-        await measure(o, { kind: 'redis', name: 'redis SET+WAIT 1 0', size, conns: l.conns, depth: l.depth }, { primary: primary.pid!, replica: replica.pid! },
-          (durationMs) => load!.request<RunResult>({ cmd: 'redis-run', conns: l.conns, depth: l.depth, size, durationMs, keyspace: PUT_KEYS }, durationMs + 60_000));
-      }
-    }
-  } finally {
+  stops.push(async () => {
     await load?.stop();
     await killChild(replica ?? undefined);
     await killChild(primary ?? undefined);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const pport = await freePort();
+  primary = await startRedis(pport, dir, []);
+  const rport = await freePort();
+  fs.mkdirSync(path.join(dir, 'r'), { recursive: true });
+  replica = await startRedis(rport, path.join(dir, 'r'), ['--replicaof', HOST, String(pport)]);
+  const c = await RespClient.connect(rport);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const info = String(await c.command(['INFO', 'replication']));
+    if (/master_link_status:up/.test(info)) break;
+    if (Date.now() > deadline) throw new Error(`redis replica did not link: ${info}`);
+    await sleep(50);
+  }
+  c.close();
+  log(`redis: primary pid ${primary.pid} :${pport}, replica pid ${replica.pid} :${rport}`);
+  const l = await newLoad();
+  load = l;
+  const maxConns = Math.max(...o.loads.map((x) => x.conns));
+  await l.request({ cmd: 'redis-open', port: pport, conns: maxConns });
+  const pids = { primary: primary.pid!, replica: replica.pid! };
+  return [{
+    kind: 'redis',
+    name: 'redis SET+WAIT 1 0',
+    pids: async () => pids,
+    run: (size, conns, depth, durationMs) => l.request<RunResult>({ cmd: 'redis-run', conns, depth, size, durationMs, keyspace: PUT_KEYS }, durationMs + 60_000),
+  }];
+}
+
+/** References, Understudy and Redis side by side, rounds interleaved. */
+async function runThroughput(o: Options): Promise<void> {
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const targets: Target[] = [];
+    if (o.only.has('ref')) targets.push(...await refTargets(o, stops));
+    if (o.only.has('ops')) targets.push(...await opsTargets(o, stops));
+    if (o.redis) targets.push(...await redisTargets(o, stops));
+    if (targets.length) await runMatrix(o, targets);
+  } finally {
+    for (const stop of stops.reverse()) {
+      try { await stop(); } catch (err) { log(`clean-up: ${(err as Error).message}`); }
+    }
   }
 }
 
@@ -1013,18 +1073,24 @@ function spreadMs(s: Spread): string {
   return `${fmtMs(s.median)} [${fmtMs(s.min)}–${fmtMs(s.max)}]`;
 }
 
+/** Median over rounds of a's round i ÷ b's round i (the rounds are interleaved, so paired). */
+function pairedRatio(a: Figure, b: Figure, get: (r: RunResult) => number): number {
+  const n = Math.min(a.rounds.length, b.rounds.length);
+  return median(Array.from({ length: n }, (_, i) => get(a.rounds[i]) / get(b.rounds[i])));
+}
+
 function findFig(kind: Figure['kind'], name: string, size: number, conns: number, depth: number): Figure | undefined {
   return figures.find((f) => f.kind === kind && f.name === name && f.size === size && f.conns === conns && f.depth === depth);
 }
 
 const CHAIN = 'chain (2 hops)';
 
-interface Target { what: string; value: number; limit: number; unit: string; le: boolean; met: boolean }
-const targets: Target[] = [];
+interface Goal { what: string; value: number; limit: number; unit: string; le: boolean; met: boolean }
+const goals: Goal[] = [];
 
 function target(what: string, value: number, limit: number, le: boolean, unit = ''): void {
   if (!Number.isFinite(value)) return;
-  targets.push({ what, value, limit, unit, le, met: le ? value <= limit : value >= limit });
+  goals.push({ what, value, limit, unit, le, met: le ? value <= limit : value >= limit });
 }
 
 function report(o: Options): string {
@@ -1035,37 +1101,35 @@ function report(o: Options): string {
   for (const l of loadsHi) {
     const rows: string[][] = [];
     for (const size of o.sizes) {
-      const ref = findFig('ref', CHAIN, size, l.conns, l.depth);
       for (const f of figures.filter((x) => x.size === size && x.conns === l.conns && x.depth === l.depth)) {
         const errs = Object.values(f.errors).reduce((a, b) => a + b, 0);
         rows.push([
           f.name, fmtBytes(size), spreadCount(f.opsPerSec), fmtMs(f.p50.median), fmtMs(f.p99.median),
-          ref ? fmtRatio(f.opsPerSec.median / ref.opsPerSec.median) : '–',
-          ref ? fmtRatio(f.p50.median / ref.p50.median) : '–',
+          f.vsChain ? fmtRatio(f.vsChain.opsPerSec.median) : '–',
+          f.vsChain ? fmtRatio(f.vsChain.p50.median) : '–',
           errs ? String(errs) : '0', f.reqPerOp !== null && Number.isFinite(f.reqPerOp) ? f.reqPerOp.toFixed(2) : '', cpuStr(f),
         ]);
       }
     }
     if (rows.length) {
-      out.push(`\nThroughput, ${l.conns} connections × ${l.depth} in flight (median of ${o.rounds} rounds of ${fmtMs(o.roundMs)} [min–max]; ratios to the raw chain at the same size)\n`);
+      out.push(`\nThroughput, ${l.conns} connections × ${l.depth} in flight (median of ${o.rounds} rounds of ${fmtMs(o.roundMs)} [min–max]; rounds of all rows interleaved; ratios to the raw chain at the same size, paired round by round, median)\n`);
       out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'errors', 'req/op', 'CPU (cores)'], rows, 2));
     }
   }
   if (has1) {
     const rows: string[][] = [];
     for (const size of o.sizes) {
-      const ref = findFig('ref', CHAIN, size, 1, 1);
       for (const f of figures.filter((x) => x.size === size && x.conns === 1 && x.depth === 1)) {
         rows.push([
           f.name, fmtBytes(size), spreadMs(f.p50), spreadMs(f.p99), fmtCount(f.opsPerSec.median),
-          ref ? fmtRatio(f.p50.median / ref.p50.median) : '–',
-          ref ? fmtRatio(f.p99.median / ref.p99.median) : '–',
+          f.vsChain ? fmtRatio(f.vsChain.p50.median) : '–',
+          f.vsChain ? fmtRatio(f.vsChain.p99.median) : '–',
           String(Object.values(f.errors).reduce((a, b) => a + b, 0)),
         ]);
       }
     }
     if (rows.length) {
-      out.push(`\nLatency, 1 connection × 1 in flight (median of ${o.rounds} rounds [min–max]; ratios to the raw chain)\n`);
+      out.push(`\nLatency, 1 connection × 1 in flight (median of ${o.rounds} rounds [min–max]; rounds interleaved; ratios to the raw chain, paired round by round)\n`);
       out.push(renderTable(['', 'value', 'p50', 'p99', 'ops/s', 'p50 ÷ chain', 'p99 ÷ chain', 'errors'], rows, 2));
     }
   }
@@ -1074,11 +1138,10 @@ function report(o: Options): string {
     const put = findFig('understudy', 'understudy put', size, 16, 64);
     const chain = findFig('ref', CHAIN, size, 16, 64);
     const redis = findFig('redis', 'redis SET+WAIT 1 0', size, 16, 64);
-    if (put && chain) target(`put ops/s at 16×64, ${fmtBytes(size)} ÷ raw chain`, put.opsPerSec.median / chain.opsPerSec.median, 1.0, false, '×');
-    if (put && redis) target(`put ops/s at 16×64, ${fmtBytes(size)} ÷ Redis SET+WAIT`, put.opsPerSec.median / redis.opsPerSec.median, 1.0, false, '×');
+    if (put?.vsChain && chain) target(`put ops/s at 16×64, ${fmtBytes(size)} ÷ raw chain`, put.vsChain.opsPerSec.median, 1.0, false, '×');
+    if (put && redis) target(`put ops/s at 16×64, ${fmtBytes(size)} ÷ Redis SET+WAIT`, pairedRatio(put, redis, (r) => r.opsPerSec), 1.0, false, '×');
     const put1 = findFig('understudy', 'understudy put', size, 1, 1);
-    const chain1 = findFig('ref', CHAIN, size, 1, 1);
-    if (put1 && chain1) target(`put p50 at 1 in flight, ${fmtBytes(size)} ÷ raw chain`, put1.p50.median / chain1.p50.median, 1.3, true, '×');
+    if (put1?.vsChain) target(`put p50 at 1 in flight, ${fmtBytes(size)} ÷ raw chain`, put1.vsChain.p50.median, 1.3, true, '×');
   }
   if (failoverTrials.length) {
     const rows: string[][] = [];
@@ -1133,9 +1196,9 @@ function report(o: Options): string {
     out.push('\nMemory of a replica (primary loaded by puts; VmRSS)\n');
     out.push(renderTable(['', 'raw data', 'RSS empty', 'RSS loaded', 'RSS growth per 1M keys', 'growth ÷ raw', 'RSS ÷ raw', 'backup RSS after transfer'], rows, 1));
   }
-  if (targets.length) {
+  if (goals.length) {
     out.push('\nIssue #6 targets (measured in this run)\n');
-    out.push(renderTable(['target', 'measured', 'limit', ''], targets.map((t) => [
+    out.push(renderTable(['target', 'measured', 'limit', ''], goals.map((t) => [
       t.what, t.unit === '×' ? fmtRatio(t.value) : t.unit === ' ms' ? fmtMs(t.value) : String(t.value),
       `${t.le ? '≤' : '≥'} ${t.unit === '×' ? fmtRatio(t.limit) : t.unit === ' ms' ? fmtMs(t.limit) : String(t.limit)}`,
       t.met ? 'met' : 'MISSED',
@@ -1189,9 +1252,7 @@ async function main(): Promise<void> {
     log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   };
   try {
-    if (o.only.has('ref')) await section('references', () => runReferences(o));
-    if (o.only.has('ops')) await section('understudy operations', () => runOps(o));
-    if (o.redis) await section('redis', () => runRedis(o));
+    if (o.only.has('ref') || o.only.has('ops') || o.redis) await section('throughput and latency (references, understudy, redis)', () => runThroughput(o));
     if (o.only.has('failover')) await section('failover', () => runFailover(o));
     if (o.only.has('transfer') || o.only.has('memory')) await section('state transfer / memory', () => runTransfer(o, o.only.has('transfer')));
   } finally {
@@ -1213,7 +1274,7 @@ async function main(): Promise<void> {
     figures,
     failover: failoverTrials,
     transfer: transfers,
-    targets,
+    targets: goals,
     profilePids,
     anomalies,
     anomalyLogs,
