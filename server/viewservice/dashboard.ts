@@ -362,6 +362,8 @@ const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get('token');
 const view = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host;
 const rows = new Map();      // key → { tr, value, rev }
+const MAX_ROWS = 500;        // beyond this, keys are counted, not shown: narrow the prefix
+const hidden = new Set();    // keys with a value that did not fit
 let store = null, stopWatch = null, watching = null, lastRev = 0, fallbackTimer = null, baseRev = 0, watchGen = 0;
 const hasWatch = () => store && typeof store.watch === 'function';
 
@@ -387,6 +389,7 @@ function renderEmpty() {
 }
 function renderFoot() {
   $('kb-count').textContent = rows.size + (rows.size === 1 ? ' key' : ' keys') +
+    (hidden.size ? ' (and ' + hidden.size + ' more not shown: narrow the prefix)' : '') +
     (watching == null ? '' : hasWatch() ? ' · watching ' + (watching || '') + '*' : ' · looked up here (no live watch)');
   $('kb-rev').textContent = lastRev ? 'revision ' + lastRev : '';
 }
@@ -400,6 +403,11 @@ function setValueCell(td, value) {
 function show(key, value, rev) {
   if (rev != null && rev > lastRev) lastRev = rev;
   let row = rows.get(key);
+  if (!row && (hidden.has(key) || rows.size >= MAX_ROWS)) {
+    if (value === null) hidden.delete(key); else hidden.add(key);
+    renderFoot();
+    return;
+  }
   if (value === null && !row) { renderFoot(); return; }
   if (!row) {
     const tr = el('tr'); tr.dataset.key = key;
@@ -428,7 +436,7 @@ function show(key, value, rev) {
 }
 function clearRows() {
   for (const r of rows.values()) clearTimeout(r.timer);
-  rows.clear(); $('kb-rows').textContent = ''; renderEmpty(); renderFoot();
+  rows.clear(); hidden.clear(); $('kb-rows').textContent = ''; renderEmpty(); renderFoot();
 }
 
 // ── watching ──

@@ -142,6 +142,23 @@ describe('live dashboard in headless Chromium (issue #4)', function () {
     expect(errors).to.deep.equal([]);
   });
 
+  it('the key browser shows at most 500 rows and counts the keys it does not show', async function () {
+    const c = await startCluster(1);
+    const writer = await nodeClient(c);
+    await Promise.all(Array.from({ length: 520 }, (_, i) => writer.put(`k:${String(i).padStart(4, '0')}`, String(i))));
+    const { page, errors } = await openDashboard(c, DESKTOP, '?prefix=k:');
+    await page.waitForSelector('#kb-put:not([disabled])');
+    if (!(await page.evaluate(() => typeof (window as W).understudyStore.watch === 'function'))) this.skip();
+    await page.waitForFunction(() => /and 20 more not shown/.test(document.getElementById('kb-count')!.textContent!));
+    expect(await page.locator('tr[data-key]').count()).to.equal(500);
+    const shown = new Set(await page.locator('tr[data-key]').evaluateAll((trs) => trs.map((t) => (t as HTMLElement).dataset.key)));
+    const notShown = Array.from({ length: 520 }, (_, i) => `k:${String(i).padStart(4, '0')}`).filter((k) => !shown.has(k));
+    expect(notShown).to.have.length(20);
+    await writer.delete(notShown[0]);
+    await page.waitForFunction(() => /and 19 more not shown/.test(document.getElementById('kb-count')!.textContent!));
+    expect(errors).to.deep.equal([]);
+  });
+
   it('fits a phone screen and a desktop (no sideways scrolling); screenshots in test-artifacts/', async () => {
     const c = await startCluster(3);
     const writer = await nodeClient(c);
