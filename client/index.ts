@@ -51,20 +51,19 @@ function reconnectOnWake(store: Store): void {
   const win = g.window;
   const doc = g.document;
   if (!win || !doc || typeof win.addEventListener !== 'function' || typeof doc.addEventListener !== 'function') return;
-  const wake = (): void => {
-    const s = store as unknown as { reconnectNow?: () => void };
-    if (typeof s.reconnectNow === 'function') s.reconnectNow();
-  };
+  const wake = (): void => store.reconnectNow();
   const onVisible = (): void => {
     if (doc.visibilityState === undefined || doc.visibilityState === 'visible') wake();
   };
   win.addEventListener('online', wake);
   doc.addEventListener('visibilitychange', onVisible);
-  const close = store.close;
-  // An own property over the prototype's close: Store stays free of DOM code (STYLE §10).
-  store.close = function closeAndForget(this: Store): Promise<void> {
+  // close() ends in state 'closed' (emitted before it drops every listener): Store itself
+  // stays free of DOM code (STYLE §10).
+  const onState = (state: string): void => {
+    if (state !== 'closed') return;
+    store.off('state', onState);
     win.removeEventListener('online', wake);
     doc.removeEventListener('visibilitychange', onVisible);
-    return close.call(this);
   };
+  store.on('state', onState);
 }
