@@ -5,6 +5,8 @@
  * cluster of real processes; the primary is killed with kill -9.
  */
 import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { killAll, getJson, ViewStatus } from '../support/processes';
 import { startCluster, Cluster } from '../e2e/helpers';
@@ -79,6 +81,21 @@ describe('browser client in headless Chromium (issue #4)', function () {
       await st.close();
     }, c.vs.url);
     expect(await s.get('from-browser')).to.equal('yes');
+    expect(errors).to.deep.equal([]);
+  });
+
+  it("the README's <script type=\"module\"> example works as written (VIEW:7000 replaced by the view service's address)", async () => {
+    const c = await startCluster(2);
+    const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+    const example = /```html\n(<script type="module">[\s\S]*?<\/script>)\n```/.exec(readme);
+    expect(example, 'README has a ```html <script type="module"> example').to.not.equal(null);
+    const html = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><body>\n${example![1].replaceAll('VIEW:7000', `127.0.0.1:${c.vs.port}`)}`;
+    const site = await servePage(html);
+    closers.push(site.close);
+    const { context, page, errors } = await openPage(browser);
+    contexts.push(context);
+    await page.goto(site.url);
+    await page.waitForFunction(() => document.body.textContent === 'hello from the browser');
     expect(errors).to.deep.equal([]);
   });
 
