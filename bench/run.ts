@@ -358,6 +358,8 @@ interface Figure {
   errors: Record<string, number>;
   /** Median CPU use per process during the rounds, in cores (1.0 = one core busy). */
   cpu: Record<string, number>;
+  /** Median CPU time per completed operation, per process, in µs (load = the client side). */
+  cpuPerOp: Record<string, number>;
   /** Understudy: requests the primary received per operation issued (1.00: no client resends). */
   reqPerOp: number | null;
   /** Ratios to the raw chain's round run just before or after (paired), median and spread. */
@@ -423,6 +425,12 @@ async function runMatrix(o: Options, targets: Target[]): Promise<void> {
         for (const r of rs) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
         const cpu: Record<string, number> = {};
         for (const n of Object.keys(rs[0]?.cpu ?? {})) cpu[n] = median(rs.map((r) => r.cpu[n] ?? NaN));
+        // CPU time per completed operation, per process (robust to machine noise, unlike ops/s).
+        const cpuPerOp: Record<string, number> = {};
+        for (const n of Object.keys(rs[0]?.cpu ?? {})) {
+          if (n === 'others' || n === 'view' || n.startsWith('idle')) continue;
+          cpuPerOp[n] = median(rs.map((r) => ((r.cpu[n] ?? NaN) * 1e6) / r.opsPerSec));
+        }
         const f: Figure = {
           kind: t.kind, name: t.name, size, conns: l.conns, depth: l.depth,
           opsPerSec: spread(rs.map((r) => r.opsPerSec)),
@@ -430,6 +438,7 @@ async function runMatrix(o: Options, targets: Target[]): Promise<void> {
           p99: spread(rs.map((r) => r.p99)),
           errors,
           cpu,
+          cpuPerOp,
           reqPerOp: t.probe ? median(rs.map((r) => (r.serverRequests ?? NaN) / (r.issued ?? NaN))) : null,
           vsChain: null,
           rounds: rs,
@@ -450,7 +459,7 @@ async function runMatrix(o: Options, targets: Target[]): Promise<void> {
         }
         const errs = Object.keys(f.errors).length ? ` errors ${JSON.stringify(f.errors)}` : '';
         const ratio = f.vsChain && f !== chain ? ` (÷ chain: ops/s ${fmtRatio(f.vsChain.opsPerSec.median)}, p50 ${fmtRatio(f.vsChain.p50.median)})` : '';
-        log(`${f.name} ${fmtBytes(size)} ${l.conns}×${l.depth}: ${fmtCount(f.opsPerSec.median)} ops/s [${fmtCount(f.opsPerSec.min)}–${fmtCount(f.opsPerSec.max)}], p50 ${fmtMs(f.p50.median)}, p99 ${fmtMs(f.p99.median)}${ratio}${f.reqPerOp !== null ? `, requests/op ${f.reqPerOp.toFixed(2)}` : ''}; cpu ${Object.entries(f.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}${errs}`);
+        log(`${f.name} ${fmtBytes(size)} ${l.conns}×${l.depth}: ${fmtCount(f.opsPerSec.median)} ops/s [${fmtCount(f.opsPerSec.min)}–${fmtCount(f.opsPerSec.max)}], p50 ${fmtMs(f.p50.median)}, p99 ${fmtMs(f.p99.median)}${ratio}${f.reqPerOp !== null ? `, requests/op ${f.reqPerOp.toFixed(2)}` : ''}; µs/op ${Object.entries(f.cpuPerOp).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}; cpu ${Object.entries(f.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}${errs}`);
       }
     }
   }
@@ -1107,13 +1116,14 @@ function report(o: Options): string {
           f.name, fmtBytes(size), spreadCount(f.opsPerSec), fmtMs(f.p50.median), fmtMs(f.p99.median),
           f.vsChain ? fmtRatio(f.vsChain.opsPerSec.median) : '–',
           f.vsChain ? fmtRatio(f.vsChain.p50.median) : '–',
-          errs ? String(errs) : '0', f.reqPerOp !== null && Number.isFinite(f.reqPerOp) ? f.reqPerOp.toFixed(2) : '', cpuStr(f),
+          errs ? String(errs) : '0', f.reqPerOp !== null && Number.isFinite(f.reqPerOp) ? f.reqPerOp.toFixed(2) : '',
+          Object.entries(f.cpuPerOp).map(([k, v]) => `${k} ${v.toFixed(v < 10 ? 1 : 0)}`).join(' '), cpuStr(f),
         ]);
       }
     }
     if (rows.length) {
       out.push(`\nThroughput, ${l.conns} connections × ${l.depth} in flight (median of ${o.rounds} rounds of ${fmtMs(o.roundMs)} [min–max]; rounds of all rows interleaved; ratios to the raw chain at the same size, paired round by round, median)\n`);
-      out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'errors', 'req/op', 'CPU (cores)'], rows, 2));
+      out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'errors', 'req/op', 'CPU µs per op', 'CPU (cores)'], rows, 2));
     }
   }
   if (has1) {
