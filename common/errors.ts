@@ -47,6 +47,8 @@ export const CloseCodes = Object.freeze({
   TooLarge: 1009,
   /** The server is restarting: reconnect. */
   ServiceRestart: 1012,
+  /** Not now: e.g. a transfer for a view the view service has not announced yet. Reconnect and retry. */
+  TryAgainLater: 1013,
   /** Wrong or missing token. */
   Unauthorized: 4401,
   /** Too many connections or subscriptions. */

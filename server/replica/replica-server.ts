@@ -33,6 +33,7 @@ import { createLogger, childLogger } from '../log';
 import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ReplicaMetrics, type Inflight } from './replica-metrics';
+import { PeerHold } from './peer-hold';
 import { ReplicaMachine, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
 import type { HistoryBounds } from './history';
 
@@ -67,8 +68,11 @@ export const PEER_FRAME_ALLOWANCE = 64 * 1024;
 export const PAUSE_PENDING = 100_000;
 /** Resume reading at this many. @default 50000 */
 export const RESUME_PENDING = 50_000;
-/** A client socket with more than this queued is a slow consumer: closed with 4408. @default 64 MiB */
-const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/**
+ * A client socket with more than this queued is a slow consumer: closed with 4408. Room for
+ * over a dozen of the largest replies (a 1 MiB value) waiting for a reader. @default 16 MiB
+ */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /**
  * A /peer socket (a primary's link to me) with more than this queued is closed with 4408:
  * acks and rejects are small, so only a peer that stopped reading gets there. @default 16 MiB
@@ -76,11 +80,22 @@ const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 const MAX_PEER_BUFFERED_BYTES = 16 * 1024 * 1024;
 /**
  * Open /peer links this replica accepts, apart from maxConnections (which bounds clients
- * on `/`): a crowd of clients must never lock out the primary's link. @default 64
+ * on `/`): a crowd of clients must never lock out the primary's link. @default 128
  */
-export const MAX_PEER_LINKS = 64;
+export const MAX_PEER_LINKS = 128;
+/**
+ * /peer links that have not sent their peer hello yet, at most: a newer one pushes the
+ * oldest out (4401), so strangers that connect and say nothing can never fill the /peer
+ * slots — a real primary says hello at once and is never among them. @default 16
+ */
+export const MAX_PEER_STRANGERS = 16;
 /** A /peer link must send its peer hello within this long, or it is closed with 4401. @default 5 s */
 const PEER_HELLO_MS = 5000;
+/**
+ * An xfer-begin for a view the view service has not announced to me is held this long
+ * (peer-hold.ts), then its link is closed with 1013. @default max(1 s, 10 × pingInterval)
+ */
+const holdMs = (pingIntervalMs: number) => Math.max(1000, 10 * pingIntervalMs);
 /** This many undecodable messages in a row close a link (1008 policy violation). */
 const MAX_BAD_IN_ROW = 20;
 const POLICY_VIOLATION = 1008;
@@ -139,6 +154,10 @@ class ReplicaShell {
   private warnings: RateLimitedLog;
   /** Open /peer links past their peer hello. */
   private peerLinks = 0;
+  /** /peer links before their hello, oldest first, with how to push each out. */
+  private readonly strangers = new Map<WebSocket, () => void>();
+  /** /peer links holding an xfer-begin for a view I do not know yet: each releases itself once I do. */
+  private readonly holds = new Set<() => boolean>();
   /** What the last run() left, to count view changes and failovers. */
   private lastViewnum = 0;
   private lastRole = 'idle';
@@ -302,6 +321,7 @@ class ReplicaShell {
         return;
       }
       this.run({ kind: 'view', view: msg.view, holders: msg.holders });
+      for (const release of this.holds) if (release()) this.holds.delete(release);
     } else if (msg.type === 'error') {
       this.log.warn({ code: msg.code, reason: msg.message }, 'the view service reported an error');
     } else {
@@ -369,9 +389,27 @@ class ReplicaShell {
     // A link that never says who it is must not hold one of the few /peer slots.
     const helloTimer = setTimeout(() => { if (peer === null && ws.readyState === WebSocket.OPEN) refuse('sent no peer hello in time'); }, PEER_HELLO_MS);
     helloTimer.unref?.();
+    let hold: PeerHold | null = null;
+    const release = (): boolean => {
+      if (hold === null) return true;
+      if (this.machine.view.viewnum < hold.viewnum) return false;
+      const frames = hold.release();
+      hold = null;
+      for (const msg of frames) if (peer !== null) this.run({ kind: 'fromPrimary', peer, msg }, ws);
+      return true;
+    };
+    this.strangers.set(ws, () => refuse('pushed out by newer links without a hello'));
+    if (this.strangers.size > MAX_PEER_STRANGERS) {
+      const [oldest, pushOut] = this.strangers.entries().next().value as [WebSocket, () => void];
+      this.strangers.delete(oldest);
+      pushOut();
+    }
     ws.on('close', () => {
+      this.strangers.delete(ws);
       clearTimeout(helloTimer);
       if (peer !== null) this.peerLinks--;
+      hold?.dispose();
+      this.holds.delete(release);
     });
     ws.on('message', (data, isBinary) => this.guard(() => {
       if (ws.readyState !== WebSocket.OPEN) return; // closing (e.g. 4401): what follows is ignored
@@ -383,6 +421,7 @@ class ReplicaShell {
           return;
         }
         clearTimeout(helloTimer);
+        this.strangers.delete(ws);
         peer = { id: hello.id, incarnation: hello.incarnation };
         this.peerLinks++;
         this.log.debug({ remote, peer }, 'peer link from a primary');
@@ -394,6 +433,21 @@ class ReplicaShell {
       badInRow = 0;
       switch (msg.type) {
         case 'xfer-begin': case 'xfer-data': case 'xfer-end': case 'fwd':
+          if (hold === null && msg.type === 'xfer-begin' && msg.view.viewnum > this.machine.view.viewnum) {
+            // Views come from the view service only (peer-hold.ts): wait for it to announce this one.
+            const viewnum = msg.view.viewnum;
+            hold = new PeerHold(viewnum, ws, holdMs(this.o.pingIntervalMs), () => {
+              this.metrics.bad('peer', 'UNANNOUNCED_VIEW');
+              this.warnings.warn('peer-unannounced-view', { remote, peer, viewnum, myView: this.machine.view.viewnum },
+                'xfer-begin for a view the view service has not announced; closing the peer link with 1013');
+              hold?.release(); // resume reading, or the close handshake could not complete; the frames are dropped
+              hold = null;
+              this.holds.delete(release);
+              ws.close(CloseCodes.TryAgainLater, 'view not announced');
+            });
+            this.holds.add(release);
+          }
+          if (hold !== null) { hold.push(msg); return; }
           this.run({ kind: 'fromPrimary', peer, msg }, ws);
           return;
         default:

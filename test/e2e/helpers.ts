@@ -11,9 +11,12 @@ export interface Cluster {
   startReplica(o?: { port?: number; url?: string }): Promise<ReplicaProc>;
 }
 
-/** A view service, then `n` replicas started one after the other; resolves once the view has a primary and (n ≥ 2) a backup, acknowledged. */
-export async function startCluster(n: number): Promise<Cluster> {
-  const vs = await spawnView({ pingInterval: PING_MS, deadPings: DEAD_PINGS });
+/**
+ * A view service, then `n` replicas started one after the other; resolves once the view has a primary and (n ≥ 2) a backup, acknowledged.
+ * `env` is added to every process's environment (e.g. UNDERSTUDY_CLUSTER_TOKEN); `deadPings` overrides DEAD_PINGS.
+ */
+export async function startCluster(n: number, o: { env?: Record<string, string>; deadPings?: number } = {}): Promise<Cluster> {
+  const vs = await spawnView({ pingInterval: PING_MS, deadPings: o.deadPings ?? DEAD_PINGS, env: o.env });
   const replicas: ReplicaProc[] = [];
   const c: Cluster = {
     vs,
@@ -23,8 +26,8 @@ export async function startCluster(n: number): Promise<Cluster> {
       if (!r) throw new Error(`no live replica ${id}`);
       return r;
     },
-    async startReplica(o = {}) {
-      const r = await spawnReplica({ view: vs.url, pingInterval: PING_MS, ...o });
+    async startReplica(opts = {}) {
+      const r = await spawnReplica({ view: vs.url, pingInterval: PING_MS, env: o.env, ...opts });
       replicas.push(r);
       return r;
     },
