@@ -23,13 +23,13 @@ const STYLE = `
   color-scheme: light dark;
   --bg: #f6f7f9; --card: #ffffff; --fg: #1b1f24; --muted: #5b6572; --line: #dde1e6;
   --ok: #1a7f37; --ok-bg: #dafbe1; --warn: #9a6700; --warn-bg: #fff4d1; --bad: #cf222e; --bad-bg: #ffebe9;
-  --accent: #0969da;
+  --accent: #0969da; --on-accent: #ffffff;
 }
 @media (prefers-color-scheme: dark) {
   :root {
     --bg: #0d1117; --card: #161b22; --fg: #e6edf3; --muted: #8d96a0; --line: #30363d;
     --ok: #3fb950; --ok-bg: #12261e; --warn: #d29922; --warn-bg: #272115; --bad: #f85149; --bad-bg: #2d1517;
-    --accent: #58a6ff;
+    --accent: #58a6ff; --on-accent: #0d1117;
   }
 }
 * { box-sizing: border-box; }
@@ -61,7 +61,7 @@ main {
   #view-section { order: 0; } #servers-section { order: 1; } #keys-section { order: 2; } #timeline-section { order: 3; }
 }
 section { background: var(--card); border: 1px solid var(--line); border-radius: .6rem; padding: 1rem; min-width: 0; }
-ol.timeline { max-height: 26rem; overflow-y: auto; padding-left: .45rem; }
+main ol.timeline { max-height: 26rem; overflow-y: auto; padding-left: .45rem; } /* room for the dots: the scroller clips */
 .slots { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: .75rem; }
 .slot { border: 1px solid var(--line); border-radius: .5rem; padding: .75rem; }
 .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9rem; overflow-wrap: anywhere; margin: 0; }
@@ -106,7 +106,7 @@ button {
   font-weight: 600; font-size: .9rem; cursor: pointer; white-space: nowrap;
 }
 button:hover { border-color: var(--muted); }
-button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
+button.primary { background: var(--accent); border-color: var(--accent); color: var(--on-accent); }
 button.danger { color: var(--bad); }
 button:disabled { opacity: .5; cursor: default; }
 .row { display: flex; gap: .5rem; align-items: flex-end; }
