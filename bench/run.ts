@@ -884,13 +884,22 @@ async function runFailover(o: Options): Promise<void> {
       let stopped: number | null = null;
       try {
         cluster = await startCluster(o, o.failoverReplicas);
-        const v0 = await viewOf(cluster.view);
-        const { primary } = roleOf(cluster, v0);
-        if (!primary) throw new Error(`no primary in ${JSON.stringify(v0)}`);
+        const vStart = await viewOf(cluster.view);
         load = await newLoad();
         await load.request({ cmd: 'us-open', view: cluster.view.url, clients: o.steadyClients, timeoutMs: 30_000 });
         await load.request({ cmd: 'steady-start', clients: o.steadyClients, depth: o.steadyDepth, size: 100, pauseMs: 0, prefix: 'f:' });
         await sleep(o.quick ? 800 : 1500);
+        // The primary NOW (under load the view may already have changed: that is recorded).
+        const v0 = await waitView(cluster.view, (v) => v.acked && v.primary !== null && v.backup !== null, 10_000, 5);
+        if (v0.viewnum !== vStart.viewnum) {
+          const c = cluster;
+          const note = `failover ${kind} #${trial}: the view changed under the steady load before the ${kind === 'kill' ? 'kill' : 'stop'}: ${vStart.viewnum} {primary ${vStart.primary}, backup ${vStart.backup}} → ${v0.viewnum} {primary ${v0.primary}, backup ${v0.backup}}`;
+          log(note);
+          anomalies.push(note);
+          anomalyLogs.push({ note, logs: Object.fromEntries([c.view, ...c.replicas].map((p) => [`${p === c.view ? 'view' : 'replica'} ${p.pid} ${p.id}`, p.logs.slice(-30)])) });
+        }
+        const { primary } = roleOf(cluster, v0);
+        if (!primary) throw new Error(`no primary in ${JSON.stringify(v0)}`);
         const mark = wallNow();
         if (kind === 'kill') {
           process.kill(primary.pid, 'SIGKILL');
