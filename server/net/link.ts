@@ -97,6 +97,11 @@ export class Link extends Emitter<LinkEvents> {
     this.ws?.close(code, reason);
   }
 
+  /** End the current socket at once, without a closing handshake (which a broken path may never complete): the link reconnects with its backoff. */
+  restart(): void {
+    this.ws?.terminate();
+  }
+
   /** Close for good: no more reconnects, no more events after 'status' closed. */
   close(code = 1000, reason = 'closing'): void {
     if (this._status === 'closed') return;

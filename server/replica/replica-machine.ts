@@ -77,7 +77,9 @@ export type ReplicaEffect =
   | { kind: 'toPrimary'; msg: FromBackupMsg }
   /** Watch traffic to a client: committed events, `synced`, or an error ending a watch. */
   | { kind: 'push'; conn: ConnId; msg: EventMsg | SyncedMsg | ErrorMsg }
-  | { kind: 'log'; level: 'info' | 'warn' | 'debug'; msg: string; data?: object };
+  | { kind: 'log'; level: 'info' | 'warn' | 'debug'; msg: string; data?: object }
+  /** Drop the backup link and connect again (with the link's backoff): a fresh transfer follows. */
+  | { kind: 'relinkBackup'; reason: string };
 
 export interface ReplicaMachineOptions {
   /** My id: the advertised URL. */
@@ -467,9 +469,19 @@ export class ReplicaMachine {
 
   private onReject(m: RejectMsg): void {
     if (m.view.viewnum <= this._view.viewnum) {
-      // e.g. the backup restarted or has not learned the view: keep the requests; the next
-      // link-up or view change retries.
+      // The backup could not take what was sent: frames lost on a link that stayed up (a
+      // gap), a backup that restarted and has no transfer installed, one that had not
+      // learned the view. Keep every request; start over on a fresh link with a fresh
+      // transfer, whose xferack covers them all. Without this a link that silently lost
+      // frames would stall the primary until the view changed (found by `npm run chaos`,
+      // a blackhole on primary → backup). Rejects from the old socket that arrive before
+      // the new link is up are ignored, and the link's backoff bounds how often this runs.
       this.log('warn', `backup rejected: ${m.reason}`, { backupView: m.view, view: this._view });
+      if (this.linkUp && this._view.backup !== null) {
+        this.linkUp = false;
+        this.xfer = { state: 'waiting' };
+        this.effects.push({ kind: 'relinkBackup', reason: m.reason });
+      }
       return;
     }
     if (m.view.primary === this.me) {

@@ -260,6 +260,10 @@ class ReplicaShell {
         case 'log':
           this.log[e.level](e.data ?? {}, e.msg);
           break;
+        case 'relinkBackup':
+          this.log.warn({ reason: e.reason }, 'relinking to the backup for a fresh transfer');
+          this.backup?.link.restart();
+          break;
       }
     }
     this.countTransitions();

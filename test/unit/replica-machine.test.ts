@@ -285,13 +285,40 @@ describe('ReplicaMachine', () => {
       expect(p.pingViewnum).to.equal(2); // a view learned from a peer is not reported to the view service
     });
 
-    it('keeps waiting ops on a reject with an older or equal view', () => {
+    it('keeps waiting ops on a reject with an older or equal view, and relinks for a fresh transfer', () => {
       const { p } = primaryWithBackup();
       p.step({ kind: 'clientOp', conn: 1, req: req(1, 'put', 'k', 'v') });
       p.step({ kind: 'fromBackup', msg: { type: 'reject', view: makeView(0, null, null), reason: 'restarted' } });
-      expect(effects(p)).to.deep.equal([]);
+      expect(effects(p)).to.deep.equal([{ kind: 'relinkBackup', reason: 'restarted' }]);
       expect(p.pendingCount()).to.equal(1);
       expect(p.role).to.equal('primary');
+      // A second reject from the old socket, before the new link is up, changes nothing.
+      p.step({ kind: 'fromBackup', msg: { type: 'reject', view: makeView(0, null, null), reason: 'restarted' } });
+      expect(effects(p)).to.deep.equal([]);
+    });
+
+    it('a backup that rejects a gap (frames lost on a link that stayed up) gets a fresh transfer on a new link; the waiting ops complete after its xferack', () => {
+      const { p, v } = primaryWithBackup();
+      p.step({ kind: 'clientOp', conn: 1, req: req(1, 'put', 'k', 'v1') });
+      p.step({ kind: 'flush' });
+      effects(p); // this fwd is lost on the way
+      p.step({ kind: 'clientOp', conn: 1, req: req(2, 'put', 'k', 'v2') });
+      p.step({ kind: 'flush' });
+      effects(p); // this one arrives, starting at index 2: the backup (at index 0) rejects it
+      p.step({ kind: 'fromBackup', msg: { type: 'reject', view: v, reason: 'fwd starts at index 2, expected at most 1' } });
+      expect(effects(p)).to.deep.equal([{ kind: 'relinkBackup', reason: 'fwd starts at index 2, expected at most 1' }]);
+      p.step({ kind: 'flush' });
+      expect(effects(p), 'nothing is forwarded until the new link is up').to.deep.equal([]);
+      p.step({ kind: 'backupLinkDown' });
+      p.step({ kind: 'backupLinkUp' });
+      const sent = effects(p).map((e) => (e.kind === 'toBackup' ? e.msg.type : e.kind));
+      expect(sent).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-end']);
+      p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 2 } });
+      expect(effects(p)).to.deep.equal([
+        { kind: 'reply', conn: 1, msg: { type: 'res', seq: 1, ok: true, value: null, rev: 1 } },
+        { kind: 'reply', conn: 1, msg: { type: 'res', seq: 2, ok: true, value: null, rev: 2 } },
+      ]);
+      expect(p.pingViewnum).to.equal(2);
     });
 
     it('completes waiting ops at once when a new view drops the backup', () => {
