@@ -148,9 +148,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         const id = rec.invoke(c, 'get', `k${k}`);
         try {
           rec.ok(id, await s.get(`k${k}`, { timeoutMs: 15000 }));
-        } catch {
+        } catch (e) {
           rec.unknown(id);
           ok = false;
+          log(`  final get k${k} by client ${c} failed: ${(e as { code?: string }).code ?? e} (client view ${JSON.stringify(s.view)}, link ${s.status})`);
         }
       }
       return ok;
