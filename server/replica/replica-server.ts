@@ -26,7 +26,7 @@ import type { ReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import type { ErrorMsg, PeerHelloMsg, PingMsg, ResMsg, ToClient } from '../../common/messages';
 import { CloseCodes } from '../../common/errors';
-import { decode, encode, isProtocolError } from '../../common/protocol';
+import { decode, encode, isProtocolError, TRUSTED } from '../../common/protocol';
 import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
 import { Link } from '../net/link';
 import { createLogger, childLogger } from '../log';
@@ -313,7 +313,7 @@ class ReplicaShell {
   }
 
   private onViewServiceMessage(text: string): void {
-    const msg = decode(text, this.o.limits);
+    const msg = decode(text, this.o.limits, TRUSTED); // the view service I was configured with
     if (isProtocolError(msg)) {
       this.log.warn({ code: msg.code, reason: msg.message }, 'undecodable message from the view service');
       return;
@@ -363,7 +363,7 @@ class ReplicaShell {
     }));
     link.on('message', (text) => this.guard(() => {
       if (!current()) return;
-      const msg = decode(text, this.o.limits);
+      const msg = decode(text, this.o.limits, TRUSTED); // my backup, on a link I opened
       if (isProtocolError(msg)) {
         this.warnings.warn('backup-bad-message', { backup: target, code: msg.code, reason: msg.message }, 'undecodable message from the backup');
         return;
@@ -432,7 +432,8 @@ class ReplicaShell {
         return;
       }
       if (text === null) return this.peerError(ws, remote, 'BAD_REQUEST', 'binary frames are not accepted', ++badInRow);
-      const msg = decode(text, this.o.limits);
+      // A peer that showed the cluster token is a replica: its large batches skip the depth scan.
+      const msg = decode(text, this.o.limits, this.o.clusterToken !== null ? TRUSTED : undefined);
       if (isProtocolError(msg)) return this.peerError(ws, remote, msg.code, msg.message, ++badInRow);
       badInRow = 0;
       switch (msg.type) {
