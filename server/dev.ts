@@ -3,10 +3,16 @@
  * this one, logs merged and pretty-printed, dashboard URL printed. Ctrl-C (or SIGTERM)
  * stops them all; the children also exit by themselves if this process disappears (their
  * IPC channel closes), so nothing is left behind even after `kill -9` of `dev`.
+ *
+ * The view service keeps its view in `<data-dir>/view-<port>` (default `.understudy`), so it
+ * can be restarted by hand on the same port and resume (docs/VIEW-SERVICE-RESTART.md). The
+ * replicas of `dev` always start empty, so a view saved by an earlier run is stale: it is
+ * removed at start (it names replicas whose state is gone, and would keep the view stuck).
  */
 import { spawn, ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import * as fs from 'node:fs';
 import { ConfigError, DEFAULTS, Env } from '../common/config';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'understudy.js');
@@ -65,7 +71,9 @@ export async function runDev(flags: Record<string, string>, env: Env): Promise<n
   };
 
   let stopping = false;
-  const viewArgs = ['view', '--port', String(port), '--host', '127.0.0.1', ...common];
+  const dataDir = path.join(flags['data-dir'] ?? env.UNDERSTUDY_DATA_DIR ?? '.understudy', `view-${port}`);
+  fs.rmSync(path.join(dataDir, 'view.json'), { force: true });
+  const viewArgs = ['view', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...common];
   if (flags['dead-pings']) viewArgs.push('--dead-pings', flags['dead-pings']);
   start('view', viewArgs, 0);
   for (let i = 0; i < replicas; i++) {
@@ -75,6 +83,7 @@ export async function runDev(flags: Record<string, string>, env: Env): Promise<n
   process.stdout.write(
     `\nUnderstudy dev cluster: view service ${viewUrl}, ${replicas} replica(s) on ports ${port + 101}..${port + 100 + replicas}\n` +
     `Dashboard: http://127.0.0.1:${port}/\n` +
+    `View data: ${dataDir}\n` +
     `Try:       npx understudy put hello world && npx understudy get hello${port !== DEFAULTS.viewPort ? ` --view ${viewUrl}` : ''}\n` +
     `Ctrl-C stops everything.\n\n`,
   );

@@ -171,6 +171,7 @@ export class ReplicaMachine {
   // primary
   private pending: Pending[] = [];
   private head = 0; // pending[head] is the oldest waiting request
+  private pendingMem = 0; // approxBytes of pending[head…], for the shell's byte bound
   private xfer: Transfer = { state: 'none' };
   private sentUpTo = 0; // last log index sent on the current link (or covered by the transfer)
   private ackedIndex = 0; // last log index the backup acknowledged in this view
@@ -215,6 +216,12 @@ export class ReplicaMachine {
   }
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
+  /**
+   * About how much memory the unanswered requests hold (keys and values, UTF-16 units, plus
+   * a fixed cost each): 100 000 of them may be 100 GB when each carries 1 MiB, so the shell
+   * bounds this too.
+   */
+  pendingBytes(): number { return this.pendingMem; }
   /** Watches registered on client connections (pending or active). */
   watchCount(): number { return this.watches.size; }
 
@@ -305,6 +312,7 @@ export class ReplicaMachine {
     if (prev !== 'primary') {
       this.pending = [];
       this.head = 0;
+      this.pendingMem = 0;
       this.sentUpTo = this.ackedIndex = this._store.index;
     }
     const target = this._view.backup;
@@ -337,6 +345,7 @@ export class ReplicaMachine {
     for (const w of this.watches.clear()) this.effects.push({ kind: 'push', conn: w.conn, msg: watchNotPrimary(w.id, this._view) });
     this.pending = [];
     this.head = 0;
+    this.pendingMem = 0;
     this.xfer = { state: 'none' };
     this._backupTarget = null;
     this.linkUp = false;
@@ -353,6 +362,7 @@ export class ReplicaMachine {
       return;
     }
     this.pending.push({ index: this._store.index, conn, req, res, event });
+    this.pendingMem += approxBytes(req);
   }
 
   /**
@@ -374,6 +384,7 @@ export class ReplicaMachine {
       return;
     }
     this.pending.push({ index: this._store.index, conn, req: WATCH_MARK, res: null, watch });
+    this.pendingMem += approxBytes(WATCH_MARK);
   }
 
   /** The registration is committed: send its replay and `synced`, and make it live. */
@@ -497,6 +508,7 @@ export class ReplicaMachine {
   private completeUpTo(upTo: number): void {
     while (this.head < this.pending.length && this.pending[this.head].index <= upTo) {
       const p = this.pending[this.head++];
+      this.pendingMem -= approxBytes(p.req);
       if (p.watch) this.startWatch(p.watch);
       if (p.res) this.effects.push({ kind: 'reply', conn: p.conn, msg: p.res });
       if (p.event) this.publish(p.event);
@@ -592,6 +604,11 @@ export class ReplicaMachine {
   private log(level: 'info' | 'warn' | 'debug', msg: string, data?: object): void {
     this.effects.push(data ? { kind: 'log', level, msg, data } : { kind: 'log', level, msg });
   }
+}
+
+/** What a waiting request holds, roughly: O(1), unlike reqBytes (which walks the strings). */
+function approxBytes(r: ReqMsg): number {
+  return 128 + r.client.length + r.key.length + (r.value === undefined ? 0 : r.value.length);
 }
 
 /** Upper bound of a req's JSON size in a fwd frame, without encoding it. */

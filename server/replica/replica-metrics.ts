@@ -160,6 +160,7 @@ export class ReplicaMetrics {
     gauge('understudy_log_index', 'The log index of the last applied operation.', () => m().store.index);
     gauge('understudy_keys', 'Keys in the store.', () => m().store.size);
     gauge('understudy_pending_requests', 'Forwarding queue depth: requests ordered but not yet acknowledged by the backup.', () => m().pendingCount());
+    gauge('understudy_pending_bytes', 'About how much memory the requests waiting for the backup hold.', () => m().pendingBytes());
     gauge('understudy_client_connections', 'Open client connections (path /).', shell.clientConnections);
     gauge('understudy_peer_connections', 'Open replica links to this replica (path /peer, after the peer hello).', shell.peerConnections);
     gauge('understudy_backup_link_up', '1 while this replica (as primary) has an open link to its backup.', () => (shell.backupLinkUp() ? 1 : 0));

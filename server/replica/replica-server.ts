@@ -14,9 +14,10 @@
  *   flush        setImmediate once per event-loop turn while machine.wantsFlush
  *   HTTP         /healthz, /metrics, /digest
  *
- * Backpressure: with `pendingCount()` at PAUSE_PENDING the shell stops reading client
- * sockets (TCP pushes back on the clients) and resumes at RESUME_PENDING, so the ordered
- * but unanswered requests stay bounded without an extra error code.
+ * Backpressure: with `pendingCount()` at PAUSE_PENDING, or `pendingBytes()` at
+ * PAUSE_PENDING_BYTES, the shell stops reading client sockets (TCP pushes back on the
+ * clients) and resumes at RESUME_PENDING and RESUME_PENDING_BYTES, so the ordered but
+ * unanswered requests stay bounded, in number and in memory, without an extra error code.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -68,6 +69,10 @@ export const PEER_FRAME_ALLOWANCE = 64 * 1024;
 export const PAUSE_PENDING = 100_000;
 /** Resume reading at this many. @default 50000 */
 export const RESUME_PENDING = 50_000;
+/** Stop reading client sockets when the unanswered requests hold this much (machine.pendingBytes). @default 64 MiB */
+export const PAUSE_PENDING_BYTES = 64 * 1024 * 1024;
+/** Resume at this much. @default 32 MiB */
+export const RESUME_PENDING_BYTES = 32 * 1024 * 1024;
 /**
  * A client socket with more than this queued is a slow consumer: closed with 4408. Room for
  * over a dozen of the largest replies (a 1 MiB value) waiting for a reader. @default 16 MiB
@@ -564,13 +569,14 @@ class ReplicaShell {
   /** Stop reading client sockets while too many requests wait for the backup. */
   private applyBackpressure(): void {
     const n = this.machine.pendingCount();
-    if (!this.paused && n >= PAUSE_PENDING) {
+    const bytes = this.machine.pendingBytes();
+    if (!this.paused && (n >= PAUSE_PENDING || bytes >= PAUSE_PENDING_BYTES)) {
       this.paused = true;
-      this.log.warn({ pending: n }, 'too many requests waiting for the backup: pausing client reads');
+      this.log.warn({ pending: n, pendingBytes: bytes }, 'too many requests waiting for the backup: pausing client reads');
       for (const c of this.conns.values()) pauseSocket(c.ws);
-    } else if (this.paused && n <= RESUME_PENDING) {
+    } else if (this.paused && n <= RESUME_PENDING && bytes <= RESUME_PENDING_BYTES) {
       this.paused = false;
-      this.log.info({ pending: n }, 'resuming client reads');
+      this.log.info({ pending: n, pendingBytes: bytes }, 'resuming client reads');
       for (const c of this.conns.values()) resumeSocket(c.ws);
     }
   }

@@ -191,9 +191,12 @@ export class ViewMachine {
       // A new process under the same id: the old incarnation is dead (SPEC §2.1).
       if (rec.alive) this.event({ kind: 'dead', id, incarnation: rec.incarnation, reason: 'new-incarnation' });
       this.register(id, incarnation, now);
-    } else if (viewnum === 0 && this.holdsSlot(rec)) {
+    } else if (viewnum === 0 && this.holdsSlot(rec) && report === undefined) {
       // The holder of a slot starting over: it lost its state, so the holder is dead; the
-      // process is a fresh idle server from now on (SPEC §2.1, §2.4).
+      // process is a fresh idle server from now on (SPEC §2.1, §2.4). Only for SPEC §6 pings:
+      // a replica that reports restarts with a new incarnation, so its viewnum-0 ping from
+      // the same incarnation was sent before the view reached it (e.g. the answers during a
+      // recovery are view 0, so such pings can be in flight when view 1 forms).
       this.event({ kind: 'dead', id, incarnation, reason: 'restarted' });
       this.register(id, incarnation, now);
     } else {

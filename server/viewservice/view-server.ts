@@ -55,6 +55,8 @@ export type ViewServiceOptions = ViewOptions & {
   log?: Logger;
   /** @default systemClock */
   clock?: Clock;
+  /** Without a saved view, how long to collect the replicas' reports first. @default deadPings × pingIntervalMs */
+  recoveryWindowMs?: number;
   /** Close a link that neither pinged nor subscribed within this long. @default IDLE_LINK_MS (10 s) */
   idleLinkMs?: number;
 };
@@ -144,7 +146,9 @@ class ViewServer implements ViewService {
     this.warnings = new RateLimitedLog(this.log);
     this.clock = options.clock ?? systemClock;
     const storage = options.dataDir ? new FileViewStorage(options.dataDir) : undefined;
-    this.machine = new ViewMachine({ pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock, storage });
+    this.machine = new ViewMachine({
+      pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock, storage, recoveryWindowMs: options.recoveryWindowMs,
+    });
     for (const e of this.machine.takeEvents()) logEvent(this.log, e); // resumed, or recovering
     this.metrics = viewMetrics(this.registry, this.machine, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
   }

@@ -184,6 +184,17 @@ describe('ViewMachine restarts (docs/VIEW-SERVICE-RESTART.md)', () => {
       expect(vm.recoveryWait()).to.match(/recovery window/);
     });
 
+    it('a holder\'s viewnum-0 ping with a report was sent before the view reached it: not a restart (new incarnations are)', () => {
+      const clock = new ManualClock();
+      const vm = machine(clock);
+      during(vm, clock, WINDOW, () => { fresh(vm, 'F', 'F1'); });
+      expectView(vm.view, 1, 'F', null);
+      fresh(vm, 'F', 'F1'); // in flight when view 1 formed
+      expect(vm.status().servers.find((x) => x.id === 'F')?.incarnation).to.equal('F1');
+      vm.ping('F', 'F1', 1, report(vm.view, vm.holders, 'primary', true));
+      expect(vm.acked).to.equal(true);
+    });
+
     it('a fresh cluster: nobody knows a view after the window, so the first replica becomes primary of view 1 (SPEC §2.2)', () => {
       const clock = new ManualClock();
       const vm = machine(clock);

@@ -1,0 +1,50 @@
+/**
+ * ReplicaMachine#pendingBytes (issue #5): the memory the requests waiting for the backup
+ * hold, so the shell can bound it in bytes as well as in number.
+ */
+import { expect } from 'chai';
+import { ReplicaMachine } from '../../server/replica/replica-machine';
+import { makeView } from '../../common/view';
+import type { ReqMsg } from '../../common/messages';
+
+const A = 'ws://a';
+const B = 'ws://b';
+
+function put(seq: number, value: string): ReqMsg {
+  return { type: 'req', client: 'c', seq, ack: 1, op: 'put', key: 'k', value };
+}
+
+/** Primary A of view 2 {A, B}, transfer acknowledged: requests now wait for fwdacks. */
+function primary(): ReplicaMachine {
+  const p = new ReplicaMachine({ me: A, incarnation: 'ia' });
+  p.step({ kind: 'view', view: makeView(1, A, null), holders: { primary: 'ia', backup: null } });
+  p.step({ kind: 'view', view: makeView(2, A, B), holders: { primary: 'ia', backup: 'ib' } });
+  p.step({ kind: 'backupLinkUp' });
+  p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
+  p.takeEffects();
+  return p;
+}
+
+describe('ReplicaMachine#pendingBytes', () => {
+  it('grows with each waiting request by about its size, and falls as the backup acknowledges', () => {
+    const p = primary();
+    expect(p.pendingBytes()).to.equal(0);
+    p.step({ kind: 'clientOp', conn: 1, req: put(1, 'v'.repeat(100_000)) });
+    p.step({ kind: 'clientOp', conn: 1, req: put(2, 'v'.repeat(50_000)) });
+    expect(p.pendingCount()).to.equal(2);
+    expect(p.pendingBytes()).to.be.within(150_000, 150_000 + 2 * 200);
+    p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: 1 } });
+    expect(p.pendingBytes()).to.be.within(50_000, 50_000 + 200);
+    p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: 2 } });
+    expect(p.pendingBytes()).to.equal(0);
+  });
+
+  it('is 0 once the primary steps down (every waiting request answered NOT_PRIMARY)', () => {
+    const p = primary();
+    p.step({ kind: 'clientOp', conn: 1, req: put(1, 'v'.repeat(1000)) });
+    expect(p.pendingBytes()).to.be.greaterThan(1000);
+    p.step({ kind: 'view', view: makeView(3, B, null), holders: { primary: 'ib', backup: null } });
+    expect(p.pendingCount()).to.equal(0);
+    expect(p.pendingBytes()).to.equal(0);
+  });
+});
