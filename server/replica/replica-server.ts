@@ -14,6 +14,10 @@
  *   flush        setImmediate once per event-loop turn while machine.wantsFlush
  *   HTTP         /healthz, /metrics, /digest
  *
+ * Graceful shutdown (`shutdown()`, on SIGTERM): hold new requests, finish those in flight,
+ * `leave` the view service (failover at once), answer the held ones NOT_PRIMARY with the
+ * new view, close every link with 1012. /readyz says 503 from its start.
+ *
  * Backpressure: with `pendingCount()` at PAUSE_PENDING, or `pendingBytes()` at
  * PAUSE_PENDING_BYTES, the shell stops reading client sockets (TCP pushes back on the
  * clients) and resumes at RESUME_PENDING and RESUME_PENDING_BYTES, so the ordered but
@@ -27,6 +31,8 @@ import type { ReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import type { ErrorMsg, PeerHelloMsg, PingMsg, ResMsg, ToClient } from '../../common/messages';
 import { CloseCodes } from '../../common/errors';
+import type { LeaveMsg } from '../../common/messages';
+import type { BackoffPolicy } from '../../common/backoff';
 import { decode, encode, isProtocolError, TRUSTED } from '../../common/protocol';
 import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
 import { Link } from '../net/link';
@@ -35,7 +41,7 @@ import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ReplicaMetrics, type Inflight } from './replica-metrics';
 import { PeerHold } from './peer-hold';
-import { ReplicaMachine, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
+import { ReplicaMachine, notPrimary, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
 import type { HistoryBounds } from './history';
 
 /** A running replica. */
@@ -50,6 +56,14 @@ export interface Replica {
   readonly machine: ReplicaMachine;
   /** Close the view-service link first (the VS declares this replica dead at once), then everything else. */
   close(): Promise<void>;
+  /**
+   * Graceful shutdown (SIGTERM): finish the requests in flight, tell the view service this
+   * replica leaves (failover at once), redirect held requests to the new primary, close every
+   * link with 1012. Resolves within SHUTDOWN_MS (+ the server's close).
+   */
+  shutdown(): Promise<void>;
+  /** Null when ready (GET /readyz 200), else why not. */
+  notReady(): string | null;
 }
 
 export type StartReplicaOptions = ReplicaOptions & {
@@ -101,6 +115,21 @@ const PEER_HELLO_MS = 5000;
  * (peer-hold.ts), then its link is closed with 1013. @default max(1 s, 10 × pingInterval)
  */
 const holdMs = (pingIntervalMs: number) => Math.max(1000, 10 * pingIntervalMs);
+/**
+ * Graceful shutdown: how long to wait for the requests in flight (and a pending transfer) to
+ * be acknowledged, then for the view service's new view after `leave`. Together well under
+ * the 25 s after which the CLI exits anyway. @default 10 s, 5 s
+ */
+export const DRAIN_MS = 10_000;
+export const HANDOFF_MS = 5_000;
+/**
+ * The view-service link retries at least every pingInterval (never slower than 2 s): after a
+ * view-service restart every replica must report within its recovery window (deadPings ×
+ * pingInterval), docs/VIEW-SERVICE-RESTART.md.
+ */
+function viewServiceBackoff(pingIntervalMs: number): BackoffPolicy {
+  return { minMs: Math.min(50, pingIntervalMs), maxMs: Math.max(50, Math.min(2000, pingIntervalMs)), factor: 2, jitter: 0.5 };
+}
 /** This many undecodable messages in a row close a link (1008 policy violation). */
 const MAX_BAD_IN_ROW = 20;
 const POLICY_VIOLATION = 1008;
@@ -125,6 +154,8 @@ export async function startReplica(options: StartReplicaOptions): Promise<Replic
     incarnation: shell.incarnation,
     machine: shell.machine,
     close: () => shell.close(),
+    shutdown: () => shell.shutdown(),
+    notReady: () => shell.notReady(),
   };
 }
 
@@ -153,6 +184,11 @@ class ReplicaShell {
   /** A viewnum-0 ping is unanswered (see sendPing). */
   private zeroPingInFlight = false;
   private closing = false;
+  /** shutdown() began: new client requests are held in `held`, not ordered. */
+  private holding = false;
+  private held: Extract<ReplicaInput, { kind: 'clientOp' }>[] = [];
+  /** shutdown() sent `leave`: no more pings (one would make the view service take us back). */
+  private leaving = false;
   private readonly registry = createMetricsRegistry();
   private readonly metrics = new ReplicaMetrics(this.registry);
   /** Warnings a flood could repeat (bad frames, refusals, slow consumers): rate-limited per kind. */
@@ -178,6 +214,7 @@ class ReplicaShell {
       port: o.port,
       host: o.host,
       maxPayload: o.limits.maxMessageBytes + PEER_FRAME_ALLOWANCE,
+      keepaliveMs: o.keepaliveMs,
       maxConnections: o.maxConnections,
       routeLimits: { '/peer': MAX_PEER_LINKS },
       log: this.log,
@@ -201,6 +238,7 @@ class ReplicaShell {
     this.vsLink = new Link({
       url: o.viewUrl, log: this.log, name: 'view service',
       heartbeatMs: Math.max(1000, 10 * o.pingIntervalMs), maxPayload: 64 * 1024,
+      backoff: viewServiceBackoff(o.pingIntervalMs),
     });
     this.vsLink.on('open', () => {
       this.zeroPingInFlight = false; // answers on the old socket are lost
@@ -211,15 +249,68 @@ class ReplicaShell {
     this.log.info({ incarnation: this.incarnation, view: o.viewUrl }, `replica ${this.id} started`);
   }
 
-  async close(): Promise<void> {
+  async close(code: number = CloseCodes.GoingAway): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
-    this.vsLink?.close(CloseCodes.GoingAway, 'shutting down');
-    this.backup?.link.close(CloseCodes.GoingAway, 'shutting down');
+    this.vsLink?.close(code, 'shutting down');
+    this.backup?.link.close(code, 'shutting down');
     this.backup = null;
-    await this.server?.close();
+    await this.server?.close(code, 'shutting down');
     this.log.info({}, `replica ${this.id} stopped`);
+  }
+
+  /**
+   * Graceful shutdown (issue #5, docs/DEPLOYMENT.md):
+   *
+   *   1. hold new client requests (neither ordered nor refused yet)
+   *   2. wait until every ordered request is acknowledged by the backup and, as primary,
+   *      the view is acknowledged (a pending transfer done), at most DRAIN_MS
+   *   3. stop pinging; send `leave`: the view service fails over at once (SPEC §2.1)
+   *   4. wait, at most HANDOFF_MS, for a view that no longer names me
+   *   5. answer the held requests NOT_PRIMARY with that view: clients go straight to the
+   *      new primary (nothing held is executed here)
+   *   6. close every link and the server with 1012 (service restart)
+   */
+  async shutdown(): Promise<void> {
+    if (this.closing || this.holding) return;
+    this.holding = true;
+    const m = this.machine;
+    const t0 = Date.now();
+    this.log.info({ role: m.role, viewnum: m.view.viewnum, pending: m.pendingCount() }, 'graceful shutdown: finishing the requests in flight');
+    const drained = await until(() => this.closing || (m.pendingCount() === 0 && (m.role !== 'primary' || m.pingViewnum === m.view.viewnum)), DRAIN_MS);
+    if (this.closing) return;
+    if (!drained) this.log.warn({ pending: m.pendingCount() }, `requests still unacknowledged after ${DRAIN_MS} ms; leaving anyway`);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    this.leaving = true;
+    const leave: LeaveMsg = { type: 'leave', id: this.id, incarnation: this.incarnation };
+    if (this.o.clusterToken !== null) leave.token = this.o.clusterToken;
+    const sent = this.vsLink?.send(encode(leave)) ?? false;
+    const wasIn = m.role !== 'idle';
+    const handedOff = sent && wasIn ? await until(() => this.closing || m.role === 'idle' || this.vsLink?.status !== 'open', HANDOFF_MS) : !wasIn;
+    if (this.closing) return;
+    const held = this.held;
+    this.held = [];
+    this.holding = false;
+    for (const input of held) {
+      // Still primary: no successor (no backup) or no answer; refuse, never execute.
+      const c = this.conns.get(input.conn);
+      if (m.role !== 'primary') this.run(input);
+      else if (c) this.sendClient(c, notPrimary(input.req.seq, m.view));
+    }
+    this.log.info({ sent, handedOff, held: held.length, viewnum: m.view.viewnum, ms: Date.now() - t0 },
+      `left the view service${handedOff ? '' : ' (no new view yet)'}; closing links with 1012`);
+    await this.close(CloseCodes.ServiceRestart);
+  }
+
+  /** Null when ready: knows its role from the view service and, as primary, has a synced backup or none. */
+  notReady(): string | null {
+    const m = this.machine;
+    if (this.closing || this.holding || this.leaving) return 'shutting down';
+    if (m.view.viewnum === 0) return 'no view from the view service yet';
+    if (m.role === 'primary' && m.view.backup !== null && m.pingViewnum !== m.view.viewnum) return `state transfer to the backup ${m.view.backup} not acknowledged yet`;
+    return null;
   }
 
   /** A bug must not take the process down (SPEC §1): log it loudly and carry on. */
@@ -236,6 +327,13 @@ class ReplicaShell {
   /** Step the machine and carry out its effects. `via` is the /peer socket the input came on. */
   private run(input: ReplicaInput, via?: WebSocket): void {
     if (this.closing) return;
+    if (this.holding && input.kind === 'clientOp') {
+      // Shutting down: held until the view service names the next primary (bounded).
+      if (this.held.length < RESUME_PENDING) { this.held.push(input); return; }
+      const c = this.conns.get(input.conn);
+      if (c) this.sendClient(c, notPrimary(input.req.seq, this.machine.view));
+      return;
+    }
     this.machine.step(input);
     for (const e of this.machine.takeEffects()) {
       switch (e.kind) {
@@ -306,10 +404,11 @@ class ReplicaShell {
    * kill the view we were just given. The first answer always names a view ≥ 1.
    */
   private sendPing(): void {
-    if (this.closing || !this.vsLink) return;
+    if (this.closing || this.leaving || !this.vsLink) return;
     const viewnum = this.machine.pingViewnum;
     if (viewnum === 0 && this.zeroPingInFlight) return;
-    const msg: PingMsg = { type: 'ping', id: this.id, incarnation: this.incarnation, viewnum };
+    // With the report (view, holders, role, initialised) a restarted view service can learn the view.
+    const msg: PingMsg = { type: 'ping', id: this.id, incarnation: this.incarnation, viewnum, ...this.machine.report() };
     if (this.o.clusterToken !== null) msg.token = this.o.clusterToken;
     if (this.vsLink.send(encode(msg))) {
       this.lastPingViewnum = viewnum;
@@ -589,6 +688,12 @@ class ReplicaShell {
       sendJson(res, 200, { ok: true });
       return true;
     }
+    if (p === '/readyz') {
+      const reason = this.notReady();
+      const m = this.machine;
+      sendJson(res, reason === null ? 200 : 503, { ready: reason === null, role: m.role, viewnum: m.view.viewnum, ...(reason === null ? {} : { reason }) });
+      return true;
+    }
     if (p === '/digest') {
       const m = this.machine;
       sendJson(res, 200, {
@@ -602,6 +707,19 @@ class ReplicaShell {
     }
     return false;
   }
+}
+
+/** Resolve true once `done()` holds (polled every 10 ms), false after `ms`. */
+function until(done: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (done()) resolve(true);
+      else if (Date.now() >= deadline) resolve(false);
+      else setTimeout(check, 10);
+    };
+    check();
+  });
 }
 
 function remoteOf(req: IncomingMessage): string {
