@@ -1,8 +1,11 @@
 /**
  * A replica's Prometheus metrics (SPEC §5 `GET /metrics`, issue #5). Every name starts with
- * `understudy_`; the README lists them all. The hot path (one request, one reply) costs a
- * few counter increments and one histogram observation on label children created here,
- * once — no label objects are built per operation.
+ * `understudy_`; the README lists them all.
+ *
+ * The hot path (one request, one reply) only increments numbers in typed arrays. prom-client
+ * is not called per operation — its labelled inc() builds a label hash string and its
+ * observe() a closure and an object per call — but when /metrics is scraped: the counters
+ * copy the totals in `collect()`, and the latency histogram formats its own buckets (OpLatency).
  *
  *   request in ──▶ request(op)               understudy_replica_requests_total{op} (retries too)
  *   clientOp   ──▶ ordered(conn, req)        start time kept per connection, keyed by seq
@@ -21,6 +24,9 @@ const OP_INDEX: Readonly<Record<OpName, number>> = { get: 0, put: 1, append: 2, 
 const RESULTS = ['ok', 'NOT_PRIMARY', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED'] as const;
 type Result = (typeof RESULTS)[number];
 
+const RESULT_INDEX: Readonly<Record<Result, number>> = { ok: 0, NOT_PRIMARY: 1, BAD_REQUEST: 2, TOO_LARGE: 3, UNAUTHORIZED: 4 };
+const NOT_PRIMARY = RESULT_INDEX.NOT_PRIMARY;
+
 /** Seconds; a local round trip through the backup is well under a millisecond. */
 const OP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const TRANSFER_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
@@ -37,11 +43,59 @@ function ticks(): number {
   return Math.floor(performance.now() * 10) & TICK_MASK;
 }
 
+/**
+ * `understudy_op_duration_seconds{op}`: a Prometheus histogram whose observe() is three array
+ * increments. It is registered as a metric object (name, help, type, get, reset) and hands
+ * the registry the same series prom-client's Histogram would: cumulative `_bucket{le,op}`,
+ * `_sum{op}`, `_count{op}`.
+ */
+class OpLatency {
+  readonly name = 'understudy_op_duration_seconds';
+  readonly help = 'Time from ordering an operation to replying to it (the backup applied it), by op. Refusals (NOT_PRIMARY) are not observed.';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly buckets = new Float64Array(OPS.length * OP_BUCKETS.length); // not cumulative
+  private readonly sums = new Float64Array(OPS.length);
+  private readonly counts = new Float64Array(OPS.length);
+
+  observe(op: number, seconds: number): void {
+    let b = 0;
+    while (b < OP_BUCKETS.length && seconds > OP_BUCKETS[b]) b++;
+    if (b < OP_BUCKETS.length) this.buckets[op * OP_BUCKETS.length + b]++;
+    this.sums[op] += seconds;
+    this.counts[op]++;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (let o = 0; o < OPS.length; o++) {
+      const op = OPS[o];
+      let acc = 0;
+      for (let b = 0; b < OP_BUCKETS.length; b++) {
+        acc += this.buckets[o * OP_BUCKETS.length + b];
+        values.push({ labels: { le: OP_BUCKETS[b], op }, value: acc, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { le: '+Inf', op }, value: this.counts[o], metricName: `${this.name}_bucket` });
+      values.push({ labels: { op }, value: this.sums[o], metricName: `${this.name}_sum` });
+      values.push({ labels: { op }, value: this.counts[o], metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.buckets.fill(0);
+    this.sums.fill(0);
+    this.counts.fill(0);
+  }
+}
+
 /** Where the shell reports what the metrics need; see the diagram above. */
 export class ReplicaMetrics {
-  private readonly received: Record<OpName, Counter.Internal>;
-  private readonly ops: Record<OpName, Record<Result, Counter.Internal>>;
-  private readonly durations: Record<OpName, Histogram.Internal<"op">>;
+  /** Requests received, by op index. */
+  private readonly received = new Float64Array(OPS.length);
+  /** Operations answered, at [op × RESULTS.length + result]. */
+  private readonly answered = new Float64Array(OPS.length * RESULTS.length);
+  private readonly latency = new OpLatency();
   private readonly badMessages: Counter<'route' | 'code'>;
   readonly viewChanges: Counter;
   readonly failovers: Counter;
@@ -56,21 +110,25 @@ export class ReplicaMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    const requests = new Counter({ name: 'understudy_replica_requests_total', help: 'Client requests received, by op (retries included).', labelNames: ['op'], registers });
-    const ops = new Counter({ name: 'understudy_ops_total', help: 'Client operations answered, by op and result (ok, or the error code).', labelNames: ['op', 'result'], registers });
-    const durations = new Histogram({
-      name: 'understudy_op_duration_seconds', help: 'Time from ordering an operation to replying to it (the backup applied it), by op.',
-      labelNames: ['op'], buckets: OP_BUCKETS, registers,
+    const received = this.received;
+    const answered = this.answered;
+    new Counter({
+      name: 'understudy_replica_requests_total', help: 'Client requests received, by op (retries included).', labelNames: ['op'], registers,
+      collect() {
+        this.reset();
+        for (let o = 0; o < OPS.length; o++) this.inc({ op: OPS[o] }, received[o]);
+      },
     });
-    this.received = {} as Record<OpName, Counter.Internal>;
-    this.ops = {} as Record<OpName, Record<Result, Counter.Internal>>;
-    this.durations = {} as Record<OpName, Histogram.Internal<"op">>;
-    for (const op of OPS) {
-      this.received[op] = requests.labels(op);
-      this.durations[op] = durations.labels(op);
-      this.ops[op] = {} as Record<Result, Counter.Internal>;
-      for (const r of RESULTS) this.ops[op][r] = ops.labels(op, r);
-    }
+    new Counter({
+      name: 'understudy_ops_total', help: 'Client operations answered, by op and result (ok, or the error code).', labelNames: ['op', 'result'], registers,
+      collect() {
+        this.reset();
+        for (let o = 0; o < OPS.length; o++) {
+          for (let r = 0; r < RESULTS.length; r++) this.inc({ op: OPS[o], result: RESULTS[r] }, answered[o * RESULTS.length + r]);
+        }
+      },
+    });
+    registry.registerMetric(this.latency as unknown as Histogram);
     this.badMessages = new Counter({
       name: 'understudy_bad_messages_total', help: 'Frames refused with an error or a close, by route (client, peer) and code.',
       labelNames: ['route', 'code'], registers,
@@ -90,7 +148,7 @@ export class ReplicaMetrics {
 
   /** A request arrived (counted before ordering, retries too). */
   request(op: OpName): void {
-    this.received[op].inc();
+    this.received[OP_INDEX[op]]++;
   }
 
   /** A request is about to be ordered on `inflight`'s connection. */
@@ -107,13 +165,11 @@ export class ReplicaMetrics {
     const packed = inflight.get(res.seq);
     if (packed === undefined) return;
     inflight.delete(res.seq);
-    const op = OPS[packed & 3];
-    const result: Result = res.ok ? 'ok' : res.code;
-    this.ops[op][result]?.inc();
-    if (result !== 'NOT_PRIMARY') {
-      const elapsed = (ticks() - (packed >>> 2)) & TICK_MASK;
-      this.durations[op].observe(elapsed / 10_000);
-    }
+    const op = packed & 3;
+    const result = res.ok ? 0 : RESULT_INDEX[res.code];
+    if (result === undefined) return;
+    this.answered[op * RESULTS.length + result]++;
+    if (result !== NOT_PRIMARY) this.latency.observe(op, ((ticks() - (packed >>> 2)) & TICK_MASK) / 10_000);
   }
 
   /** A frame refused on `route` with `code` (BAD_REQUEST, TOO_LARGE, UNAUTHORIZED). */
