@@ -55,6 +55,8 @@ interface Stats {
   refused: number;
   http: number;
   raw: number;
+  /** `reject`s the replicas answered /peer frames with ("… is not the primary of view …"). */
+  rejects: number;
   closeCodes: Record<number, number>;
 }
 
@@ -102,7 +104,7 @@ describe('e2e: fuzz (issue #5, SPEC §1)', function () {
     const rssBefore = procs.map((p) => rss(p.pid));
 
     const deadline = Date.now() + SECONDS * 1000;
-    const stats: Stats = { frames: 0, connections: 0, refused: 0, http: 0, raw: 0, closeCodes: {} };
+    const stats: Stats = { frames: 0, connections: 0, refused: 0, http: 0, raw: 0, rejects: 0, closeCodes: {} };
     const more = () => Date.now() < deadline && stats.frames < MAX_FRAMES;
 
     // RSS every second: bounded means flat after the first seconds, not just under a line.
@@ -143,7 +145,7 @@ describe('e2e: fuzz (issue #5, SPEC §1)', function () {
     }));
     const view = await getJson<ViewStatus>(`${c.vs.http}/view`);
     console.log(`      fuzz seed ${SEED}: views ${view0.viewnum}→${view.viewnum}, ${stats.frames} frames on ${stats.connections} connections (${stats.refused} refused), ${stats.http} HTTP requests, ${stats.raw} raw TCP connections; `
-      + `close codes ${JSON.stringify(stats.closeCodes)}; real ops acknowledged ${ops}; RSS ${figures}; heap used/total (MB) ${heap.join(', ')}\n      RSS (MB) each second: ${series}`);
+      + `close codes ${JSON.stringify(stats.closeCodes)}; /peer rejects ${stats.rejects}; real ops acknowledged ${ops}; RSS ${figures}; heap used/total (MB) ${heap.join(', ')}\n      RSS (MB) each second: ${series}`);
 
     // ── no process crashed, the view never changed ──
     procs.forEach((p, i) => expect(alive(p), `${names[i]} (pid ${p.pid}) is alive`).to.equal(true));
@@ -156,6 +158,14 @@ describe('e2e: fuzz (issue #5, SPEC §1)', function () {
     expect(ids, `backup of ${JSON.stringify(view1)}`).to.include(view1.backup);
     expect(view1.viewnum, 'view number after the fuzz').to.be.below(view0.viewnum + 10);
     expect(stats.frames, 'frames sent').to.be.greaterThan(5000);
+    // The peer protocol from a stranger, or from "the primary" with a fake incarnation, was
+    // answered with rejects; forged future views were held and refused, never adopted.
+    expect(stats.rejects, 'rejects on /peer').to.be.greaterThan(0);
+    const held = await Promise.all([primary, backup, idle].map(async (r) => {
+      const text = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
+      return Number(/^understudy_bad_messages_total\{route="peer",code="UNANNOUNCED_VIEW"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+    }));
+    expect(held.reduce((a, b) => a + b, 0), 'forged views held and refused (1013)').to.be.greaterThan(0);
     expect(ops, 'real operations acknowledged during the fuzz').to.be.greaterThan(20);
 
     // ── the data is exactly what the real clients wrote; primary and backup agree ──
@@ -327,6 +337,9 @@ async function peerFuzzer(f: Fuzz, target: ReplicaProc, view: ViewStatus, stats:
   while (more()) {
     const ws = await open(url, stats, sockets);
     if (!ws) { await sleep(10); continue; }
+    ws.on('message', (data) => {
+      try { if (JSON.parse(String(data)).type === 'reject') stats.rejects++; } catch { /* not ours to check */ }
+    });
     const id = f.pick([view.primary as string, view.backup as string, `ws://fuzz-${f.int(9)}.invalid:1`]);
     const inc = `fuzz-${randomBytes(4).toString('hex')}`;
     const tok = f.pick([TOKEN, TOKEN, TOKEN, undefined, 'wrong']);
