@@ -341,7 +341,7 @@ async function peerFuzzer(f: Fuzz, target: ReplicaProc, view: ViewStatus, stats:
       try { if (JSON.parse(String(data)).type === 'reject') stats.rejects++; } catch { /* not ours to check */ }
     });
     const id = f.pick([view.primary as string, view.backup as string, `ws://fuzz-${f.int(9)}.invalid:1`]);
-    const inc = `fuzz-${randomBytes(4).toString('hex')}`;
+    const inc = `fuzz-${f.int(2 ** 32).toString(16)}`; // never a real incarnation (those are nanoids)
     const tok = f.pick([TOKEN, TOKEN, TOKEN, undefined, 'wrong']);
     send(ws, { text: JSON.stringify({ type: 'peer', id, incarnation: inc, ...(tok === undefined ? {} : { token: tok }) }) }, stats);
     const viewnum = f.pick([view.viewnum, view.viewnum, view.viewnum + 1, view.viewnum + 1 + f.int(1e6), 2 ** 53 - 1, 0]);
