@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--unsafe]`
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--unsafe] [--seeds 1,2,3]`
  * Exit code 0 only when the history is linearizable and the cluster recovered.
  */
 import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
@@ -32,6 +32,7 @@ async function main(): Promise<number> {
       clients: num('clients', CHAOS_DEFAULTS.clients),
       keys: num('keys', CHAOS_DEFAULTS.keys),
       unsafe: process.argv.includes('--unsafe'),
+      rate: num('rate', CHAOS_DEFAULTS.rate),
     });
     console.log(formatReport(report));
     console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);

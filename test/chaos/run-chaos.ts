@@ -27,13 +27,19 @@ export interface ChaosOptions {
   pingInterval: number;
   deadPings: number;
   timeoutMs: number;
+  /**
+   * Most operations a client starts per second (0: as fast as it can). Bounded so that a
+   * 60 s history stays checkable in seconds: the checker's work grows with the number of
+   * operations per key, while the faults find bugs through timing, not volume.
+   */
+  rate: number;
   /** Where a violating history is written. */
   outDir: string;
   log: (line: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000,
+  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250,
   outDir: 'chaos-histories', log: (l) => process.stdout.write(l + '\n'),
 };
 
@@ -255,7 +261,13 @@ async function applyFault(sf: ScheduledFault, v: ViewStatus | null, nodes: Node[
 
 async function worker(s: Store, c: number, o: ChaosOptions, rec: HistoryRecorder, stopped: () => boolean, completions: number[]): Promise<void> {
   const r = seededRandom(o.seed * 1000 + c);
+  const start = Date.now();
   for (let n = 0; !stopped(); n++) {
+    if (o.rate > 0) {
+      const due = start + (n * 1000) / o.rate - Date.now();
+      if (due > 0) await new Promise((res) => setTimeout(res, due));
+      if (stopped()) break;
+    }
     const key = `k${Math.floor(r() * o.keys)}`;
     const x = r();
     const op = x < 0.4 ? 'get' : x < 0.65 ? 'put' : x < 0.9 ? 'append' : 'delete';
