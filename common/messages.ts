@@ -33,6 +33,12 @@ export interface PingMsg {
   role?: 'primary' | 'backup' | 'idle';
   /** Holds state that counts for `view` (its primary, or its backup with the transfer installed). */
   initialised?: boolean;
+  /**
+   * Sent by a primary whose backup has not applied anything it forwarded for a while (the
+   * link is down, or acknowledgements stopped): replace that backup. Believed only from the
+   * primary holder of the current, acknowledged view (docs/PROTOCOL.md §1).
+   */
+  suspect?: ReplicaId;
 }
 
 /**

@@ -218,7 +218,8 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       if (!isId(m.id)) return bad('ping.id must be a non-empty string (the replica URL)');
       if (!isId(m.incarnation)) return bad('ping.incarnation must be a non-empty string');
       if (!isNat(m.viewnum)) return bad('ping.viewnum must be a non-negative integer');
-      const ping: PingMsg = { type: 'ping', id: m.id, incarnation: m.incarnation, viewnum: m.viewnum, ...(isStr(m.token) ? { token: m.token } : {}) };
+      if (m.suspect !== undefined && !isId(m.suspect)) return bad('ping.suspect must be a replica id');
+      const ping: PingMsg = { type: 'ping', id: m.id, incarnation: m.incarnation, viewnum: m.viewnum, ...(isStr(m.token) ? { token: m.token } : {}), ...(isStr(m.suspect) ? { suspect: m.suspect } : {}) };
       if (m.view === undefined && m.holders === undefined && m.role === undefined && m.initialised === undefined) return ping;
       // The report (docs/VIEW-SERVICE-RESTART.md): all four fields or none.
       if (!validView(m.view)) return bad('ping.view must be {viewnum, primary, backup}');

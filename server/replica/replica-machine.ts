@@ -217,6 +217,13 @@ export class ReplicaMachine {
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
   /**
+   * How forwarding to the backup stands, for the shell's suspicion check: `synced` once the
+   * current view's transfer is acknowledged; `ackedIndex` moves with every acknowledgement.
+   */
+  forwardState(): { synced: boolean; ackedIndex: number; pending: number } {
+    return { synced: this.xfer.state === 'acked', ackedIndex: this.ackedIndex, pending: this.pendingCount() };
+  }
+  /**
    * About how much memory the unanswered requests hold (keys and values, UTF-16 units, plus
    * a fixed cost each): 100 000 of them may be 100 GB when each carries 1 MiB, so the shell
    * bounds this too.

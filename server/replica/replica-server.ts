@@ -45,6 +45,9 @@ import { ReplicaMachine, notPrimary, type ConnId, type PeerIdentity, type Replic
 import type { HistoryBounds } from './history';
 
 /** A running replica. */
+/** Ping intervals without any acknowledgement from a stalled backup before the primary reports it (1 s by default). */
+const SUSPECT_AFTER_PINGS = 10;
+
 export interface Replica {
   /** The advertised URL: the replica's id in views. */
   readonly id: string;
@@ -178,6 +181,8 @@ class ReplicaShell {
   private vsLink: Link | null = null;
   private backup: { target: string; link: Link } | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** Forwarding progress as last seen by suspectBackup(): view:ackedIndex and since when. */
+  private progress: { key: string; since: number } | null = null;
   private flushScheduled = false;
   private paused = false;
   private lastPingViewnum = -1;
@@ -410,10 +415,38 @@ class ReplicaShell {
     // With the report (view, holders, role, initialised) a restarted view service can learn the view.
     const msg: PingMsg = { type: 'ping', id: this.id, incarnation: this.incarnation, viewnum, ...this.machine.report() };
     if (this.o.clusterToken !== null) msg.token = this.o.clusterToken;
+    const suspect = this.suspectBackup();
+    if (suspect !== null) {
+      msg.suspect = suspect;
+      this.log.warn({ backup: suspect, stalledMs: Date.now() - this.progress!.since }, 'backup is not applying forwarded operations: asking the view service to replace it');
+    }
     if (this.vsLink.send(encode(msg))) {
       this.lastPingViewnum = viewnum;
       if (viewnum === 0) this.zeroPingInFlight = true;
     }
+  }
+
+  /**
+   * The backup to report as unable to apply forwards, or null. As primary of a view whose
+   * transfer the backup acknowledged, with requests waiting or the link down, and no
+   * acknowledgement for SUSPECT_AFTER_PINGS ping intervals: a partition between primary and
+   * backup that the view service cannot see (both still ping it). Without this every
+   * operation would stall until it healed; with it the view service replaces the backup
+   * (docs/PROTOCOL.md §1). A slow backup still acknowledges, so it is not suspected.
+   */
+  private suspectBackup(): string | null {
+    const m = this.machine;
+    const backup = m.view.backup;
+    if (m.role !== 'primary' || backup === null) { this.progress = null; return null; }
+    const f = m.forwardState();
+    const now = Date.now();
+    const key = `${m.view.viewnum}:${f.ackedIndex}`;
+    const stalled = f.synced && (f.pending > 0 || this.backup?.link.status !== 'open');
+    if (!stalled || this.progress === null || this.progress.key !== key) {
+      this.progress = { key, since: now };
+      return null;
+    }
+    return now - this.progress.since >= SUSPECT_AFTER_PINGS * this.o.pingIntervalMs ? backup : null;
   }
 
   private onViewServiceMessage(text: string): void {

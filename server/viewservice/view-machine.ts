@@ -107,7 +107,7 @@ export type ViewMachineEvent =
 /** Why the machine recovers: it has no saved state, or a replica reported a view above its own. */
 export type RecoveryReason = 'no-state' | 'behind';
 
-export type DeathReason = 'silent' | 'link-closed' | 'left' | 'new-incarnation' | 'restarted';
+export type DeathReason = 'silent' | 'link-closed' | 'left' | 'new-incarnation' | 'restarted' | 'suspected';
 
 interface ServerRecord {
   readonly id: ReplicaId;
@@ -116,9 +116,14 @@ interface ServerRecord {
   readonly serial: number;
   lastPing: number;
   alive: boolean;
+  /** When its primary last reported it unable to apply forwards (see suspect()). */
+  suspectedAt?: number;
 }
 
 type Slot = 'primary' | 'backup';
+
+/** A suspected backup is not made backup again for this many deadPings periods (10 s by default). */
+const SUSPECT_COOLDOWN_DEADS = 20;
 
 /** Bound on the events outbox if the shell never drains it. */
 const MAX_EVENTS = 1000;
@@ -228,6 +233,25 @@ export class ViewMachine {
   /** The replica's link closed: that incarnation is dead at once (SPEC §2.1). A stale incarnation's close does nothing. */
   linkClosed(id: ReplicaId, incarnation: string): void {
     this.kill(id, incarnation, 'link-closed');
+  }
+
+  /**
+   * The primary reports that its backup has not applied what it forwarded for a while (the
+   * link is down, or acknowledgements stopped, e.g. a partition between the two that the view
+   * service cannot see). The backup counts as dead, so the usual rules replace it (SPEC §2.5)
+   * instead of every operation stalling until the partition heals. Believed only from the
+   * primary holder of the current, acknowledged view about that view's backup: nothing else
+   * can make a replica dead this way, and no rule of SPEC §2 is bypassed (the change still
+   * follows the acknowledgement).
+   */
+  suspect(id: ReplicaId, incarnation: string, backup: ReplicaId): void {
+    if (this.recovery !== null || !this.isAcked) return;
+    if (id !== this.current.primary || this.currentHolders.primary !== incarnation || !this.aliveIn('primary')) return;
+    if (backup !== this.current.backup || this.currentHolders.backup === null) return;
+    const rec = this.servers.get(backup);
+    if (rec === undefined || rec.incarnation !== this.currentHolders.backup || !rec.alive) return;
+    rec.suspectedAt = this.clock.now();
+    this.kill(backup, rec.incarnation, 'suspected');
   }
 
   /** A graceful leave (e.g. on SIGTERM): the same as a closed link. */
@@ -345,8 +369,14 @@ export class ViewMachine {
 
   /** The earliest-registered alive server that is not named in the current view. */
   private firstIdle(): ReplicaId | null {
+    const now = this.clock.now();
     for (const rec of this.servers.values()) {
-      if (rec.alive && !this.inView(rec.id)) return rec.id;
+      if (!rec.alive || this.inView(rec.id)) continue;
+      // A backup its primary could not reach waits out a cooldown before it is made backup
+      // again: otherwise a lasting partition between the two would bring it straight back,
+      // and the new view could never be acknowledged (its transfer cannot arrive).
+      if (rec.suspectedAt !== undefined && now - rec.suspectedAt < SUSPECT_COOLDOWN_DEADS * this.deadAfterMs) continue;
+      return rec.id;
     }
     return null;
   }

@@ -268,6 +268,7 @@ class ViewServer implements ViewService {
     st.replica = { id: msg.id, incarnation: msg.incarnation };
     this.owners.set(msg.id, ws);
     this.machine.ping(msg.id, msg.incarnation, msg.viewnum, reportOf(msg));
+    if (msg.suspect !== undefined) this.machine.suspect(msg.id, msg.incarnation, msg.suspect);
     // A new view goes to every link, this one included; otherwise answer this ping alone.
     if (!this.flush()) this.sendText(ws, this.viewText());
   }
