@@ -354,13 +354,19 @@ function steadyStart(c: { clients: number; depth: number; size: number; pauseMs:
  * and count acknowledged writes that are missing (value counter < last acknowledged).
  * `mark` (wall-clock ms, e.g. the moment of the kill) also gets the gap that spans it.
  */
-async function steadyStop(c: { mark?: number; markEnd?: number }): Promise<unknown> {
+async function steadyStop(c: { mark?: number; markEnd?: number; waitMs?: number; verify?: boolean }): Promise<unknown> {
   const st = steady;
   if (!st) throw new Error('no steady load running');
   steady = null;
   st.running = false;
   const stopped = wallNow();
-  await Promise.all(st.lanes);
+  // Wait for the lanes' last operations, but not forever (a stuck cluster holds them until
+  // their timeoutMs): what has not finished by then is reported, not waited for.
+  let unfinished = st.lanes.length;
+  await Promise.race([
+    Promise.all(st.lanes.map((l) => l.then(() => { unfinished--; }))),
+    sleep(c.waitMs ?? 30_000),
+  ]);
   const times = st.done.sorted();
   const overall = longestGap(times, st.started, stopped);
   let gapAtMark: number | null = null;
@@ -377,17 +383,23 @@ async function steadyStop(c: { mark?: number; markEnd?: number }): Promise<unkno
     if (!Number.isNaN(before) && !Number.isNaN(after)) gapAtMark = after - before;
     if (!Number.isNaN(after)) firstOkAfterMark = after - c.mark;
     if (!Number.isNaN(before)) lastBeforeMark = c.mark - before;
-    // The longest gap from just before the mark to the end of the marked window.
-    windowGap = longestGap(times, Number.isNaN(before) ? c.mark : before, c.markEnd ?? stopped);
+    // The longest gap from just before the mark to the end of the marked window, counting
+    // the open gap at its end (no completion from the last one until the window closed).
+    const from = Number.isNaN(before) ? c.mark : before;
+    const to = Math.min(c.markEnd ?? stopped, stopped);
+    windowGap = longestGap(times, from, to);
+    let last = from;
+    for (let i = 0; i < times.length; i++) if (times[i] >= from && times[i] <= to) last = times[i];
+    if (to - last > windowGap.gapMs) windowGap = { gapMs: to - last, at: last };
   }
   // Verify: no acknowledged write lost.
   let lost = 0;
   let unreadable = 0;
   const lostKeys: string[] = [];
-  await Promise.all(st.keys.map(async (key, i) => {
-    for (let attempt = 0; attempt < 5; attempt++) {
+  if (c.verify !== false) await Promise.all(st.keys.map(async (key, i) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const v = await st.storeOf[i].get(key);
+        const v = await st.storeOf[i].get(key, { timeoutMs: 10_000 });
         const n = v === null ? 0 : Number(v.slice(0, v.indexOf(':')));
         if (n < st.lastAcked[i]) { lost++; lostKeys.push(`${key}: read ${n} < acked ${st.lastAcked[i]}`); }
         return;
@@ -419,9 +431,10 @@ async function steadyStop(c: { mark?: number; markEnd?: number }): Promise<unkno
     // When the longest gap of the window ended, relative to the mark: operations resumed then.
     resumedAfterMarkMs: windowGap && Number.isFinite(windowGap.at) && typeof c.mark === 'number' ? windowGap.at + windowGap.gapMs - c.mark : null,
     windowMaxGapAt: windowGap?.at ?? null,
-    lostAcked: lost,
+    lostAcked: c.verify !== false ? lost : null,
     lostKeys: lostKeys.slice(0, 10),
     unreadable,
+    unfinishedLanes: unfinished,
   };
 }
 

@@ -1022,7 +1022,7 @@ async function runTransfer(o: Options, doTransfer: boolean): Promise<void> {
         }
         if (acked === null) {
           // Record what stood in the way, then still measure what the clients saw.
-          const s = await load.request<{ windowMaxGapMs: number | null; ops: number }>({ cmd: 'steady-stop', mark: listening }, 120_000);
+          const s = await load.request<{ windowMaxGapMs: number | null; ops: number }>({ cmd: 'steady-stop', mark: listening, waitMs: 2000, verify: false }, 60_000);
           t.steady = s;
           t.maxPauseMs = s.windowMaxGapMs;
           const interesting = (l: string): boolean => /"level":(4|5|6)0|link|transfer|xfer|backup|view/i.test(l);
