@@ -70,7 +70,8 @@ const HELP = `npm run bench -- [flags]
   --failover-replicas N   replicas in the failover cluster (default 3: primary, backup, idle)
   --steady CxD            the steady load during failover (default 4x4)
   --cpu-prof DIR          run the ops section's replicas with --cpu-prof into DIR (stopped
-                          with SIGTERM at the end so the profiles are written)
+                          with SIGTERM at the end so the profiles are written), and its
+                          load process (the client library) into DIR/client
   --out DIR               where the JSON goes (default bench/results)
   --max-minutes N         watchdog: stop everything after N minutes (default 30)
   --log-level LEVEL       LOG_LEVEL of the Understudy processes (default info)
@@ -190,8 +191,8 @@ async function killChild(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** Spawn a TypeScript file of bench/ through ts-node (transpile only). */
-function spawnTs(file: string, args: string[]): ChildProcess {
-  return track(spawn(process.execPath, ['-r', 'ts-node/register', path.join(ROOT, 'bench', file), ...args], {
+function spawnTs(file: string, args: string[], nodeArgs: string[] = []): ChildProcess {
+  return track(spawn(process.execPath, [...nodeArgs, '-r', 'ts-node/register', path.join(ROOT, 'bench', file), ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true', NODE_OPTIONS: '' },
@@ -227,8 +228,8 @@ class Load {
   readonly ready: Promise<void>;
   private readonly stderr: string[] = [];
 
-  constructor() {
-    this.child = spawnTs('load.ts', []);
+  constructor(nodeArgs: string[] = []) {
+    this.child = spawnTs('load.ts', [], nodeArgs);
     let markReady: () => void;
     let failReady: (e: Error) => void;
     this.ready = new Promise((res, rej) => { markReady = res; failReady = rej; });
@@ -279,8 +280,8 @@ class Load {
   }
 }
 
-async function newLoad(): Promise<Load> {
-  const l = new Load();
+async function newLoad(nodeArgs: string[] = []): Promise<Load> {
+  const l = new Load(nodeArgs);
   await l.ready;
   return l;
 }
@@ -710,8 +711,10 @@ async function opsTargets(o: Options, stops: (() => Promise<void>)[]): Promise<T
     current = pids;
     return pids;
   };
-  const l = await newLoad();
+  // With --cpu-prof the client side (the load process: the client library) is profiled too.
+  const l = await newLoad(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(o.cpuProf, 'client')}`] : []);
   load = l;
+  if (o.cpuProf) log(`understudy: load process (client library) pid ${l.pid}, profile in ${path.join(o.cpuProf, 'client')}`);
   const maxConns = Math.max(...o.loads.map((x) => x.conns));
   await l.request({ cmd: 'us-open', view: c.view.url, clients: maxConns, timeoutMs: 30_000, ...(o.attemptTimeoutMs ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}) });
   if (o.ops.includes('get')) {
