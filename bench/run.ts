@@ -384,6 +384,8 @@ interface Target {
   after?(size: number): Promise<void>;
   /** A server-side counter read around each round (Understudy: requests the primary received). */
   probe?(): Promise<number>;
+  /** The servers' last log lines, kept in the JSON when a round had errors. */
+  diagnose?(): Record<string, string[]>;
 }
 
 /**
@@ -417,6 +419,12 @@ async function runMatrix(o: Options, targets: Target[]): Promise<void> {
           const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
           cpu.others = Math.max(0, (machineBusySeconds() - m0) / secs - ours);
           rounds.get(t)!.push({ ...res, cpu, serverRequests });
+          if (Object.keys(res.errors).length) {
+            const note = `${t.name} ${fmtBytes(size)} ${l.conns}×${l.depth}, round ${r + 1}: ${JSON.stringify(res.errors)} (${res.issued ?? '?'} issued, ${Number.isFinite(serverRequests) ? serverRequests : '?'} requests reached the primary)`;
+            log(note);
+            anomalies.push(note);
+            if (t.diagnose) anomalyLogs.push({ note, logs: t.diagnose() });
+          }
           await t.after?.(size);
         }
       }
@@ -744,6 +752,7 @@ async function opsTargets(o: Options, stops: (() => Promise<void>)[]): Promise<T
       const p = c.replicas.find((x) => x.pid === current.primary);
       return p ? requestsReceived(p) : Promise.resolve(NaN);
     },
+    diagnose: () => Object.fromEntries([c.view, ...c.replicas].map((p) => [`${p === c.view ? 'view' : 'replica'} ${p.pid} ${p.id}`, p.logs.slice(-40)])),
   }));
 }
 
