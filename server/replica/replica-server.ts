@@ -181,6 +181,8 @@ class ReplicaShell {
   private vsLink: Link | null = null;
   private backup: { target: string; link: Link } | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** Client sockets corked in this turn (see cork()). */
+  private readonly corked = new Set<WebSocket>();
   /** Forwarding progress as last seen by suspectBackup(): view:ackedIndex and since when. */
   private progress: { key: string; since: number } | null = null;
   private flushScheduled = false;
@@ -695,7 +697,29 @@ class ReplicaShell {
       c.ws.close(CloseCodes.SlowConsumer, 'send buffer full');
       return;
     }
+    this.cork(c.ws);
     c.ws.send(encode(msg));
+  }
+
+  /**
+   * The replies one turn produces for one client (an fwdack completes many at once) go out
+   * in one write: the socket is corked at its first reply of the turn and uncorked right
+   * after the turn (process.nextTick: no added latency). Node's cork nests, so ws's own
+   * cork/uncork per frame merges into ours. `npm run bench` profiles had writev at 30% of
+   * the primary's CPU at 16 × 64 in flight.
+   */
+  private cork(ws: WebSocket): void {
+    if (this.corked.has(ws)) return;
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    socket.cork();
+    this.corked.add(ws);
+    if (this.corked.size === 1) process.nextTick(() => this.uncorkAll());
+  }
+
+  private uncorkAll(): void {
+    for (const ws of this.corked) (ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+    this.corked.clear();
   }
 
   /** Stop reading client sockets while too many requests wait for the backup. */
