@@ -61,6 +61,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { mulberry32 } from './random';
 
 export type Direction = 'both' | 'toTarget' | 'fromTarget';
 type Dir = 'toTarget' | 'fromTarget';
@@ -174,16 +175,7 @@ export interface FaultProxy {
 }
 
 /** A small seeded PRNG (mulberry32) in [0, 1), for reproducible fault runs. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /** Close codes `ws` lets an endpoint send (and the proxy therefore mirrors). */
 export function isSendableCloseCode(code: number): boolean {

@@ -11,20 +11,13 @@
  * must see.
  */
 
+import { mulberry32 } from './random';
+
 export const FUZZ_PREFIX = 'fuzz:';
 export const REAL_PREFIX = 'real:';
 
-/** mulberry32: small, fast, good enough for test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the test tooling (test/support/random.ts). */
+export const prng: (seed: number) => () => number = mulberry32;
 
 export type Frame = { text: string } | { binary: Buffer };
 

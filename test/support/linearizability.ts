@@ -30,6 +30,7 @@
 import { performance } from 'perf_hooks';
 import { utf8Length } from '../../common/limits';
 import { type HistoryOp, validateHistory } from './history';
+import { mulberry32 } from './random';
 
 export type { HistoryOp, KvOpName, KvOutput, OpStatus } from './history';
 export { HistoryRecorder, readHistory, validateHistory, writeHistory } from './history';
@@ -936,12 +937,3 @@ function isSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdfff;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -12,6 +12,7 @@ import {
   windowVerdictForTests,
   writeHistory,
 } from '../support/linearizability';
+import { mulberry32 } from '../support/random';
 
 /** Builds histories by hand; ret null means no reply (status unknown). */
 class H {
@@ -339,15 +340,6 @@ describe('linearizability checker', () => {
 
 // ---------------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A simulated store: each client runs one operation at a time; every op that takes effect

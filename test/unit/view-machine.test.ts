@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { ViewMachine } from '../../server/viewservice/view-machine';
 import type { View, ViewHolders } from '../../common/view';
 import { ManualClock } from '../support/manual-clock';
+import { mulberry32 } from '../support/random';
 
 const PING = 100;
 const DEAD = 5;
@@ -458,17 +459,7 @@ describe('ViewMachine', () => {
   });
 
   describe('invariants under a random schedule (SPEC §2.3, §2.4, §2.7)', () => {
-    /** mulberry32: a tiny seeded PRNG, so a failure is reproducible from its seed. */
-    function prng(seed: number): () => number {
-      let a = seed >>> 0;
-      return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
+    const prng = mulberry32;
 
     interface Proc { id: string; inc: string; gen: number; up: boolean; known: number }
 
