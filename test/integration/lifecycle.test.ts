@@ -19,6 +19,7 @@ import { noopLogger } from '../../common/logger';
 import { connect as connectClient } from '../../client/node';
 import type { Store } from '../../client/store';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
+import { nextMessage } from '../support/ws-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = any;
@@ -83,20 +84,6 @@ async function connectRaw(url: string): Promise<WebSocket> {
   teardown.push(() => ws.terminate());
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
   return ws;
-}
-
-function nextMessage(ws: WebSocket, predicate: (m: Msg) => boolean, timeoutMs = 3000): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { ws.off('message', on); reject(new Error(`no matching message within ${timeoutMs} ms`)); }, timeoutMs);
-    function on(data: WebSocket.RawData): void {
-      const m = JSON.parse(String(data));
-      if (!predicate(m)) return;
-      clearTimeout(timer);
-      ws.off('message', on);
-      resolve(m);
-    }
-    ws.on('message', on);
-  });
 }
 
 function closed(ws: WebSocket, timeoutMs = 5000): Promise<number> {

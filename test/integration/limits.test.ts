@@ -12,11 +12,10 @@ import { MAX_PEER_STRANGERS } from '../../server/replica/replica-server';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import { noopLogger } from '../../common/logger';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Msg = any;
+import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
+const connect = (url: string) => openWs(url, teardown);
 afterEach(async () => {
   while (teardown.length) await teardown.pop()!();
 });
@@ -64,33 +63,6 @@ function open(url: string): Promise<WebSocket | number> {
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); });
     ws.once('close', () => reject(new Error(`${url} closed before opening`)));
-  });
-}
-
-async function connect(url: string): Promise<WebSocket> {
-  const ws = await open(url);
-  if (typeof ws === 'number') throw new Error(`${url}: HTTP ${ws}`);
-  return ws;
-}
-
-function closed(ws: WebSocket, timeoutMs = 5000): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs);
-    ws.once('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason) }); });
-  });
-}
-
-function nextMessage(ws: WebSocket, predicate: (m: Msg) => boolean = () => true, timeoutMs = 3000): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { ws.off('message', on); reject(new Error(`no matching message within ${timeoutMs} ms`)); }, timeoutMs);
-    function on(data: WebSocket.RawData): void {
-      const m = JSON.parse(String(data));
-      if (!predicate(m)) return;
-      clearTimeout(timer);
-      ws.off('message', on);
-      resolve(m);
-    }
-    ws.on('message', on);
   });
 }
 

@@ -13,11 +13,10 @@ import { noopLogger } from '../../common/logger';
 import type { OpName } from '../../common/messages';
 import { startFaultProxy } from '../support/fault-proxy';
 import * as net from 'node:net';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Msg = any;
+import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
+const connect = (url: string) => openWs(url, teardown);
 
 afterEach(async () => {
   while (teardown.length) await teardown.pop()!();
@@ -49,34 +48,6 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-async function connect(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  teardown.push(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  return ws;
-}
-
-function nextMessage(ws: WebSocket, predicate: (m: Msg) => boolean = () => true, timeoutMs = 3000): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { ws.off('message', onMessage); reject(new Error(`no matching message within ${timeoutMs} ms`)); }, timeoutMs);
-    function onMessage(data: WebSocket.RawData): void {
-      const m = JSON.parse(String(data));
-      if (!predicate(m)) return;
-      clearTimeout(timer);
-      ws.off('message', onMessage);
-      resolve(m);
-    }
-    ws.on('message', onMessage);
-  });
-}
-
-function closed(ws: WebSocket, timeoutMs = 3000): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs);
-    ws.once('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason) }); });
-  });
 }
 
 /** A raw client: `req` frames; each `res` goes to the oldest request still waiting for that seq. */

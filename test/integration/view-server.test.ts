@@ -8,11 +8,10 @@ import WebSocket from 'ws';
 import { startViewService, ViewService } from '../../server/viewservice';
 import { normalizeViewOptions } from '../../common/config';
 import { noopLogger } from '../../common/logger';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Msg = any;
+import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
+const connect = (url: string) => openWs(url, teardown);
 
 afterEach(async () => {
   while (teardown.length) await teardown.pop()!();
@@ -26,38 +25,7 @@ async function startVs(flags: Record<string, string | number> = {}): Promise<Vie
   return vs;
 }
 
-/** An open client link, terminated after the test. */
-async function connect(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  teardown.push(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  return ws;
-}
-
-/** The next message on `ws` that satisfies `predicate` (register before sending what triggers it). */
-function nextMessage(ws: WebSocket, predicate: (m: Msg) => boolean = () => true, timeoutMs = 3000): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { ws.off('message', onMessage); reject(new Error(`no matching message within ${timeoutMs} ms`)); }, timeoutMs);
-    function onMessage(data: WebSocket.RawData): void {
-      const m = JSON.parse(String(data));
-      if (!predicate(m)) return;
-      clearTimeout(timer);
-      ws.off('message', onMessage);
-      resolve(m);
-    }
-    ws.on('message', onMessage);
-  });
-}
-
 const isView = (viewnum: number) => (m: Msg) => m.type === 'view' && m.view.viewnum === viewnum;
-
-/** The close code and reason the server sent. */
-function closed(ws: WebSocket, timeoutMs = 3000): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs);
-    ws.once('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason) }); });
-  });
-}
 
 /** Send a ping and wait for the view message that answers it (or that it caused). */
 async function ping(ws: WebSocket, id: string, viewnum: number, incarnation = `${id}#1`, extra: object = {}): Promise<Msg> {
