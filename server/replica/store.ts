@@ -44,11 +44,16 @@ export interface SnapshotBegin {
 interface Entry { value: string; bytes: number }
 interface ClientTable { low: number; results: Map<number, StoredResult> }
 
+/** A code unit that JSON escapes, or one outside ASCII. */
+const NEEDS_ESCAPE_OR_NON_ASCII = /[\x00-\x1f"\\\u007f-\uffff]/;
+
 /**
  * Exact length in UTF-8 bytes of `JSON.stringify(s)` without building it (quotes excluded).
  * Used to cut snapshots and forward frames below the message limit.
  */
 export function jsonStringBytes(s: string): number {
+  // Fast path: printable ASCII with no quote or backslash is one byte per unit (native scan).
+  if (!NEEDS_ESCAPE_OR_NON_ASCII.test(s)) return s.length;
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const cost = charCost(s, i);
