@@ -217,11 +217,12 @@ export class ReplicaMachine {
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
   /**
-   * How forwarding to the backup stands, for the shell's suspicion check: `synced` once the
-   * current view's transfer is acknowledged; `ackedIndex` moves with every acknowledgement.
+   * How forwarding to the backup stands, for the shell's suspicion check and flush timing:
+   * `synced` once the current view's transfer is acknowledged; `ackedIndex` moves with every
+   * acknowledgement; `inFlight` ops were sent and await their acknowledgement.
    */
-  forwardState(): { synced: boolean; ackedIndex: number; pending: number } {
-    return { synced: this.xfer.state === 'acked', ackedIndex: this.ackedIndex, pending: this.pendingCount() };
+  forwardState(): { synced: boolean; ackedIndex: number; pending: number; inFlight: number } {
+    return { synced: this.xfer.state === 'acked', ackedIndex: this.ackedIndex, pending: this.pendingCount(), inFlight: Math.max(0, this.sentUpTo - this.ackedIndex) };
   }
   /**
    * About how much memory the unanswered requests hold (keys and values, UTF-16 units, plus

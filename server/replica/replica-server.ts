@@ -380,10 +380,15 @@ class ReplicaShell {
     this.syncBackupLink();
     if (this.machine.wantsFlush && !this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
+      const flush = () => {
         this.flushScheduled = false;
         this.guard(() => this.run({ kind: 'flush' }));
-      });
+      };
+      // Idle (every forwarded op acknowledged): forward as soon as this callback ends, adding
+      // no latency to a lone request. Busy: wait for the end of the turn, so the requests
+      // that arrive meanwhile on every connection go out in the same frame.
+      if (this.machine.forwardState().inFlight === 0) process.nextTick(flush);
+      else setImmediate(flush);
     }
     this.applyBackpressure();
     if (this.machine.pingViewnum !== this.lastPingViewnum) this.sendPing();
