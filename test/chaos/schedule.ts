@@ -48,6 +48,7 @@ export function makeSchedule(o: ScheduleOptions): ScheduledFault[] {
   const roles: Role[] = ['primary', 'primary', 'backup', 'backup', 'idle', 'any'];
   const links: LinkKind[] = ['replica-vs', 'to-replica', 'to-replica', 'client-vs'];
   let t = between(500, 1200);
+  let overlaps = false;
   const end = o.seconds * 1000 - 1500;
   while (t < end) {
     const downMs = between(300, 2500);
@@ -64,9 +65,11 @@ export function makeSchedule(o: ScheduleOptions): ScheduledFault[] {
     else if (k < 0.84) fault = { kind: 'flaky', link, role, client, p: 0.01 + r() * 0.05, downMs };
     else if (k < 0.94) fault = { kind: 'slow', link, role, client, bytesPerSecond: between(20_000, 200_000), downMs };
     else fault = { kind: 'restart-vs-links', downMs: 0 };
-    const overlaps = o.unsafe && r() < 0.35;
     out.push({ atMs: t, fault, overlaps });
-    t += downMs + between(300, 1200);
+    // The next fault starts after this one heals, or (unsafe) while it is still in force, so
+    // that primary and backup can both be down at once.
+    overlaps = o.unsafe && r() < 0.35;
+    t += overlaps ? between(100, Math.max(150, downMs - 50)) : downMs + between(300, 1200);
   }
   return out;
 }
