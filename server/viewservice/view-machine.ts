@@ -125,6 +125,9 @@ type Slot = 'primary' | 'backup';
 /** A suspected backup is not made backup again for this many deadPings periods (10 s by default). */
 const SUSPECT_COOLDOWN_DEADS = 20;
 
+/** Most server records kept; beyond it the oldest dead ones outside the view are forgotten. */
+export const MAX_SERVERS = 1024;
+
 /** Bound on the events outbox if the shell never drains it. */
 const MAX_EVENTS = 1000;
 /** The slot serial of a holder that is known to be gone (it restarted): matches no record. */
@@ -337,6 +340,21 @@ export class ViewMachine {
     this.servers.delete(id);
     this.servers.set(id, { id, incarnation, serial: this.nextSerial++, lastPing: now, alive: true });
     this.event({ kind: 'joined', id, incarnation });
+    if (this.servers.size > MAX_SERVERS) this.forgetOldestDead();
+  }
+
+  /**
+   * Bound the records: pings under ever new ids (a misconfigured fleet, or a fuzzer holding
+   * the cluster token) would otherwise pile up dead records until forgetAfterMs. The oldest
+   * dead records outside the view go first; live ones and the view's are kept.
+   */
+  private forgetOldestDead(): void {
+    for (const rec of this.servers.values()) {
+      if (this.servers.size <= MAX_SERVERS) return;
+      if (rec.alive || this.inView(rec.id)) continue;
+      this.servers.delete(rec.id);
+      this.event({ kind: 'forgotten', id: rec.id, incarnation: rec.incarnation });
+    }
   }
 
   private kill(id: ReplicaId, incarnation: string, reason: DeathReason): void {

@@ -5,7 +5,7 @@
  * partition heals. Manual clock, no ports, no sleeps.
  */
 import { expect } from 'chai';
-import { ViewMachine } from '../../server/viewservice/view-machine';
+import { ViewMachine, MAX_SERVERS } from '../../server/viewservice/view-machine';
 import { ManualClock } from '../support/manual-clock';
 
 const PING = 100;
@@ -72,5 +72,23 @@ describe('ViewMachine#suspect (primary reports a backup it cannot reach)', () =>
     vm.ping('A', 'A1', 4);
     vm.ping('B', 'B1', 2); // after the cooldown its ping fills the empty slot (SPEC §2.6)
     expect(vm.view).to.deep.equal({ viewnum: 5, primary: 'A', backup: 'B' });
+  });
+});
+
+describe('ViewMachine server records', () => {
+  it('keeps at most MAX_SERVERS records: pings under ever new ids forget the oldest dead ones, never the view\'s or live ones', () => {
+    const clock = new ManualClock();
+    const vm = new ViewMachine({ pingIntervalMs: PING, deadPings: DEAD, clock });
+    vm.ping('A', 'A1', 0);
+    vm.ping('A', 'A1', 1);
+    for (let i = 0; i < MAX_SERVERS + 500; i++) {
+      vm.ping(`stranger-${i}`, 'x', 0);
+      vm.linkClosed(`stranger-${i}`, 'x');
+    }
+    vm.ping('live', 'L1', 0);
+    const servers = vm.status().servers;
+    expect(servers.length).to.be.at.most(MAX_SERVERS);
+    expect(servers.map((s) => s.id)).to.include.members(['A', 'live']);
+    expect(vm.view).to.deep.equal({ viewnum: 2, primary: 'A', backup: 'stranger-0' });
   });
 });
