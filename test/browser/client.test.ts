@@ -152,7 +152,10 @@ describe('browser client in headless Chromium (issue #4)', function () {
       w.store = await w.understudy.connect({ view, timeoutMs: 20_000 });
       if (typeof w.store.watch !== 'function') return false;
       w.events = [];
-      w.stop = w.store.watch('w:*', (e: any) => w.events.push({ key: e.key, value: e.value, revision: e.revision, resync: e.resync === true }));
+      // fromRevision 0: every write to w:* is delivered, also one that the primary orders
+      // before this registration (without it the watch starts "from now", and a write racing
+      // the registration is, correctly, not an event of this watch).
+      w.stop = w.store.watch('w:*', (e: any) => w.events.push({ key: e.key, value: e.value, revision: e.revision, resync: e.resync === true }), { fromRevision: 0 });
       return true;
     }, c.vs.url);
     if (!hasWatch) this.skip(); // the client has no store.watch yet
@@ -160,7 +163,7 @@ describe('browser client in headless Chromium (issue #4)', function () {
     // so their revisions are consecutive: a gap or a duplicate shows in the sequence.
     const writer = await connect({ view: c.vs.url, timeoutMs: 20_000 });
     stores.push(writer);
-    await writer.put('w:start', 'start'); // the watch is registered once its first event arrives
+    await writer.put('w:start', 'start');
     await page.waitForFunction(() => (window as W).events.length >= 1);
     const N = 150;
     let killed: ViewStatus | null = null;
