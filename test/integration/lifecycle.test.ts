@@ -19,7 +19,7 @@ import { noopLogger } from '../../common/logger';
 import { connect as connectClient } from '../../client/node';
 import type { Store } from '../../client/store';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { nextMessage } from '../support/ws-helpers';
+import { nextMessage, waitFor } from '../support/ws-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = any;
@@ -63,15 +63,6 @@ function tmpDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'understudy-vs-'));
   teardown.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 async function readyz(port: number): Promise<{ status: number; body: Msg }> {

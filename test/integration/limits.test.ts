@@ -12,7 +12,7 @@ import { MAX_PEER_STRANGERS } from '../../server/replica/replica-server';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import { noopLogger } from '../../common/logger';
-import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
+import { openWs, nextMessage, closed, Msg, waitFor } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
 const connect = (url: string) => openWs(url, teardown);
@@ -43,15 +43,6 @@ async function startRep(vs: ViewService, flags: Record<string, string | number> 
   const r = await startReplica({ ...options, log: noopLogger });
   teardown.push(() => r.close());
   return r;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Open a socket; resolves with it once open, or with the HTTP status that refused the upgrade. */

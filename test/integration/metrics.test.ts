@@ -11,6 +11,7 @@ import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/conf
 import { noopLogger } from '../../common/logger';
 import { connect as connectStore } from '../../client/node';
 import type { Store } from '../../client/store';
+import { waitFor } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
 afterEach(async () => {
@@ -29,15 +30,6 @@ async function startRep(vs: ViewService): Promise<Replica> {
   const r = await startReplica({ ...options, log: noopLogger });
   teardown.push(() => r.close());
   return r;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** The series of one scrape: `name{a="1",b="2"}` → value. */

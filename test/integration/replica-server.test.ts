@@ -13,7 +13,7 @@ import { noopLogger } from '../../common/logger';
 import type { OpName } from '../../common/messages';
 import { startFaultProxy } from '../support/fault-proxy';
 import * as net from 'node:net';
-import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
+import { openWs, nextMessage, closed, Msg, waitFor } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
 const connect = (url: string) => openWs(url, teardown);
@@ -38,16 +38,6 @@ async function startRep(vs: ViewService, flags: Record<string, string | number> 
   const r = await startReplica({ ...options, log: noopLogger });
   teardown.push(() => r.close());
   return r;
-}
-
-/** Wait until `cond()` holds (checked every 5 ms). */
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** A raw client: `req` frames; each `res` goes to the oldest request still waiting for that seq. */

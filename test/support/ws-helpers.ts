@@ -41,3 +41,13 @@ export function closed(ws: WebSocket, timeoutMs = 5000): Promise<{ code: number;
     ws.once('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason) }); });
   });
 }
+
+/** Wait until `cond()` holds (checked every 5 ms), or fail naming `what`. */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
