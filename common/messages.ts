@@ -192,11 +192,21 @@ export interface XferBeginMsg {
   revision: number;
 }
 
-/** A chunk of the snapshot: data entries and at-most-once table entries. */
+/**
+ * A data entry of a transfer: `[key, value]` sets the key; `[key, piece, 1]` appends a piece
+ * to the value the entry before set (a value larger than a chunk).
+ */
+export type DataEntry = [string, string] | [string, string, 1];
+
+/**
+ * A chunk of the snapshot: data entries and at-most-once table entries. The backup answers
+ * every one with a `chunkack` (the primary keeps a few in flight: flow control that keeps
+ * forwarded operations from queueing behind megabytes of snapshot).
+ */
 export interface XferDataMsg {
   type: 'xfer-data';
   viewnum: number;
-  data: [string, string][];
+  data: DataEntry[];
   /** [clientId, low, [[seq, result], …]] */
   dedup: DedupEntry[];
   /**
@@ -234,6 +244,13 @@ export interface XferAckMsg {
   index: number;
 }
 
+/** backup → primary: `n` xfer-data chunks of the current transfer have been received and applied (cumulative). */
+export interface ChunkAckMsg {
+  type: 'chunkack';
+  viewnum: number;
+  n: number;
+}
+
 /** backup → primary: every op up to and including `index` is applied (cumulative). */
 export interface FwdAckMsg {
   type: 'fwdack';
@@ -249,12 +266,12 @@ export interface RejectMsg {
 }
 
 export type ToBackup = PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg;
-export type ToPrimary = XferAckMsg | FwdAckMsg | RejectMsg;
+export type ToPrimary = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
 
 export type Message =
   | PingMsg | SubscribeMsg | LeaveMsg | ViewMsg | ErrorMsg
   | ReqMsg | ResMsg | HelloMsg | WatchMsg | UnwatchMsg | EventMsg | SyncedMsg
   | PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg
-  | XferAckMsg | FwdAckMsg | RejectMsg;
+  | XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
 
 export type MessageType = Message['type'];

@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg,
+  Message, ReqMsg, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
 } from './messages';
 import type { View, ViewHolders } from './view';
 import type { ReplyErrorCode } from './errors';
@@ -288,13 +288,13 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
     case 'xfer-data': {
       if (!isNat(m.viewnum) || !Array.isArray(m.data) || !validDedup(m.dedup)) return bad('xfer-data needs viewnum, data, dedup');
       for (const e of m.data) {
-        if (!Array.isArray(e) || e.length !== 2 || !isStr(e[0]) || !isStr(e[1])) return bad('xfer-data.data must be [key, value] pairs');
+        if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && e[2] === 1)) || !isStr(e[0]) || !isStr(e[1])) return bad('xfer-data.data must be [key, value] or [key, piece, 1] entries');
         const n = keyTooLarge(e[0], limits);
         if (n !== null) return new ProtocolError('TOO_LARGE', `xfer-data key is ${formatBytes(n)}; the limit is maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`);
       }
       if (m.events !== undefined && !validHistory(m.events)) return bad('xfer-data.events must be [rev, key, value|null] triples');
       return {
-        type: 'xfer-data', viewnum: m.viewnum, data: m.data as [string, string][], dedup: m.dedup,
+        type: 'xfer-data', viewnum: m.viewnum, data: m.data as DataEntry[], dedup: m.dedup,
         ...(m.events !== undefined ? { events: m.events as HistoryEntry[] } : {}),
       };
     }
@@ -312,6 +312,9 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       }
       return { type: 'fwd', viewnum: m.viewnum, index: m.index, ops };
     }
+    case 'chunkack':
+      if (!isNat(m.viewnum) || !isNat(m.n)) return bad('chunkack needs viewnum and n');
+      return { type: 'chunkack', viewnum: m.viewnum, n: m.n };
     case 'xferack':
     case 'fwdack':
       if (!isNat(m.viewnum) || !isNat(m.index)) return bad(`${m.type} needs viewnum and index`);

@@ -13,11 +13,19 @@
  *    result is the reply) and is forwarded, batched, once per event-loop turn (`flush`).
  *    Replies wait for the backup's cumulative `fwdack` (or the `xferack` whose index covers
  *    them) (§3.2). With no backup in the view, requests complete at once.
- *  - Every new view in which I am primary with a backup starts a state transfer: a
- *    snapshot at the current index, taken and sent in one step once the link is up. The
- *    view is acknowledged to the view service (`pingViewnum`) only after `xferack` (§3.4).
- *    A link that drops before `xferack` gets a fresh transfer; after it, the unacknowledged
- *    fwds are resent from the acknowledged index + 1.
+ *  - Every new view in which I am primary with a backup starts a state transfer once the
+ *    link is up: the state as of the current index I, STREAMED (store.openTransfer): the
+ *    at-most-once table and history at once, then the data a chunk per `pump`, at most
+ *    TRANSFER_WINDOW chunks unacknowledged, while operations keep being ordered, applied
+ *    and forwarded behind the chunks. A write to a key the stream has not sent yet first
+ *    pulls the key's value as of I ahead of the fwd (copy-on-write by key), so the backup
+ *    applies every op after I to exactly the state as of I plus the ops before it: each op
+ *    is wholly after the transfer (§3.4), and clients keep being served during it. The
+ *    backup acknowledges fwds as it applies them to the state it is receiving; the view is
+ *    acknowledged to the view service (`pingViewnum`) only after `xferack` (§3.4), and no
+ *    other replica can serve before that (SPEC §2.3). A link that drops before `xferack`
+ *    gets a fresh transfer; after it, the unacknowledged fwds are resent from the
+ *    acknowledged index + 1.
  *  - Backup: installs a transfer only from the primary of its view (with its holder
  *    incarnation) and accepts `fwd` only for that view, from that peer, after the install,
  *    in index order; anything else is rejected with its view (§3.3). A rejection with a
@@ -33,13 +41,13 @@
  */
 import type {
   ReqMsg, ResMsg, StoredResult, XferBeginMsg, XferDataMsg, XferEndMsg, FwdMsg,
-  XferAckMsg, FwdAckMsg, RejectMsg, WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg,
+  XferAckMsg, ChunkAckMsg, FwdAckMsg, RejectMsg, WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg,
 } from '../../common/messages';
 import { VIEW0, NO_HOLDERS } from '../../common/view';
 import type { View, ViewHolders, ReplicaId } from '../../common/view';
 import type { ReplicaReport } from '../../common/recovery';
 import { DEFAULT_LIMITS, Limits } from '../../common/limits';
-import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, DEFAULT_CHUNK_BYTES, SnapshotChunk, jsonStringBytes } from './store';
+import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, SnapshotChunk, TransferCursor, jsonStringBytes } from './store';
 import { HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
 import { WatchRegistry, Watch, WatchPush, DEFAULT_MAX_WATCHES_PER_CONN, replayBatch, eventMsg } from './watches';
 
@@ -49,7 +57,7 @@ export type Role = 'primary' | 'backup' | 'idle';
 export interface PeerIdentity { id: string; incarnation: string }
 
 export type FromPrimaryMsg = XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg;
-export type FromBackupMsg = XferAckMsg | FwdAckMsg | RejectMsg;
+export type FromBackupMsg = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
 
 export type ReplicaInput =
   /** A view from the view service (pushed, or the answer to a ping). */
@@ -57,6 +65,8 @@ export type ReplicaInput =
   | { kind: 'clientOp'; conn: ConnId; req: ReqMsg }
   /** Once per event-loop turn while `wantsFlush`: forward every unsent op. */
   | { kind: 'flush' }
+  /** Once per event-loop turn while `wantsPump`: send the next chunk of a streaming transfer. */
+  | { kind: 'pump' }
   /** The shell's link to `backupTarget` opened / closed. */
   | { kind: 'backupLinkUp' }
   | { kind: 'backupLinkDown' }
@@ -90,7 +100,7 @@ export interface ReplicaMachineOptions {
   limits?: Limits;
   /** @default DEFAULT_STORE_BOUNDS */
   storeBounds?: StoreBounds;
-  /** Target size of a transfer chunk, UTF-8 bytes of JSON. @default 524288 */
+  /** Target size of a transfer chunk, UTF-8 bytes of JSON. @default 262144 */
   chunkBytes?: number;
   /** How many writes the history keeps for watch replays. @default DEFAULT_HISTORY_BOUNDS (10000 events, 16 MiB) */
   history?: HistoryBounds;
@@ -122,11 +132,21 @@ const WATCH_MARK: ReqMsg = Object.freeze({ type: 'req', client: WATCH_CLIENT, se
 type Transfer =
   | { state: 'none' } //                    the view has no backup
   | { state: 'waiting' } //                 to be sent once the link is up
-  | { state: 'sent'; index: number } //     sent, snapshot at `index`; waiting for xferack
+  | { state: 'streaming'; index: number; cursor: TransferCursor; sent: number; acked: number }
+  //                                          snapshot at `index` being sent; `sent` xfer-data so far, `acked` of them acknowledged
+  | { state: 'sent'; index: number } //     xfer-end sent; waiting for xferack
   | { state: 'acked'; index: number }; //   the backup installed it
 
-/** A transfer being received (backup side). */
-interface Staging { viewnum: number; peer: PeerIdentity; index: number; revision: number; chunks: SnapshotChunk[] }
+/** A transfer being received (backup side): the state it builds, and the chunks so far. */
+interface Staging { viewnum: number; peer: PeerIdentity; store: Store; chunks: number }
+
+/**
+ * Chunks of a streaming transfer sent and not yet acknowledged, at most. With 256 KiB
+ * chunks a forwarded op queues behind at most about 1 MiB of snapshot. @default 4
+ */
+export const TRANSFER_WINDOW = 4;
+/** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
+const TRANSFER_CHUNK_BYTES = 256 * 1024;
 
 /** Room for the fwd frame's own fields beside its ops. */
 const FWD_OVERHEAD = 1024;
@@ -158,7 +178,7 @@ export class ReplicaMachine {
   readonly incarnation: string;
   private readonly limits: Limits;
   private readonly chunkBytes: number;
-  private readonly _store: Store;
+  private _store: Store;
   private readonly watches: WatchRegistry;
   private effects: ReplicaEffect[] = [];
 
@@ -186,13 +206,14 @@ export class ReplicaMachine {
     this.me = o.me;
     this.incarnation = o.incarnation;
     this.limits = o.limits ?? DEFAULT_LIMITS;
-    this.chunkBytes = o.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.chunkBytes = o.chunkBytes ?? TRANSFER_CHUNK_BYTES;
     this._store = new Store(this.limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS, o.history ?? DEFAULT_HISTORY_BOUNDS);
     this.watches = new WatchRegistry(o.maxWatchesPerConn ?? DEFAULT_MAX_WATCHES_PER_CONN);
   }
 
   get role(): Role { return this._role; }
   get view(): View { return this._view; }
+  /** The state (a backup swaps in the store its transfer built, at xfer-end). */
   get store(): Store { return this._store; }
   /** The viewnum for the next ping: a primary withholds a view until its backup has the state (SPEC §3.4). */
   get pingViewnum(): number { return this.pingNum; }
@@ -213,6 +234,11 @@ export class ReplicaMachine {
   get wantsFlush(): boolean {
     return this._role === 'primary' && this.canForward() && this.pending.length > this.head
       && this.pending[this.pending.length - 1].index > this.sentUpTo;
+  }
+  /** True when a `pump` would send a transfer chunk: call it once per event-loop turn. */
+  get wantsPump(): boolean {
+    const x = this.xfer;
+    return this._role === 'primary' && this.linkUp && x.state === 'streaming' && x.sent - x.acked < TRANSFER_WINDOW;
   }
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
@@ -308,6 +334,7 @@ export class ReplicaMachine {
       case 'clientOp': return this.order(input.conn, input.req);
       case 'watch': return this.registerWatch(input.conn, input.msg);
       case 'flush': return this.flush();
+      case 'pump': return this.pump();
       case 'backupLinkUp': return this.onLinkUp();
       case 'backupLinkDown': return;
       case 'fromBackup': return this.onFromBackup(input.msg);
@@ -329,7 +356,7 @@ export class ReplicaMachine {
       this.linkUp = false;
     }
     if (!target) {
-      this.xfer = { state: 'none' };
+      this.setXfer({ state: 'none' });
       this.sentUpTo = this.ackedIndex = this._store.index;
       this.pingNum = this._view.viewnum;
       this.completeUpTo(this._store.index);
@@ -337,7 +364,7 @@ export class ReplicaMachine {
     }
     // A new view, even with the same backup, gets a transfer: views can be skipped, so
     // "same backup as before" does not prove it has the state.
-    this.xfer = { state: 'waiting' };
+    this.setXfer({ state: 'waiting' });
     if (this.linkUp) this.startTransfer();
   }
 
@@ -354,7 +381,7 @@ export class ReplicaMachine {
     this.pending = [];
     this.head = 0;
     this.pendingMem = 0;
-    this.xfer = { state: 'none' };
+    this.setXfer({ state: 'none' });
     this._backupTarget = null;
     this.linkUp = false;
   }
@@ -406,13 +433,30 @@ export class ReplicaMachine {
     for (const w of this.watches.matching(e.key)) this.effects.push({ kind: 'push', conn: w.conn, msg: eventMsg(w, e) });
   }
 
-  private canForward(): boolean {
-    return this.linkUp && (this.xfer.state === 'sent' || this.xfer.state === 'acked');
+  /** Replace the transfer state; a streaming transfer that ends this way stops pulling keys. */
+  private setXfer(x: Transfer): void {
+    if (this.xfer.state === 'streaming' && this.xfer !== x) this.xfer.cursor.close();
+    this.xfer = x;
   }
 
-  /** One fwd frame with every unsent op (split only to stay under the message limit). */
+  /** The backup has a transfer of this view under way or installed: its fwdacks count. */
+  private canForwardState(): boolean {
+    const s = this.xfer.state;
+    return s === 'streaming' || s === 'sent' || s === 'acked';
+  }
+
+  private canForward(): boolean {
+    const s = this.xfer.state;
+    return this.linkUp && (s === 'streaming' || s === 'sent' || s === 'acked');
+  }
+
+  /**
+   * One fwd frame with every unsent op (split only to stay under the message limit). During
+   * a streaming transfer the keys those ops pulled ahead go first.
+   */
   private flush(): void {
     if (!this.canForward()) return;
+    if (this.xfer.state === 'streaming') this.sendChunks(this.xfer, this.xfer.cursor.takePulled(this.chunkBytes));
     const budget = this.limits.maxMessageBytes - FWD_OVERHEAD;
     let i = this.head + Math.max(0, this.sentUpTo + 1 - (this.pending[this.head]?.index ?? 0));
     while (i < this.pending.length) {
@@ -431,7 +475,7 @@ export class ReplicaMachine {
   }
 
   private onLinkUp(): void {
-    if (this.xfer.state === 'waiting' || this.xfer.state === 'sent') {
+    if (this.xfer.state === 'waiting' || this.xfer.state === 'streaming' || this.xfer.state === 'sent') {
       this.startTransfer();
     } else if (this.xfer.state === 'acked') {
       this.sentUpTo = this.ackedIndex; // resend everything unacknowledged on the next flush
@@ -439,43 +483,71 @@ export class ReplicaMachine {
   }
 
   /**
-   * Snapshot at the current index and send it, all in this one step, so every op is
-   * wholly before (in the snapshot) or wholly after (forwarded behind it) (SPEC §3.4).
+   * Start streaming the state as of the current index: xfer-begin, the at-most-once table
+   * and the history now; the data chunk by chunk (`pump`), while ops go on (see the top).
    */
   private startTransfer(): void {
     const view = this._view;
     const index = this._store.index;
     const holders = this.holders as ViewHolders;
+    const cursor = this._store.openTransfer();
+    const x: Transfer = { state: 'streaming', index, cursor, sent: 0, acked: 0 };
+    this.setXfer(x);
+    this.sentUpTo = index;
     this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-begin', view, holders, index, revision: this._store.revision } });
-    let chunks = 0;
-    for (const c of this._store.snapshot(this.chunkBytes)) {
-      const msg: XferDataMsg = { type: 'xfer-data', viewnum: view.viewnum, data: c.data, dedup: c.dedup };
+    this.sendChunks(x, cursor.meta(this.chunkBytes));
+    this.log('info', `state transfer to ${view.backup} for view ${view.viewnum}`, { index, keys: this._store.size, revision: this._store.revision });
+    this.pump();
+  }
+
+  /** The next chunk of the data (within the window); xfer-end once every key is sent. */
+  private pump(): void {
+    const x = this.xfer;
+    if (x.state !== 'streaming' || !this.linkUp) return;
+    while (x.sent - x.acked < TRANSFER_WINDOW) {
+      const chunks = x.cursor.next(this.chunkBytes);
+      this.sendChunks(x, chunks);
+      if (x.cursor.done) {
+        this.sendChunks(x, x.cursor.takePulled(this.chunkBytes));
+        this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: this._view.viewnum } });
+        this.setXfer({ state: 'sent', index: x.index });
+        this.log('info', `state transfer to ${this._view.backup} sent`, { index: x.index, chunks: x.sent, pulledAhead: x.cursor.handledCount });
+        return;
+      }
+      if (chunks.length > 0) return; // one chunk per turn: clients are served between chunks
+    }
+  }
+
+  private sendChunks(x: Extract<Transfer, { state: 'streaming' }>, chunks: SnapshotChunk[]): void {
+    const viewnum = this._view.viewnum;
+    for (const c of chunks) {
+      const msg: XferDataMsg = { type: 'xfer-data', viewnum, data: c.data, dedup: c.dedup };
       if (c.events) msg.events = c.events;
       this.effects.push({ kind: 'toBackup', msg });
-      chunks++;
+      x.sent++;
     }
-    this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: view.viewnum } });
-    this.xfer = { state: 'sent', index };
-    this.sentUpTo = index;
-    this.log('info', `state transfer to ${view.backup} for view ${view.viewnum}`, { index, chunks, keys: this._store.size });
   }
 
   private onFromBackup(m: FromBackupMsg): void {
     const v = this._view.viewnum;
     switch (m.type) {
+      case 'chunkack':
+        if (m.viewnum === v && this.xfer.state === 'streaming' && m.n <= this.xfer.sent) this.xfer.acked = Math.max(this.xfer.acked, m.n);
+        return;
       case 'xferack':
-        if (m.viewnum !== v || this.xfer.state !== 'sent' || m.index !== this.xfer.index) {
+        // The backup's index covers the snapshot and every fwd it applied during the transfer.
+        if (m.viewnum !== v || this.xfer.state !== 'sent' || m.index < this.xfer.index || m.index > this._store.index) {
           this.log('debug', 'stale xferack ignored', { msg: m });
           return;
         }
-        this.xfer = { state: 'acked', index: m.index };
-        this.ackedIndex = m.index;
+        this.setXfer({ state: 'acked', index: this.xfer.index });
+        this.ackedIndex = Math.max(this.ackedIndex, m.index);
         this.pingNum = v; // now the view may be acknowledged to the view service
         this.log('info', `backup ${this._view.backup} installed view ${v}`, { index: m.index });
-        this.completeUpTo(m.index);
+        this.completeUpTo(this.ackedIndex);
         return;
       case 'fwdack':
-        if (m.viewnum !== v || this.xfer.state !== 'acked') return;
+        if (m.viewnum !== v || !this.canForwardState()) return;
         if (m.index > this.ackedIndex) {
           this.ackedIndex = Math.min(m.index, this._store.index);
           this.completeUpTo(this.ackedIndex);
@@ -498,7 +570,7 @@ export class ReplicaMachine {
       this.log('warn', `backup rejected: ${m.reason}`, { backupView: m.view, view: this._view });
       if (this.linkUp && this._view.backup !== null) {
         this.linkUp = false;
-        this.xfer = { state: 'waiting' };
+        this.setXfer({ state: 'waiting' });
         this.effects.push({ kind: 'relinkBackup', reason: m.reason });
       }
       return;
@@ -551,36 +623,54 @@ export class ReplicaMachine {
     if (viewnum !== v) return this.reject(m, `${m.type} for view ${viewnum}, but my view is ${v}`);
     if (!this.isMyPrimary(peer)) return this.reject(m, `${peer.id} is not the primary of view ${v}`);
     switch (m.type) {
-      case 'xfer-begin':
-        this.staging = { viewnum: v, peer, index: m.index, revision: m.revision, chunks: [] };
+      case 'xfer-begin': {
+        // The state is built in a staging store as the chunks arrive (and the fwds behind
+        // them are applied to it); it replaces mine at xfer-end. Mine counts for nothing
+        // until then: a backup never serves, and acknowledges only what the staging applied.
+        const store = this._store.emptyLike();
+        store.beginInstall({ index: m.index, revision: m.revision });
+        this.staging = { viewnum: v, peer, store, chunks: 0 };
         return;
+      }
       case 'xfer-data':
       case 'xfer-end': {
         const s = this.staging;
         if (!s || s.peer.incarnation !== peer.incarnation) return this.reject(m, `${m.type} without xfer-begin`);
         if (m.type === 'xfer-data') {
-          s.chunks.push(m.events ? { data: m.data, dedup: m.dedup, events: m.events } : { data: m.data, dedup: m.dedup });
+          s.store.receive(m.events ? { data: m.data, dedup: m.dedup, events: m.events } : { data: m.data, dedup: m.dedup });
+          this.effects.push({ kind: 'toPrimary', msg: { type: 'chunkack', viewnum: v, n: ++s.chunks } });
           return;
         }
-        this._store.install(s, s.chunks);
+        s.store.sealInstall();
+        this._store = s.store;
         this.staging = null;
         this.installed = v;
-        this.log('info', `installed state transfer for view ${v}`, { index: s.index, keys: this._store.size });
-        this.effects.push({ kind: 'toPrimary', msg: { type: 'xferack', viewnum: v, index: this._store.index } });
+        this.log('info', `installed state transfer for view ${v}`, { index: s.store.index, keys: s.store.size, chunks: s.chunks });
+        this.effects.push({ kind: 'toPrimary', msg: { type: 'xferack', viewnum: v, index: s.store.index } });
         return;
       }
       case 'fwd':
-        return this.onForward(m);
+        return this.onForward(peer, m);
     }
   }
 
-  /** Apply forwarded ops in index order; ops already applied (a resend) are skipped. */
-  private onForward(m: FwdMsg): void {
-    if (this.installed !== this._view.viewnum) return this.reject(m, `no state transfer installed for view ${this._view.viewnum}`);
-    const last = this._store.index;
+  /**
+   * Apply forwarded ops in index order; ops already applied (a resend) are skipped. During
+   * a transfer they go to the staging store, behind the snapshot's meta part: the primary
+   * sent every key they touch (as of the snapshot) before them.
+   */
+  private onForward(peer: PeerIdentity, m: FwdMsg): void {
+    const s = this.staging;
+    let store: Store;
+    if (s !== null && s.viewnum === this._view.viewnum && s.peer.incarnation === peer.incarnation) {
+      store = s.store; // a transfer under way (perhaps a fresh one over an installed one) takes them
+      store.sealInstall();
+    } else if (this.installed === this._view.viewnum) store = this._store;
+    else return this.reject(m, `no state transfer installed for view ${this._view.viewnum}`);
+    const last = store.index;
     if (m.index > last + 1) return this.reject(m, `fwd starts at index ${m.index}, expected at most ${last + 1}`);
-    for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) this._store.apply(m.ops[i]);
-    this.effects.push({ kind: 'toPrimary', msg: { type: 'fwdack', viewnum: this._view.viewnum, index: this._store.index } });
+    for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) store.apply(m.ops[i]);
+    this.effects.push({ kind: 'toPrimary', msg: { type: 'fwdack', viewnum: this._view.viewnum, index: store.index } });
   }
 
   // ───────────────────────────── idle ─────────────────────────────

@@ -12,6 +12,8 @@
  *                down ─▶ backupLinkDown, frames ─▶ fromBackup; toBackup ─▶ send (dropped
  *                while down: the machine resends on link-up)
  *   flush        setImmediate once per event-loop turn while machine.wantsFlush
+ *   pump         setImmediate once per event-loop turn while machine.wantsPump (the next
+ *                chunk of a streaming transfer; client I/O is served between chunks)
  *   HTTP         /healthz, /metrics, /digest
  *
  * Graceful shutdown (`shutdown()`, on SIGTERM): hold new requests, finish those in flight,
@@ -186,6 +188,7 @@ class ReplicaShell {
   /** Forwarding progress as last seen by suspectBackup(): view:ackedIndex and since when. */
   private progress: { key: string; since: number } | null = null;
   private flushScheduled = false;
+  private pumpScheduled = false;
   private paused = false;
   private lastPingViewnum = -1;
   /** A viewnum-0 ping is unanswered (see sendPing). */
@@ -390,6 +393,13 @@ class ReplicaShell {
       if (this.machine.forwardState().inFlight === 0) process.nextTick(flush);
       else setImmediate(flush);
     }
+    if (this.machine.wantsPump && !this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.guard(() => this.run({ kind: 'pump' }));
+      });
+    }
     this.applyBackpressure();
     if (this.machine.pingViewnum !== this.lastPingViewnum) this.sendPing();
   }
@@ -512,7 +522,7 @@ class ReplicaShell {
         this.warnings.warn('backup-bad-message', { backup: target, code: msg.code, reason: msg.message }, 'undecodable message from the backup');
         return;
       }
-      if (msg.type === 'xferack' || msg.type === 'fwdack' || msg.type === 'reject') {
+      if (msg.type === 'xferack' || msg.type === 'chunkack' || msg.type === 'fwdack' || msg.type === 'reject') {
         this.run({ kind: 'fromBackup', msg });
         if (msg.type === 'xferack' && this.machine.pingViewnum === msg.viewnum) this.metrics.transferAcked(msg.viewnum);
       } else {

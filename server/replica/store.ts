@@ -5,12 +5,15 @@
  * the order the at-most-once table evicts in — on the primary and on the backup.
  *
  *   apply(req)  →  StoredResult          every log entry (reads too) goes through here
- *   snapshot()  →  chunks                 state transfer, primary side (consume synchronously!)
- *   install(begin, chunks)                state transfer, backup side: replaces state wholesale
+ *   openTransfer() → TransferCursor       streaming state transfer, primary side: the state as
+ *                                          of now, sent over many turns while writes go on
+ *   beginInstall(begin) / receive(chunk) / sealInstall()
+ *                                          state transfer, backup side, chunk by chunk
+ *   snapshot() / install(begin, chunks)   the same, all at once (tests, tools)
  *   sortedEntries()                       for the digest the shell computes (GET /digest)
  *   history                               the last writes, in revision order (watch replays)
  */
-import type { ReqMsg, StoredResult, DedupEntry, OpResult, HistoryEntry } from '../../common/messages';
+import type { ReqMsg, StoredResult, DedupEntry, OpResult, HistoryEntry, DataEntry } from '../../common/messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
 import { History, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
 
@@ -27,9 +30,15 @@ export const DEFAULT_STORE_BOUNDS: StoreBounds = Object.freeze({ maxClients: 100
 /** Target size of one snapshot chunk, in UTF-8 bytes of its JSON. @default 524288 */
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
 
+/**
+ * One data entry of a transfer (common/messages.ts). Setting is idempotent, so a key sent
+ * twice with the same value (streamed, then pulled ahead of a write) costs bandwidth only.
+ */
+export type { DataEntry };
+
 /** One chunk of a snapshot: the payload of an `xfer-data` message. */
 export interface SnapshotChunk {
-  data: [string, string][];
+  data: DataEntry[];
   dedup: DedupEntry[];
   /** History events (oldest first), in the last chunks; absent when none. */
   events?: HistoryEntry[];
@@ -108,6 +117,10 @@ export class Store {
   private _index = 0;
   private readonly _history: History;
   private _lastWrite: WriteEvent | null = null;
+  /** The primary's live outgoing transfer (openTransfer): writes pull keys ahead of it. */
+  private live: TransferCursor | null = null;
+  /** The incoming transfer being received (beginInstall … sealInstall). */
+  private incoming: { revision: number; events: HistoryEntry[]; lastKey: string | null; sealed: boolean } | null = null;
 
   constructor(
     readonly limits: Limits = DEFAULT_LIMITS,
@@ -186,6 +199,7 @@ export class Store {
       return tooLarge(`key is ${formatBytes(keyBytes)}; the limit is maxKeyBytes = ${formatBytes(this.limits.maxKeyBytes)}`);
     }
     const old = this.data.get(req.key);
+    if (this.live !== null) this.beforeWrite(req.key, old);
     switch (req.op) {
       case 'put':
       case 'append': {
@@ -253,68 +267,45 @@ export class Store {
   }
 
   /**
-   * The whole state as chunks of at most ~`maxChunkBytes` of JSON each: data pairs first,
-   * then the at-most-once table in least-recently-used-first order (so the backup evicts in
-   * the same order), then the write history, oldest first. A value too large for one chunk
-   * (data or history) is sent as consecutive pieces under the same key (and revision), and a
-   * client's results may span chunks; `install` joins them.
+   * Start a streaming state transfer of the state as it is now (SPEC §3.4), to be sent over
+   * many turns while this store keeps applying operations:
    *
-   * The generator reads the live maps: consume it fully before applying anything else.
+   *   cursor.meta()        the at-most-once table and the write history, as of now (chunks);
+   *                        send them first, right after xfer-begin
+   *   cursor.next()        data chunks, a bounded amount per call; [] once every key is sent
+   *   cursor.takePulled()  the keys that writes since the start pulled ahead (see below):
+   *                        send them BEFORE forwarding the operations that made them
+   *
+   * Copy-on-write by key: the first write to a key after the start first records the key's
+   * value as of the start ("pulls it ahead") and marks it handled, so the cursor skips it.
+   * The backup, which applies the forwarded operations to the state it is receiving, thus
+   * always holds a key's value as of the start before the first operation on it arrives, and
+   * every operation is wholly after the transfer. A key that did not exist at the start and
+   * is created later is marked handled too (nothing to send). Only one cursor is live (the
+   * primary's current transfer); opening another closes it.
+   */
+  openTransfer(): TransferCursor {
+    this.live?.close();
+    const cursor = new TransferCursor(this.data, this.clients, this._history, () => { if (this.live === cursor) this.live = null; });
+    this.live = cursor;
+    return cursor;
+  }
+
+  /** The live transfer's hook: called before a write changes `key` (whose current entry is `old`). */
+  private beforeWrite(key: string, old: Entry | undefined): void {
+    const t = this.live;
+    if (t !== null) t.pull(key, old);
+  }
+
+  /**
+   * The whole state as chunks of at most ~`maxChunkBytes` of JSON each: the at-most-once
+   * table (least recently used first, so the backup evicts in the same order), the write
+   * history (oldest first), then the data. Consume it before applying anything else.
    */
   *snapshot(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): Generator<SnapshotChunk> {
-    let chunk: SnapshotChunk = { data: [], dedup: [] };
-    let size = 0;
-    /** True when `n` more bytes do not fit in a non-empty chunk: time to yield it. */
-    const full = (n: number) => size > 0 && size + n > maxChunkBytes;
-    const fresh = () => { const c = chunk; chunk = { data: [], dedup: [] }; size = 0; return c; };
-    for (const [key, e] of this.data) {
-      const keyBytes = jsonStringBytes(key) + 8;
-      const valueBytes = jsonStringBytes(e.value);
-      if (keyBytes + valueBytes <= maxChunkBytes) {
-        if (full(keyBytes + valueBytes)) yield fresh();
-        chunk.data.push([key, e.value]);
-        size += keyBytes + valueBytes;
-        continue;
-      }
-      for (const piece of splitByJsonBytes(e.value, Math.max(1024, maxChunkBytes - keyBytes))) {
-        const n = keyBytes + jsonStringBytes(piece);
-        if (full(n)) yield fresh();
-        chunk.data.push([key, piece]);
-        size += n;
-      }
-    }
-    for (const [client, t] of this.clients) {
-      const head = jsonStringBytes(client) + 24;
-      if (full(head)) yield fresh();
-      let entry: DedupEntry = [client, t.low, []];
-      chunk.dedup.push(entry);
-      size += head;
-      for (const [seq, r] of t.results) {
-        const n = utf8Length(JSON.stringify(r)) + 24;
-        if (full(n)) {
-          yield fresh();
-          entry = [client, t.low, []];
-          chunk.dedup.push(entry);
-          size += head;
-        }
-        entry[2].push([seq, r]);
-        size += n;
-      }
-    }
-    for (const e of this._history.since(this._history.base)) {
-      const keyBytes = jsonStringBytes(e.key) + 32;
-      const valueBytes = e.value === null ? 4 : jsonStringBytes(e.value);
-      const pieces = e.value === null || keyBytes + valueBytes <= maxChunkBytes
-        ? [e.value]
-        : splitByJsonBytes(e.value, Math.max(1024, maxChunkBytes - keyBytes));
-      for (const piece of pieces) {
-        const n = keyBytes + (piece === null ? 4 : jsonStringBytes(piece));
-        if (full(n)) yield fresh();
-        (chunk.events ??= []).push([e.rev, e.key, piece]);
-        size += n;
-      }
-    }
-    if (size > 0) yield chunk;
+    const cursor = new TransferCursor(this.data, this.clients, this._history, () => {});
+    yield* cursor.meta(maxChunkBytes);
+    for (let chunks = cursor.next(maxChunkBytes); chunks.length > 0; chunks = cursor.next(maxChunkBytes)) yield* chunks;
   }
 
   /** Snapshot materialised at once (an array of chunks), safe to keep while the store changes. */
@@ -322,37 +313,66 @@ export class Store {
     return [...this.snapshot(maxChunkBytes)];
   }
 
-  /**
-   * Replace the whole state with a snapshot (SPEC §3.4). Pieces of one key are joined in
-   * order; entries of one client are merged, the client's place in the LRU order being its
-   * first appearance.
-   */
+  /** Replace the whole state with a snapshot (SPEC §3.4): beginInstall, receive each chunk, sealInstall. */
   install(begin: SnapshotBegin, chunks: Iterable<SnapshotChunk>): void {
-    const data = new Map<string, Entry>();
-    const clients = new Map<string, ClientTable>();
-    const events: HistoryEntry[] = [];
-    for (const c of chunks) {
-      for (const e of c.events ?? []) {
-        const prev = events[events.length - 1];
-        if (prev && prev[0] === e[0] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
-        else events.push([e[0], e[1], e[2]]);
-      }
-      for (const [k, v] of c.data) {
-        const old = data.get(k);
-        data.set(k, old ? { value: old.value + v, bytes: old.bytes + utf8Length(v) } : { value: v, bytes: utf8Length(v) });
-      }
-      for (const [client, low, results] of c.dedup) {
-        let t = clients.get(client);
-        if (!t) clients.set(client, t = { low, results: new Map() });
-        for (const [seq, r] of results) t.results.set(seq, r);
-      }
-    }
-    this.data = data;
-    this.clients = clients;
+    this.beginInstall(begin);
+    for (const c of chunks) this.receive(c);
+    this.sealInstall();
+  }
+
+  /** A new, empty store with the same limits and bounds (a backup's staging store). */
+  emptyLike(): Store {
+    return new Store(this.limits, this.bounds, this._history.bounds);
+  }
+
+  /**
+   * Backup side of a transfer: drop everything and start at the snapshot's index and
+   * revision. Then `receive` each chunk as it arrives, and `sealInstall` before the first
+   * forwarded operation is applied (and at the end): the history is rebuilt there.
+   */
+  beginInstall(begin: SnapshotBegin): void {
+    this.live?.close();
+    this.data = new Map();
+    this.clients = new Map();
     this._index = begin.index;
     this._revision = begin.revision;
     this._lastWrite = null;
-    this.installHistory(begin.revision, events);
+    this.incoming = { revision: begin.revision, events: [], lastKey: null, sealed: false };
+  }
+
+  /**
+   * One chunk of a transfer. Data entries set keys (pieces append to the key set just
+   * before); the at-most-once entries of one client are merged, its place in the LRU order
+   * being its first appearance; history events wait for `sealInstall`.
+   */
+  receive(c: SnapshotChunk): void {
+    const inc = this.incoming;
+    for (const e of c.events ?? []) {
+      if (inc === null || inc.sealed) break; // history comes before any operation; later events are ignored
+      const prev = inc.events[inc.events.length - 1];
+      if (prev && prev[0] === e[0] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
+      else inc.events.push([e[0], e[1], e[2]]);
+    }
+    for (const e of c.data) {
+      const [k, v] = e;
+      const old = e.length === 3 && inc !== null && inc.lastKey === k ? this.data.get(k) : undefined;
+      this.data.set(k, old ? { value: old.value + v, bytes: old.bytes + utf8Length(v) } : { value: v, bytes: utf8Length(v) });
+      if (inc !== null) inc.lastKey = k;
+    }
+    for (const [client, low, results] of c.dedup) {
+      let t = this.clients.get(client);
+      if (!t) this.clients.set(client, t = { low, results: new Map() });
+      for (const [seq, r] of results) t.results.set(seq, r);
+    }
+  }
+
+  /** The meta part of a transfer is complete: rebuild the history (idempotent). */
+  sealInstall(): void {
+    const inc = this.incoming;
+    if (inc === null || inc.sealed) return;
+    inc.sealed = true;
+    this.installHistory(inc.revision, inc.events);
+    inc.events = [];
   }
 
   /**
@@ -368,6 +388,167 @@ export class Store {
     for (const [rev, key, value] of events) {
       this._history.push({ key, value, rev }, utf8Length(key), value === null ? 0 : utf8Length(value));
     }
+  }
+}
+
+/**
+ * The primary's side of one streaming transfer (Store.openTransfer). It reads the store's
+ * live maps: the data through a live Map iterator (entries deleted before it reaches them
+ * are skipped, entries added are visited, which is why every key a write touches is marked
+ * handled), the at-most-once table and the history only in `meta()`, at the start.
+ */
+export class TransferCursor {
+  private readonly iter: Iterator<[string, Entry]>;
+  /** The entry that did not fit in the last chunk: the first of the next. */
+  private carry: [string, Entry] | null = null;
+  /** Keys written since the start: already sent (pulled) or not part of the snapshot. */
+  private readonly handled = new Set<string>();
+  private pulled: ChunkBuilder | null = null;
+  private pulledLimit = DEFAULT_CHUNK_BYTES;
+  private _done = false;
+  private closed = false;
+
+  constructor(
+    data: Map<string, Entry>,
+    private readonly clients: Map<string, ClientTable>,
+    private readonly history: History,
+    private readonly onClose: () => void,
+  ) {
+    this.iter = data.entries();
+  }
+
+  /** Every data chunk was returned by next(). */
+  get done(): boolean { return this._done; }
+  /** Keys pulled ahead so far (a metric of how much writing went on during the transfer). */
+  get handledCount(): number { return this.handled.size; }
+
+  /** The at-most-once table (LRU first) and the history (oldest first), as of the start. */
+  meta(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] {
+    const out = new ChunkBuilder(maxChunkBytes);
+    for (const [client, t] of this.clients) {
+      const head = jsonStringBytes(client) + 24;
+      out.room(head);
+      let entry: DedupEntry = [client, t.low, []];
+      out.chunk.dedup.push(entry);
+      out.size += head;
+      for (const [seq, r] of t.results) {
+        const n = utf8Length(JSON.stringify(r)) + 24;
+        if (out.room(n)) {
+          entry = [client, t.low, []];
+          out.chunk.dedup.push(entry);
+          out.size += head;
+        }
+        entry[2].push([seq, r]);
+        out.size += n;
+      }
+    }
+    for (const e of this.history.since(this.history.base)) {
+      const keyBytes = jsonStringBytes(e.key) + 32;
+      const valueBytes = e.value === null ? 4 : jsonStringBytes(e.value);
+      const pieces = e.value === null || keyBytes + valueBytes <= maxChunkBytes
+        ? [e.value]
+        : splitByJsonBytes(e.value, Math.max(1024, maxChunkBytes - keyBytes));
+      for (const piece of pieces) {
+        const n = keyBytes + (piece === null ? 4 : jsonStringBytes(piece));
+        out.room(n);
+        (out.chunk.events ??= []).push([e.rev, e.key, piece]);
+        out.size += n;
+      }
+    }
+    return out.finish();
+  }
+
+  /**
+   * The next data chunks: about `maxChunkBytes` of keys the cursor has not passed yet and
+   * no write has handled, as they are now (= as of the start). Usually one chunk; more when
+   * a value is larger than a chunk, whose pieces are always returned together. [] when done.
+   */
+  next(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] {
+    if (this._done || this.closed) return [];
+    const out = new ChunkBuilder(maxChunkBytes);
+    for (;;) {
+      let entry = this.carry;
+      this.carry = null;
+      if (entry === null) {
+        const r = this.iter.next();
+        if (r.done) { this._done = true; break; }
+        entry = r.value;
+      }
+      const [key, e] = entry;
+      if (this.handled.size > 0 && this.handled.has(key)) continue;
+      if (out.size > 0 && out.size + jsonStringBytes(key) + 8 + e.bytes > maxChunkBytes) {
+        this.carry = entry; // starts the next chunk (bytes: a lower bound of its JSON size)
+        break;
+      }
+      addEntry(out, key, e.value, maxChunkBytes);
+      if (out.done.length > 0 || out.size >= maxChunkBytes) break;
+    }
+    return out.finish();
+  }
+
+  /** A write is about to change `key` (its entry now: `old`): send its value as of the start first, once. */
+  pull(key: string, old: Entry | undefined): void {
+    if (this.closed || this.handled.has(key)) return;
+    this.handled.add(key);
+    if (this._done || old === undefined) return; // the cursor sent it already / not in the snapshot
+    addEntry(this.pulled ??= new ChunkBuilder(this.pulledLimit), key, old.value, this.pulledLimit);
+  }
+
+  /** The chunks of keys pulled ahead since the last call, to send before the next fwd ([] if none). */
+  takePulled(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] {
+    this.pulledLimit = maxChunkBytes;
+    const out = this.pulled;
+    this.pulled = null;
+    return out === null ? [] : out.finish();
+  }
+
+  /** Stop: writes no longer pull (the transfer finished, or was abandoned). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pulled = null;
+    this.handled.clear();
+    this.onClose();
+  }
+}
+
+/** Fills chunks up to a byte budget (JSON UTF-8 bytes, approximately from above). */
+class ChunkBuilder {
+  chunk: SnapshotChunk = { data: [], dedup: [] };
+  size = 0;
+  readonly done: SnapshotChunk[] = [];
+  constructor(readonly max: number) {}
+  /** Make room for `n` more bytes: start a new chunk when the current one is non-empty and would overflow. True if it did. */
+  room(n: number): boolean {
+    if (this.size === 0 || this.size + n <= this.max) return false;
+    this.done.push(this.chunk);
+    this.chunk = { data: [], dedup: [] };
+    this.size = 0;
+    return true;
+  }
+  finish(): SnapshotChunk[] {
+    if (this.size > 0) this.done.push(this.chunk);
+    return this.done;
+  }
+}
+
+/** One key's data entries: `[key, value]`, or a value too large for a chunk as `[key, piece]`, `[key, piece, 1]`, …. */
+function addEntry(out: ChunkBuilder, key: string, value: string, maxChunkBytes: number): void {
+  const keyBytes = jsonStringBytes(key) + 8;
+  const valueBytes = jsonStringBytes(value);
+  if (keyBytes + valueBytes <= maxChunkBytes) {
+    out.room(keyBytes + valueBytes);
+    out.chunk.data.push([key, value]);
+    out.size += keyBytes + valueBytes;
+    return;
+  }
+  let first = true;
+  for (const piece of splitByJsonBytes(value, Math.max(1024, maxChunkBytes - keyBytes))) {
+    const n = keyBytes + 2 + jsonStringBytes(piece);
+    out.room(n);
+    out.chunk.data.push(first ? [key, piece] : [key, piece, 1]);
+    out.size += n;
+    first = false;
   }
 }
 

@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 import { SimNetwork } from '../support/sim-network';
 import { makeView } from '../../common/view';
-import type { ResMsg } from '../../common/messages';
-import type { ReplicaMachine } from '../../server/replica/replica-machine';
+import type { ResMsg, XferDataMsg } from '../../common/messages';
+import { TRANSFER_WINDOW, type ReplicaMachine } from '../../server/replica/replica-machine';
 
 const A = 'ws://a';
 const B = 'ws://b';
@@ -27,6 +27,13 @@ function sameState(x: ReplicaMachine, y: ReplicaMachine): void {
   expect(x.store.revision).to.equal(y.store.revision);
   expect(x.store.index).to.equal(y.store.index);
   expect([...x.store.snapshot()]).to.deep.equal([...y.store.snapshot()]);
+}
+
+/** Same data, revision, index and at-most-once table (the data's Map order may differ after a streamed transfer). */
+function sameData(x: ReplicaMachine, y: ReplicaMachine): void {
+  expect(x.store.sortedEntries()).to.deep.equal(y.store.sortedEntries());
+  expect([x.store.revision, x.store.index]).to.deep.equal([y.store.revision, y.store.index]);
+  expect(x.store.openTransfer().meta()).to.deep.equal(y.store.openTransfer().meta());
 }
 
 function lcg(seed: number): () => number {
@@ -96,6 +103,58 @@ describe('sim: replication (SPEC §3)', () => {
     expect(c.reply(during[1])).to.satisfy(ok('x'.repeat(50) + '!'));
     expect(c.reply(during[2])).to.satisfy(ok(true));
     sameState(net.m(A), net.m(B));
+  });
+
+  it('serves clients while a transfer streams: ops complete before it ends, each wholly after it (SPEC §3.4)', () => {
+    const net = new SimNetwork({ chunkBytes: 300 }).add(A, B);
+    net.setView(makeView(1, A, null));
+    const c = net.client('c', 1);
+    for (let i = 0; i < 200; i++) c.send(A, 'put', `key${i}`, `v${i}-`.padEnd(40, 'x'));
+    net.setView(makeView(2, A, B));
+    net.reconnect();
+    // a few chunks go out, then ops on keys not yet sent, on new keys, deletes and re-adds
+    for (let i = 0; i < 6; i++) { net.flushAll(); net.deliverOne(); }
+    const during = [
+      c.send(A, 'append', 'key150', '!'), c.send(A, 'delete', 'key151'), c.send(A, 'put', 'fresh', 'f'),
+      c.send(A, 'delete', 'key152'), c.send(A, 'put', 'key152', 'again'), c.send(A, 'append', 'key0', '?'),
+      c.send(A, 'get', 'key199'),
+    ];
+    let answeredDuringTransfer = 0;
+    for (let turns = 0; turns < 10_000 && net.m(A).pingViewnum === 1; turns++) {
+      net.flushAll();
+      if (!net.deliverOne()) break;
+      if (net.m(A).pingViewnum === 1) answeredDuringTransfer = during.filter((s) => c.replies(s).length > 0).length;
+    }
+    expect(answeredDuringTransfer, 'every op answered before the xferack').to.equal(during.length);
+    expect(net.deliveredOf('xfer-data', B).length).to.be.greaterThan(20);
+    net.deliver();
+    expect(net.m(A).pingViewnum).to.equal(2);
+    expect(c.reply(during[0])).to.satisfy(ok(`v150-`.padEnd(40, 'x').length + 1));
+    expect(c.reply(during[6])).to.satisfy(ok(`v199-`.padEnd(40, 'x')));
+    expect(net.m(B).store.get('key152')).to.equal('again');
+    expect(net.m(B).store.get('key151')).to.equal(undefined);
+    sameData(net.m(A), net.m(B));
+  });
+
+  it('keeps at most TRANSFER_WINDOW chunks unacknowledged while streaming', () => {
+    // a short history and one client op per key: the meta part (at-most-once table, history) is small
+    const net = new SimNetwork({ chunkBytes: 200, history: { maxEvents: 2, maxBytes: 1024 } }).add(A, B);
+    net.setView(makeView(1, A, null));
+    for (let i = 0; i < 100; i++) net.clientOp(A, { type: 'req', client: 'c', seq: i + 1, ack: i + 1, op: 'put', key: `key${i}`, value: 'z'.repeat(40) });
+    net.hold(B, A); // no chunkack comes back
+    net.setView(makeView(2, A, B));
+    net.reconnect();
+    for (let i = 0; i < 100; i++) { net.flushAll(); net.deliverOne(); }
+    const chunks = net.deliveredOf('xfer-data', B).map((e) => e.msg as XferDataMsg);
+    const meta = chunks.filter((m) => m.data.length === 0).length;
+    expect(meta).to.be.greaterThan(0);
+    // the meta part goes at once; data chunks only while fewer than TRANSFER_WINDOW are unacknowledged
+    expect(chunks.length - meta).to.equal(Math.max(0, TRANSFER_WINDOW - meta));
+    expect(chunks.length - meta).to.be.greaterThan(0);
+    net.release(B, A);
+    net.deliver();
+    expect(net.m(A).pingViewnum).to.equal(2);
+    sameData(net.m(A), net.m(B));
   });
 
   it('restarts the transfer when the backup link drops mid-transfer', () => {

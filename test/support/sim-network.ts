@@ -286,9 +286,12 @@ export class SimNetwork {
     this.step(n.id, { kind: 'backupLinkDown' });
   }
 
-  /** Flush every machine that wants it (one event-loop turn). */
+  /** Flush every machine that wants it, and pump every streaming transfer (one event-loop turn). */
   flushAll(): void {
-    for (const n of [...this.nodes.values()]) if (n.machine.wantsFlush) this.step(n.id, { kind: 'flush' });
+    for (const n of [...this.nodes.values()]) {
+      if (n.machine.wantsFlush) this.step(n.id, { kind: 'flush' });
+      if (n.machine.wantsPump) this.step(n.id, { kind: 'pump' });
+    }
   }
 
   private live(env: Envelope): boolean {

@@ -130,7 +130,9 @@ describe('ReplicaMachine', () => {
       m.step({ kind: 'backupLinkUp' });
       expect(effects(m)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 1, revision: 1 } },
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
+        // the at-most-once table and the history first, then the data (streamed: one chunk per pump)
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 2 } },
       ]);
       expect(m.pingViewnum).to.equal(1);
@@ -167,7 +169,7 @@ describe('ReplicaMachine', () => {
       expect(m.wantsFlush).to.equal(false);
       m.step({ kind: 'backupLinkUp' });
       const e = effects(m);
-      expect(e.map((x) => (x as { msg: { type: string } }).msg.type)).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-end']);
+      expect(e.map((x) => (x as { msg: { type: string } }).msg.type)).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-end']);
       expect(e[0]).to.have.nested.property('msg.index', 1);
       // the old attempt's xferack (index 0) does not count
       m.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
@@ -184,7 +186,9 @@ describe('ReplicaMachine', () => {
       // the link to B stays up (same target): the transfer goes out at once
       expect(setView(p, v4)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v4, holders: holders(v4), index: 1, revision: 1 } },
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v']], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
+        // the at-most-once table and the history first, then the data (streamed: one chunk per pump)
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v']], dedup: [] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 4 } },
       ]);
       expect(p.backupTarget).to.equal(B);
@@ -312,7 +316,7 @@ describe('ReplicaMachine', () => {
       p.step({ kind: 'backupLinkDown' });
       p.step({ kind: 'backupLinkUp' });
       const sent = effects(p).map((e) => (e.kind === 'toBackup' ? e.msg.type : e.kind));
-      expect(sent).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-end']);
+      expect(sent).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-end']);
       p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 2 } });
       expect(effects(p)).to.deep.equal([
         { kind: 'reply', conn: 1, msg: { type: 'res', seq: 1, ok: true, value: null, rev: 1 } },
@@ -346,7 +350,10 @@ describe('ReplicaMachine', () => {
       // it learned view 2 from xfer-begin
       expect(b.view).to.deep.equal(v);
       expect(b.role).to.equal('backup');
-      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 5 } }]);
+      expect(effects(b)).to.deep.equal([
+        { kind: 'toPrimary', msg: { type: 'chunkack', viewnum: 2, n: 1 } },
+        { kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 5 } },
+      ]);
       expect(b.store.get('k')).to.equal('v');
       expect(b.store.revision).to.equal(3);
     });
@@ -362,7 +369,10 @@ describe('ReplicaMachine', () => {
         { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } as const,
         { type: 'xfer-end', viewnum: 2 } as const,
       ]) b.step({ kind: 'fromPrimary', peer: peer(A), msg: msg as never });
-      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 4 } }]);
+      expect(effects(b)).to.deep.equal([
+        { kind: 'toPrimary', msg: { type: 'chunkack', viewnum: 2, n: 1 } },
+        { kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 4 } },
+      ]);
       expect(b.store.get('k')).to.equal('v');
       // It still never serves: only the primary slot is tied to the incarnation.
       b.step({ kind: 'clientOp', conn: 1, req: req(1, 'get', 'k') });
