@@ -131,9 +131,12 @@ const WATCH_MARK: ReqMsg = Object.freeze({ type: 'req', client: WATCH_CLIENT, se
 /** The current view's state transfer, as the primary sees it. */
 type Transfer =
   | { state: 'none' } //                    the view has no backup
-  | { state: 'waiting' } //                 to be sent once the link is up
-  | { state: 'streaming'; index: number; cursor: TransferCursor; sent: number; acked: number }
-  //                                          snapshot at `index` being sent; `sent` xfer-data so far, `acked` of them acknowledged
+  /**
+   * The snapshot at `index`, opened when the view named the backup: its meta part (taken
+   * then) waits for the link (`begun` false), the data streams once it is up; `sent`
+   * xfer-data so far, `acked` of them acknowledged.
+   */
+  | { state: 'streaming'; index: number; revision: number; cursor: TransferCursor; meta: SnapshotChunk[]; begun: boolean; sent: number; acked: number }
   | { state: 'sent'; index: number } //     xfer-end sent; waiting for xferack
   | { state: 'acked'; index: number }; //   the backup installed it
 
@@ -144,9 +147,9 @@ interface Staging { viewnum: number; peer: PeerIdentity; store: Store; chunks: n
  * Chunks of a streaming transfer sent and not yet acknowledged, at most. With 256 KiB
  * chunks a forwarded op queues behind at most about 1 MiB of snapshot. @default 4
  */
-export const TRANSFER_WINDOW = 4;
+export const TRANSFER_WINDOW = 2;
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
-const TRANSFER_CHUNK_BYTES = 256 * 1024;
+const TRANSFER_CHUNK_BYTES = 128 * 1024;
 
 /** Room for the fwd frame's own fields beside its ops. */
 const FWD_OVERHEAD = 1024;
@@ -238,7 +241,7 @@ export class ReplicaMachine {
   /** True when a `pump` would send a transfer chunk: call it once per event-loop turn. */
   get wantsPump(): boolean {
     const x = this.xfer;
-    return this._role === 'primary' && this.linkUp && x.state === 'streaming' && x.sent - x.acked < TRANSFER_WINDOW;
+    return this._role === 'primary' && this.linkUp && x.state === 'streaming' && x.begun && x.sent - x.acked < TRANSFER_WINDOW;
   }
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
@@ -363,9 +366,11 @@ export class ReplicaMachine {
       return;
     }
     // A new view, even with the same backup, gets a transfer: views can be skipped, so
-    // "same backup as before" does not prove it has the state.
-    this.setXfer({ state: 'waiting' });
-    if (this.linkUp) this.startTransfer();
+    // "same backup as before" does not prove it has the state. The snapshot is taken now,
+    // not when the link is up: the ops ordered meanwhile are after it, forwarded and
+    // answered as soon as the link is up, instead of waiting for the whole transfer.
+    this.openSnapshot();
+    if (this.linkUp) this.beginTransfer();
   }
 
   /**
@@ -441,13 +446,13 @@ export class ReplicaMachine {
 
   /** The backup has a transfer of this view under way or installed: its fwdacks count. */
   private canForwardState(): boolean {
-    const s = this.xfer.state;
-    return s === 'streaming' || s === 'sent' || s === 'acked';
+    const x = this.xfer;
+    return (x.state === 'streaming' && x.begun) || x.state === 'sent' || x.state === 'acked';
   }
 
   private canForward(): boolean {
-    const s = this.xfer.state;
-    return this.linkUp && (s === 'streaming' || s === 'sent' || s === 'acked');
+    const x = this.xfer;
+    return this.linkUp && ((x.state === 'streaming' && x.begun) || x.state === 'sent' || x.state === 'acked');
   }
 
   /**
@@ -475,40 +480,51 @@ export class ReplicaMachine {
   }
 
   private onLinkUp(): void {
-    if (this.xfer.state === 'waiting' || this.xfer.state === 'streaming' || this.xfer.state === 'sent') {
-      this.startTransfer();
+    const x = this.xfer;
+    if (x.state === 'streaming' && !x.begun) {
+      this.beginTransfer();
+    } else if (x.state === 'streaming' || x.state === 'sent') {
+      this.openSnapshot(); // a fresh transfer on a fresh link, at the current index
+      this.beginTransfer();
     } else if (this.xfer.state === 'acked') {
       this.sentUpTo = this.ackedIndex; // resend everything unacknowledged on the next flush
     }
   }
 
   /**
-   * Start streaming the state as of the current index: xfer-begin, the at-most-once table
-   * and the history now; the data chunk by chunk (`pump`), while ops go on (see the top).
+   * Take the snapshot of the state as of the current index: the at-most-once table and the
+   * history now, the data through a copy-on-write cursor (see the top). Sent by beginTransfer.
    */
-  private startTransfer(): void {
-    const view = this._view;
-    const index = this._store.index;
-    const holders = this.holders as ViewHolders;
+  private openSnapshot(): void {
     const cursor = this._store.openTransfer();
-    const x: Transfer = { state: 'streaming', index, cursor, sent: 0, acked: 0 };
-    this.setXfer(x);
+    const index = this._store.index;
+    this.setXfer({ state: 'streaming', index, revision: this._store.revision, cursor, meta: cursor.meta(this.chunkBytes), begun: false, sent: 0, acked: 0 });
     this.sentUpTo = index;
-    this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-begin', view, holders, index, revision: this._store.revision } });
-    this.sendChunks(x, cursor.meta(this.chunkBytes));
-    this.log('info', `state transfer to ${view.backup} for view ${view.viewnum}`, { index, keys: this._store.size, revision: this._store.revision });
+  }
+
+  /** The link is up: xfer-begin and the meta part now, the data chunk by chunk (`pump`). */
+  private beginTransfer(): void {
+    const x = this.xfer;
+    if (x.state !== 'streaming' || x.begun) return;
+    const view = this._view;
+    x.begun = true;
+    this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-begin', view, holders: this.holders as ViewHolders, index: x.index, revision: x.revision } });
+    this.sendChunks(x, x.meta);
+    x.meta = [];
+    this.log('info', `state transfer to ${view.backup} for view ${view.viewnum}`, { index: x.index, keys: this._store.size });
     this.pump();
   }
 
   /** The next chunk of the data (within the window); xfer-end once every key is sent. */
   private pump(): void {
     const x = this.xfer;
-    if (x.state !== 'streaming' || !this.linkUp) return;
+    if (x.state !== 'streaming' || !x.begun || !this.linkUp) return;
     while (x.sent - x.acked < TRANSFER_WINDOW) {
       const chunks = x.cursor.next(this.chunkBytes);
       this.sendChunks(x, chunks);
       if (x.cursor.done) {
         this.sendChunks(x, x.cursor.takePulled(this.chunkBytes));
+        this.sendChunks(x, x.cursor.historyChunks(this.chunkBytes));
         this.effects.push({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: this._view.viewnum } });
         this.setXfer({ state: 'sent', index: x.index });
         this.log('info', `state transfer to ${this._view.backup} sent`, { index: x.index, chunks: x.sent, pulledAhead: x.cursor.handledCount });
@@ -570,7 +586,7 @@ export class ReplicaMachine {
       this.log('warn', `backup rejected: ${m.reason}`, { backupView: m.view, view: this._view });
       if (this.linkUp && this._view.backup !== null) {
         this.linkUp = false;
-        this.setXfer({ state: 'waiting' });
+        this.openSnapshot();
         this.effects.push({ kind: 'relinkBackup', reason: m.reason });
       }
       return;
@@ -641,7 +657,7 @@ export class ReplicaMachine {
           this.effects.push({ kind: 'toPrimary', msg: { type: 'chunkack', viewnum: v, n: ++s.chunks } });
           return;
         }
-        s.store.sealInstall();
+        s.store.finishInstall();
         this._store = s.store;
         this.staging = null;
         this.installed = v;
@@ -664,7 +680,6 @@ export class ReplicaMachine {
     let store: Store;
     if (s !== null && s.viewnum === this._view.viewnum && s.peer.incarnation === peer.incarnation) {
       store = s.store; // a transfer under way (perhaps a fresh one over an installed one) takes them
-      store.sealInstall();
     } else if (this.installed === this._view.viewnum) store = this._store;
     else return this.reject(m, `no state transfer installed for view ${this._view.viewnum}`);
     const last = store.index;

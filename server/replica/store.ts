@@ -7,7 +7,7 @@
  *   apply(req)  →  StoredResult          every log entry (reads too) goes through here
  *   openTransfer() → TransferCursor       streaming state transfer, primary side: the state as
  *                                          of now, sent over many turns while writes go on
- *   beginInstall(begin) / receive(chunk) / sealInstall()
+ *   beginInstall(begin) / receive(chunk) / finishInstall()
  *                                          state transfer, backup side, chunk by chunk
  *   snapshot() / install(begin, chunks)   the same, all at once (tests, tools)
  *   sortedEntries()                       for the digest the shell computes (GET /digest)
@@ -119,8 +119,8 @@ export class Store {
   private _lastWrite: WriteEvent | null = null;
   /** The primary's live outgoing transfer (openTransfer): writes pull keys ahead of it. */
   private live: TransferCursor | null = null;
-  /** The incoming transfer being received (beginInstall … sealInstall). */
-  private incoming: { revision: number; events: HistoryEntry[]; lastKey: string | null; sealed: boolean } | null = null;
+  /** The incoming transfer being received (beginInstall … finishInstall). */
+  private incoming: { revision: number; events: HistoryEntry[]; lastKey: string | null } | null = null;
 
   constructor(
     readonly limits: Limits = DEFAULT_LIMITS,
@@ -299,13 +299,14 @@ export class Store {
 
   /**
    * The whole state as chunks of at most ~`maxChunkBytes` of JSON each: the at-most-once
-   * table (least recently used first, so the backup evicts in the same order), the write
-   * history (oldest first), then the data. Consume it before applying anything else.
+   * table (least recently used first, so the backup evicts in the same order), the data,
+   * then the write history (oldest first). Consume it before applying anything else.
    */
   *snapshot(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): Generator<SnapshotChunk> {
     const cursor = new TransferCursor(this.data, this.clients, this._history, () => {});
     yield* cursor.meta(maxChunkBytes);
     for (let chunks = cursor.next(maxChunkBytes); chunks.length > 0; chunks = cursor.next(maxChunkBytes)) yield* chunks;
+    yield* cursor.historyChunks(maxChunkBytes);
   }
 
   /** Snapshot materialised at once (an array of chunks), safe to keep while the store changes. */
@@ -313,11 +314,11 @@ export class Store {
     return [...this.snapshot(maxChunkBytes)];
   }
 
-  /** Replace the whole state with a snapshot (SPEC §3.4): beginInstall, receive each chunk, sealInstall. */
+  /** Replace the whole state with a snapshot (SPEC §3.4): beginInstall, receive each chunk, finishInstall. */
   install(begin: SnapshotBegin, chunks: Iterable<SnapshotChunk>): void {
     this.beginInstall(begin);
     for (const c of chunks) this.receive(c);
-    this.sealInstall();
+    this.finishInstall();
   }
 
   /** A new, empty store with the same limits and bounds (a backup's staging store). */
@@ -327,8 +328,9 @@ export class Store {
 
   /**
    * Backup side of a transfer: drop everything and start at the snapshot's index and
-   * revision. Then `receive` each chunk as it arrives, and `sealInstall` before the first
-   * forwarded operation is applied (and at the end): the history is rebuilt there.
+   * revision, with an empty history from there. Then `receive` each chunk as it arrives
+   * (operations may be applied in between, once the at-most-once table is in: the primary
+   * sends it first), and `finishInstall` at the end.
    */
   beginInstall(begin: SnapshotBegin): void {
     this.live?.close();
@@ -337,18 +339,20 @@ export class Store {
     this._index = begin.index;
     this._revision = begin.revision;
     this._lastWrite = null;
-    this.incoming = { revision: begin.revision, events: [], lastKey: null, sealed: false };
+    this._history.reset(begin.revision);
+    this.incoming = { revision: begin.revision, events: [], lastKey: null };
   }
 
   /**
    * One chunk of a transfer. Data entries set keys (pieces append to the key set just
    * before); the at-most-once entries of one client are merged, its place in the LRU order
-   * being its first appearance; history events wait for `sealInstall`.
+   * being its first appearance; history events (writes up to the snapshot, sent last) wait
+   * for `finishInstall`.
    */
   receive(c: SnapshotChunk): void {
     const inc = this.incoming;
     for (const e of c.events ?? []) {
-      if (inc === null || inc.sealed) break; // history comes before any operation; later events are ignored
+      if (inc === null) break;
       const prev = inc.events[inc.events.length - 1];
       if (prev && prev[0] === e[0] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
       else inc.events.push([e[0], e[1], e[2]]);
@@ -366,13 +370,19 @@ export class Store {
     }
   }
 
-  /** The meta part of a transfer is complete: rebuild the history (idempotent). */
-  sealInstall(): void {
+  /**
+   * The transfer is complete: the history becomes the transferred writes (up to the
+   * snapshot) followed by those applied since, as if they had been pushed in that order.
+   */
+  finishInstall(): void {
     const inc = this.incoming;
-    if (inc === null || inc.sealed) return;
-    inc.sealed = true;
-    this.installHistory(inc.revision, inc.events);
-    inc.events = [];
+    if (inc === null) return;
+    this.incoming = null;
+    const since: HistoryEntry[] = [...this._history.since(this._history.base)].map((e) => [e.rev, e.key, e.value]);
+    const older = inc.events;
+    // (if the bounds already evicted the first writes applied since, the older ones cannot join them)
+    const joins = older.length === 0 || since.length === 0 || since[0][0] === older[older.length - 1][0] + 1;
+    this.installHistory(this._revision, joins ? [...older, ...since] : since);
   }
 
   /**
@@ -408,13 +418,17 @@ export class TransferCursor {
   private _done = false;
   private closed = false;
 
+  /** The history as of the start (its events are immutable), sent after the data. */
+  private readonly events: WriteEvent[];
+
   constructor(
     data: Map<string, Entry>,
     private readonly clients: Map<string, ClientTable>,
-    private readonly history: History,
+    history: History,
     private readonly onClose: () => void,
   ) {
     this.iter = data.entries();
+    this.events = [...history.since(history.base)];
   }
 
   /** Every data chunk was returned by next(). */
@@ -422,7 +436,10 @@ export class TransferCursor {
   /** Keys pulled ahead so far (a metric of how much writing went on during the transfer). */
   get handledCount(): number { return this.handled.size; }
 
-  /** The at-most-once table (LRU first) and the history (oldest first), as of the start. */
+  /**
+   * The at-most-once table (LRU first), as of the start: call it at the start, and send it
+   * before any forwarded operation (the backup checks each against it).
+   */
   meta(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] {
     const out = new ChunkBuilder(maxChunkBytes);
     for (const [client, t] of this.clients) {
@@ -442,7 +459,17 @@ export class TransferCursor {
         out.size += n;
       }
     }
-    for (const e of this.history.since(this.history.base)) {
+    return out.finish();
+  }
+
+  /**
+   * The write history as of the start (oldest first), for watch replays after a failover:
+   * sent after the data (it is not needed before), so the operations forwarded during the
+   * transfer do not queue behind it.
+   */
+  historyChunks(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] {
+    const out = new ChunkBuilder(maxChunkBytes);
+    for (const e of this.events) {
       const keyBytes = jsonStringBytes(e.key) + 32;
       const valueBytes = e.value === null ? 4 : jsonStringBytes(e.value);
       const pieces = e.value === null || keyBytes + valueBytes <= maxChunkBytes

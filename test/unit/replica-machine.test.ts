@@ -130,9 +130,10 @@ describe('ReplicaMachine', () => {
       m.step({ kind: 'backupLinkUp' });
       expect(effects(m)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 1, revision: 1 } },
-        // the at-most-once table and the history first, then the data (streamed: one chunk per pump)
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
+        // the at-most-once table first, then the data (streamed: one chunk per pump), then the history
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]] } },
         { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [], dedup: [], events: [[1, 'k', 'v']] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 2 } },
       ]);
       expect(m.pingViewnum).to.equal(1);
@@ -141,21 +142,29 @@ describe('ReplicaMachine', () => {
       expect(m.pingViewnum).to.equal(2);
     });
 
-    it('orders ops that arrive during the transfer behind it; xferack and fwdack complete them in order', () => {
+    it('takes the snapshot when the view names the backup: later ops, even before the link is up, are forwarded behind it and answered on their fwdack, before the xferack', () => {
       const m = machine(A);
       setView(m, makeView(1, A, null));
+      m.step({ kind: 'clientOp', conn: 1, req: req(1, 'put', 'k', 'a') }); // no backup yet: answered at once
+      expect(effects(m)).to.have.length(1);
       setView(m, makeView(2, A, B));
-      m.step({ kind: 'clientOp', conn: 1, req: req(1, 'put', 'k', 'a') }); // before the link: in the snapshot
+      m.step({ kind: 'clientOp', conn: 1, req: req(2, 'append', 'k', 'b') }); // after the snapshot (index 1)
+      expect(m.wantsFlush, 'nothing is forwarded before the link is up').to.equal(false);
       m.step({ kind: 'backupLinkUp' });
-      effects(m);
-      m.step({ kind: 'clientOp', conn: 1, req: req(2, 'append', 'k', 'b') }); // after the snapshot: forwarded
+      const begin = effects(m);
+      expect(begin[0]).to.have.nested.property('msg.index', 1);
       expect(m.wantsFlush).to.equal(true);
       m.step({ kind: 'flush' });
-      expect(effects(m)).to.deep.equal([{ kind: 'toBackup', msg: { type: 'fwd', viewnum: 2, index: 2, ops: [req(2, 'append', 'k', 'b')] } }]);
-      m.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 1 } });
-      expect(effects(m)).to.deep.equal([{ kind: 'reply', conn: 1, msg: { type: 'res', seq: 1, ok: true, value: null, rev: 1 } }]);
+      expect(effects(m)).to.deep.equal([
+        // the key the append changed, as of the snapshot, goes first (unless the stream sent it already)
+        ...(begin.some((e) => e.kind === 'toBackup' && e.msg.type === 'xfer-end') ? [] : [{ kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'a']], dedup: [] } }]),
+        { kind: 'toBackup', msg: { type: 'fwd', viewnum: 2, index: 2, ops: [req(2, 'append', 'k', 'b')] } },
+      ]);
       m.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: 2 } });
       expect(effects(m)).to.deep.equal([{ kind: 'reply', conn: 1, msg: { type: 'res', seq: 2, ok: true, value: 2, rev: 2 } }]);
+      expect(m.pingViewnum, 'the view waits for the xferack').to.equal(1);
+      m.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 2 } });
+      expect(m.pingViewnum).to.equal(2);
     });
 
     it('restarts the transfer with a fresh snapshot when the link drops before xferack', () => {
@@ -169,7 +178,7 @@ describe('ReplicaMachine', () => {
       expect(m.wantsFlush).to.equal(false);
       m.step({ kind: 'backupLinkUp' });
       const e = effects(m);
-      expect(e.map((x) => (x as { msg: { type: string } }).msg.type)).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-end']);
+      expect(e.map((x) => (x as { msg: { type: string } }).msg.type)).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-data', 'xfer-end']);
       expect(e[0]).to.have.nested.property('msg.index', 1);
       // the old attempt's xferack (index 0) does not count
       m.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
@@ -186,9 +195,10 @@ describe('ReplicaMachine', () => {
       // the link to B stays up (same target): the transfer goes out at once
       expect(setView(p, v4)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v4, holders: holders(v4), index: 1, revision: 1 } },
-        // the at-most-once table and the history first, then the data (streamed: one chunk per pump)
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]], events: [[1, 'k', 'v']] } },
+        // the at-most-once table first, then the data (streamed: one chunk per pump), then the history
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]] } },
         { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v']], dedup: [] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [], dedup: [], events: [[1, 'k', 'v']] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 4 } },
       ]);
       expect(p.backupTarget).to.equal(B);
@@ -316,7 +326,7 @@ describe('ReplicaMachine', () => {
       p.step({ kind: 'backupLinkDown' });
       p.step({ kind: 'backupLinkUp' });
       const sent = effects(p).map((e) => (e.kind === 'toBackup' ? e.msg.type : e.kind));
-      expect(sent).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-end']);
+      expect(sent).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-data', 'xfer-end']);
       p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 2 } });
       expect(effects(p)).to.deep.equal([
         { kind: 'reply', conn: 1, msg: { type: 'res', seq: 1, ok: true, value: null, rev: 1 } },
