@@ -1293,7 +1293,7 @@ async function main(): Promise<void> {
     clearTimeout(watchdog);
   }
   const table = report(o);
-  const header = `Understudy bench — ${started.toISOString()} — node ${process.version}, ${env.cpus} cores, commit ${String(env.commit)}; ${o.quick ? 'QUICK run; ' : ''}${o.rounds} rounds × ${fmtMs(o.roundMs)} after ${fmtMs(o.warmupMs)} warm-up`;
+  const header = `Understudy bench — ${started.toISOString()} — node ${process.version}, ${env.cpus} cores, commit ${String(env.commit)}; ${o.quick ? 'QUICK run; ' : ''}${o.rounds} rounds × ${fmtMs(o.roundMs)} after ${fmtMs(o.warmupMs)} warm-up${process.env.UNDERSTUDY_COMPACT_HEAP === '1' ? '; replicas with UNDERSTUDY_COMPACT_HEAP=1' : ''}`;
   process.stdout.write(`\n${header}\n${table}\n`);
   if (anomalies.length) process.stdout.write(`\nAnomalies:\n${anomalies.map((a) => `  ${a}`).join('\n')}\n`);
   if (errors.length) process.stdout.write(`\nSections that broke:\n${errors.map((e) => `  ${e.split('\n')[0]}`).join('\n')}\n`);

@@ -2,7 +2,6 @@
  * The `understudy` command line (SPEC §4). Exit codes: 0 ok, 1 operation failed (message
  * on stderr), 2 usage error. Every flag has an environment variable (common/config.ts).
  */
-import * as v8 from 'node:v8';
 import { parseArgs, UsageError } from './args';
 import { ConfigError, normalizeViewOptions, normalizeReplicaOptions, DEFAULTS } from '../common/config';
 import { createLogger } from './log';
@@ -107,8 +106,8 @@ export async function main(argv: string[]): Promise<number> {
         if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
         const options = normalizeReplicaOptions(flags as Record<string, string>, process.env);
         const log = createLogger(options.logLevel, { role: 'replica' });
-        compactHeap();
-        const { startReplica } = await import('./replica');
+        const { startReplica, enableHeapCompaction } = await import('./replica');
+        enableHeapCompaction();
         const r = await startReplica({ ...options, log });
         log.info({ id: r.id, port: r.port, view: options.viewUrl }, `replica ${r.id} listening on ${options.host}:${r.port}`);
         return untilSignal(() => r.shutdown(), log);
@@ -130,15 +129,3 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export { DEFAULTS };
-
-/**
- * A replica's heap is a million small key strings that live forever, promoted among
- * requests that die soon after: without compaction the old generation stays several times
- * its live size (1M keys of 100 B: 42 MB live in 210 MB committed, RSS 4× the data). V8
- * compacts on every full GC with this flag (RSS 2.1–2.8× the data; `npm run bench`,
- * memory section). UNDERSTUDY_COMPACT_HEAP=0 turns it off.
- */
-function compactHeap(): void {
-  if (process.env.UNDERSTUDY_COMPACT_HEAP === '0') return;
-  v8.setFlagsFromString('--compact-on-every-full-gc');
-}

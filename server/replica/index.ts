@@ -10,4 +10,5 @@ export type {
   ReplicaMachineOptions, ReplicaInput, ReplicaEffect, Role, ConnId, PeerIdentity, FromPrimaryMsg, FromBackupMsg,
 } from './replica-machine';
 export { Store, DEFAULT_STORE_BOUNDS, DEFAULT_CHUNK_BYTES } from './store';
+export { enableHeapCompaction } from './heap-policy';
 export type { StoreBounds, SnapshotChunk, SnapshotBegin } from './store';

@@ -238,6 +238,8 @@ export class ReplicaMachine {
     return this._role === 'primary' && this.canForward() && this.pending.length > this.head
       && this.pending[this.pending.length - 1].index > this.sentUpTo;
   }
+  /** A state transfer is being received (backup side: between xfer-begin and xfer-end). */
+  get receivingTransfer(): boolean { return this.staging !== null; }
   /** True when a `pump` would send a transfer chunk: call it once per event-loop turn. */
   get wantsPump(): boolean {
     const x = this.xfer;

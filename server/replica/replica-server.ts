@@ -43,6 +43,7 @@ import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ReplicaMetrics, type Inflight } from './replica-metrics';
 import { PeerHold } from './peer-hold';
+import { receivingTransfer } from './heap-policy';
 import { ReplicaMachine, notPrimary, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
 import type { HistoryBounds } from './history';
 
@@ -189,6 +190,8 @@ class ReplicaShell {
   private progress: { key: string; since: number } | null = null;
   private flushScheduled = false;
   private pumpScheduled = false;
+  /** The machine was receiving a state transfer after the last run(). */
+  private receiving = false;
   private paused = false;
   private lastPingViewnum = -1;
   /** A viewnum-0 ping is unanswered (see sendPing). */
@@ -381,6 +384,10 @@ class ReplicaShell {
     }
     this.countTransitions();
     this.syncBackupLink();
+    if (this.machine.receivingTransfer !== this.receiving) {
+      this.receiving = this.machine.receivingTransfer;
+      receivingTransfer(this.receiving); // no heap compaction while the state comes in (heap-policy.ts)
+    }
     if (this.machine.wantsFlush && !this.flushScheduled) {
       this.flushScheduled = true;
       const flush = () => {
