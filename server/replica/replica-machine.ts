@@ -46,7 +46,7 @@ import type {
 import { VIEW0, NO_HOLDERS } from '../../common/view';
 import type { View, ViewHolders, ReplicaId } from '../../common/view';
 import type { ReplicaReport } from '../../common/recovery';
-import { DEFAULT_LIMITS, Limits } from '../../common/limits';
+import { DEFAULT_LIMITS, Limits, utf8Length } from '../../common/limits';
 import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, SnapshotChunk, TransferCursor, jsonStringBytes } from './store';
 import { HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
 import { WatchRegistry, Watch, WatchPush, DEFAULT_MAX_WATCHES_PER_CONN, replayBatch, eventMsg } from './watches';
@@ -62,7 +62,12 @@ export type FromBackupMsg = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
 export type ReplicaInput =
   /** A view from the view service (pushed, or the answer to a ping). */
   | { kind: 'view'; view: View; holders: ViewHolders }
-  | { kind: 'clientOp'; conn: ConnId; req: ReqMsg }
+  /**
+   * A client's request. `raw`: the frame it was decoded from, if the shell has it; it is
+   * forwarded to the backup as is (no re-encoding of what is only passed on). The backup
+   * decodes it with the same rules, so it applies exactly `req`.
+   */
+  | { kind: 'clientOp'; conn: ConnId; req: ReqMsg; raw?: string }
   /** Once per event-loop turn while `wantsFlush`: forward every unsent op. */
   | { kind: 'flush' }
   /** Once per event-loop turn while `wantsPump`: send the next chunk of a streaming transfer. */
@@ -82,7 +87,8 @@ export type ReplicaInput =
 
 export type ReplicaEffect =
   | { kind: 'reply'; conn: ConnId; msg: ResMsg }
-  | { kind: 'toBackup'; msg: FromPrimaryMsg }
+  /** `text`, when present, is `msg` already encoded (a fwd built from the clients' frames). */
+  | { kind: 'toBackup'; msg: FromPrimaryMsg; text?: string }
   /** Sent back on the /peer link whose frame was being stepped. */
   | { kind: 'toPrimary'; msg: FromBackupMsg }
   /** Watch traffic to a client: committed events, `synced`, or an error ending a watch. */
@@ -116,6 +122,8 @@ interface Pending {
   index: number;
   conn: ConnId;
   req: ReqMsg;
+  /** The client's frame of `req`, forwarded as is. */
+  raw?: string;
   res: ResMsg | null;
   event?: WriteEvent | null;
   watch?: { w: Watch; batch: WatchPush[] };
@@ -336,7 +344,7 @@ export class ReplicaMachine {
 
   private stepPrimary(input: Exclude<ReplicaInput, { kind: 'view' }>): void {
     switch (input.kind) {
-      case 'clientOp': return this.order(input.conn, input.req);
+      case 'clientOp': return this.order(input.conn, input.req, input.raw);
       case 'watch': return this.registerWatch(input.conn, input.msg);
       case 'flush': return this.flush();
       case 'pump': return this.pump();
@@ -393,7 +401,7 @@ export class ReplicaMachine {
     this.linkUp = false;
   }
 
-  private order(conn: ConnId, req: ReqMsg): void {
+  private order(conn: ConnId, req: ReqMsg, raw?: string): void {
     const revision = this._store.revision;
     const res = toRes(req.seq, this._store.apply(req));
     const event = this._store.revision > revision ? this._store.lastWrite : null;
@@ -403,8 +411,8 @@ export class ReplicaMachine {
       if (event) this.publish(event);
       return;
     }
-    this.pending.push({ index: this._store.index, conn, req, res, event });
-    this.pendingMem += approxBytes(req);
+    this.pending.push(raw === undefined ? { index: this._store.index, conn, req, res, event } : { index: this._store.index, conn, req, raw, res, event });
+    this.pendingMem += approxBytes(req) + (raw === undefined ? 0 : raw.length);
   }
 
   /**
@@ -465,18 +473,24 @@ export class ReplicaMachine {
     if (!this.canForward()) return;
     if (this.xfer.state === 'streaming') this.sendChunks(this.xfer, this.xfer.cursor.takePulled(this.chunkBytes));
     const budget = this.limits.maxMessageBytes - FWD_OVERHEAD;
+    const viewnum = this._view.viewnum;
     let i = this.head + Math.max(0, this.sentUpTo + 1 - (this.pending[this.head]?.index ?? 0));
     while (i < this.pending.length) {
       const ops: ReqMsg[] = [];
+      const texts: string[] = [];
       const index = this.pending[i].index;
       let bytes = 0;
       for (; i < this.pending.length; i++) {
-        const n = reqBytes(this.pending[i].req);
+        const p = this.pending[i];
+        const n = p.raw === undefined ? reqBytes(p.req) : 16 + utf8Length(p.raw);
         if (ops.length > 0 && bytes + n > budget) break;
-        ops.push(this.pending[i].req);
+        ops.push(p.req);
+        texts.push(p.raw ?? JSON.stringify(p.req));
         bytes += n;
       }
-      this.effects.push({ kind: 'toBackup', msg: { type: 'fwd', viewnum: this._view.viewnum, index, ops } });
+      // The frame is built from the clients' own frames (same JSON as encode(msg), field order aside).
+      const text = `{"type":"fwd","viewnum":${viewnum},"index":${index},"ops":[${texts.join(',')}]}`;
+      this.effects.push({ kind: 'toBackup', msg: { type: 'fwd', viewnum, index, ops }, text });
       this.sentUpTo = index + ops.length - 1;
     }
   }
@@ -606,7 +620,7 @@ export class ReplicaMachine {
   private completeUpTo(upTo: number): void {
     while (this.head < this.pending.length && this.pending[this.head].index <= upTo) {
       const p = this.pending[this.head++];
-      this.pendingMem -= approxBytes(p.req);
+      this.pendingMem -= approxBytes(p.req) + (p.raw === undefined ? 0 : p.raw.length);
       if (p.watch) this.startWatch(p.watch);
       if (p.res) this.effects.push({ kind: 'reply', conn: p.conn, msg: p.res });
       if (p.event) this.publish(p.event);

@@ -359,7 +359,7 @@ class ReplicaShell {
           break;
         }
         case 'toBackup': {
-          const text = encode(e.msg);
+          const text = e.text ?? encode(e.msg);
           if (e.msg.type === 'xfer-begin') this.metrics.transferStarted(e.msg.view.viewnum, this.machine.store.size);
           else if (e.msg.type === 'xfer-data') this.metrics.transferChunk(Buffer.byteLength(text));
           this.backup?.link.send(text); // false while down: the machine resends on link-up
@@ -686,7 +686,7 @@ class ReplicaShell {
     if (msg.type === 'req') {
       this.metrics.request(msg.op);
       this.metrics.ordered(conn.inflight, msg);
-      this.run({ kind: 'clientOp', conn: conn.id, req: msg });
+      this.run({ kind: 'clientOp', conn: conn.id, req: msg, raw: text as string });
     } else if (msg.type === 'watch' || msg.type === 'unwatch') {
       this.run(msg.type === 'watch' ? { kind: 'watch', conn: conn.id, msg } : { kind: 'unwatch', conn: conn.id, msg });
     } else if (msg.type !== 'hello') {

@@ -28,7 +28,8 @@ import { ViewMachine } from '../../server/viewservice/view-machine';
 import type { ViewStorage } from '../../common/recovery';
 import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, ResMsg, OpName } from '../../common/messages';
-import type { Limits } from '../../common/limits';
+import { DEFAULT_LIMITS, type Limits } from '../../common/limits';
+import { decode, TRUSTED } from '../../common/protocol';
 import type { StoreBounds } from '../../server/replica/store';
 import type { HistoryBounds } from '../../server/replica/history';
 import { ManualClock } from './manual-clock';
@@ -217,7 +218,8 @@ export class SimNetwork {
 
   /** A client operation arrives at `at` on connection `conn`. */
   clientOp(at: string, req: ReqMsg, conn: ConnId = 0): void {
-    this.step(at, { kind: 'clientOp', conn, req });
+    // with its frame, as the shell passes it: the primary forwards frames as they came
+    this.step(at, { kind: 'clientOp', conn, req, raw: JSON.stringify(req) });
   }
 
   client(name: string, conn: ConnId): SimClient {
@@ -242,7 +244,9 @@ export class SimNetwork {
         case 'log': this.logs.push({ at: id, effect: e }); if (process.env.SIM_LOG) console.log(id, e.level, e.msg, JSON.stringify(e.data ?? {})); break;
         case 'toBackup':
           if (n.link.up && n.link.target) {
-            this.queue.push({ from: id, to: n.link.target, dir: 'toBackup', msg: e.msg, link: n.link.epoch, peer: { id, incarnation: n.incarnation } });
+            // a pre-encoded frame travels as text and is decoded as the real /peer route does
+            const msg = e.text === undefined ? e.msg : decode(e.text, this.o.limits ?? DEFAULT_LIMITS, TRUSTED) as FromPrimaryMsg;
+            this.queue.push({ from: id, to: n.link.target, dir: 'toBackup', msg, link: n.link.epoch, peer: { id, incarnation: n.incarnation } });
           }
           break;
         case 'toPrimary':

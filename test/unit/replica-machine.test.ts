@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { withoutText } from '../support/effects';
 import { ReplicaMachine, ReplicaEffect, PeerIdentity } from '../../server/replica/replica-machine';
 import { makeView } from '../../common/view';
 import type { View, ViewHolders } from '../../common/view';
@@ -24,7 +25,7 @@ function setView(m: ReplicaMachine, v: View, h: ViewHolders = holders(v)): Repli
 
 /** The effects without log lines (asserted exactly). */
 function effects(m: ReplicaMachine): ReplicaEffect[] {
-  return m.takeEffects().filter((e) => e.kind !== 'log');
+  return withoutText(m.takeEffects().filter((e) => e.kind !== 'log'));
 }
 
 function req(seq: number, op: OpName, key: string, value?: string, client = 'c'): ReqMsg {

@@ -4,6 +4,7 @@
  * backup), a registration is ordered like a read, and a deposed primary sends nothing.
  */
 import { expect } from 'chai';
+import { withoutText } from '../support/effects';
 import { ReplicaMachine, ReplicaEffect, PeerIdentity, WATCH_CLIENT } from '../../server/replica/replica-machine';
 import { makeView } from '../../common/view';
 import type { View, ViewHolders } from '../../common/view';
@@ -30,7 +31,7 @@ function setView(m: ReplicaMachine, v: View): ReplicaEffect[] {
 }
 
 function effects(m: ReplicaMachine): ReplicaEffect[] {
-  return m.takeEffects().filter((e) => e.kind !== 'log');
+  return withoutText(m.takeEffects().filter((e) => e.kind !== 'log'));
 }
 
 let seq = 0;
