@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--unsafe] [--seeds 1,2,3]`
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--unsafe] [--seeds 1,2,3]`
  * Exit code 0 only when the history is linearizable and the cluster recovered.
  */
 import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
@@ -33,6 +33,7 @@ async function main(): Promise<number> {
       keys: num('keys', CHAOS_DEFAULTS.keys),
       unsafe: process.argv.includes('--unsafe'),
       rate: num('rate', CHAOS_DEFAULTS.rate),
+      preload: num('preload', CHAOS_DEFAULTS.preload),
     });
     console.log(formatReport(report));
     console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);

@@ -33,13 +33,19 @@ export interface ChaosOptions {
    * operations per key, while the faults find bugs through timing, not volume.
    */
   rate: number;
+  /**
+   * Filler keys (100 B each) written before the workload starts, so that every state
+   * transfer streams many chunks while the workload's keys (created after them, so sent
+   * last or pulled ahead of a write) keep changing. Checked by the digests. @default 0
+   */
+  preload: number;
   /** Where a violating history is written. */
   outDir: string;
   log: (line: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250,
+  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0,
   outDir: 'chaos-histories', log: (l) => process.stdout.write(l + '\n'),
 };
 
@@ -114,6 +120,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const clientVs: FaultProxy[] = [];
     for (let c = 0; c < o.clients; c++) clientVs.push(await proxy(vs.url, `client-vs-${c}`));
     for (let c = 0; c < o.clients; c++) stores.push(await connect({ view: clientVs[c].url, timeoutMs: o.timeoutMs }));
+    for (let base = 0; base < o.preload; base += 1000) {
+      const n = Math.min(1000, o.preload - base);
+      await Promise.all(Array.from({ length: n }, (_, i) => stores[0].put(`fill:${base + i}`, `f${base + i}`.padEnd(100, '.'), { timeoutMs: 30_000 })));
+    }
+    if (o.preload > 0) log(`  preloaded ${o.preload} filler keys`);
 
     const rec = new HistoryRecorder(() => performance.now());
     let stop = false;
