@@ -2,6 +2,7 @@
  * The import rule that keeps the deterministic cores honest (STYLE §1, §2, §10):
  * everything under common/ and the cores (server/**\/*-machine.ts, server/replica/store.ts,
  * server/replica/history.ts, server/replica/watches.ts, server/replica/value-arena.ts,
+ * server/replica/snapshot.ts,
  * client/requests.ts, client/watches.ts) may import only from common/ or from another core,
  * through relative paths; never `ws`, `node:*`, `pino`, `http`, …; and never start timers.
  * The cores outside common/ also never read the wall clock (time is an input).
@@ -52,6 +53,7 @@ function isCore(file: string): boolean {
     || (/^server\/.+-machine\.ts$/.test(file))
     || file === 'server/replica/store.ts'
     || file === 'server/replica/value-arena.ts'
+    || file === 'server/replica/snapshot.ts'
     || file === 'server/replica/history.ts'
     || file === 'server/replica/watches.ts'
     || file === 'client/requests.ts'
