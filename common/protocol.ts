@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
+  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
 } from './messages';
 import type { View, ViewHolders } from './view';
 import type { ReplyErrorCode } from './errors';
@@ -172,6 +172,7 @@ export const TRUSTED: DecodeOptions = Object.freeze({ trusted: true });
  * value costs next to nothing. Malformed text answers false (JSON.parse refuses it).
  */
 export function nestingTooDeep(text: string, max: number = MAX_DEPTH): boolean {
+  if (fewBrackets(text, max)) return false;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -195,6 +196,86 @@ export function nestingTooDeep(text: string, max: number = MAX_DEPTH): boolean {
 }
 
 /**
+ * Whether `text` holds at most `max` opening brackets (`{` or `[`), counting those inside
+ * strings too: then it cannot nest deeper than `max`. A few native searches, where the scan of
+ * nestingTooDeep walks every character outside strings: the per-operation frames (one req, a
+ * res, an fwd of a few ops) have two or three brackets.
+ */
+function fewBrackets(text: string, max: number): boolean {
+  let n = 0;
+  for (let i = text.indexOf('{'); i >= 0; i = text.indexOf('{', i + 1)) if (++n > max) return false;
+  for (let i = text.indexOf('['); i >= 0; i = text.indexOf('[', i + 1)) if (++n > max) return false;
+  return true;
+}
+
+/** Longer texts are never one of decodeFixed's shapes. */
+const FIXED_MAX_CHARS = 120;
+const RES_OK_HEAD = '{"type":"res","seq":';
+const RES_OK_VALUE = ',"ok":true,"value":';
+const RES_REV = ',"rev":';
+const FWDACK_HEAD = '{"type":"fwdack","viewnum":';
+const FWDACK_INDEX = ',"index":';
+
+/** Where the number readNat read ends. */
+let natEnd = 0;
+
+/**
+ * The digits at `i` as a number, or -1 when there are none or more than 15 (then not surely
+ * a safe integer: left to JSON.parse). Whatever follows them (a fraction, an exponent, more
+ * digits after a leading 0) is the caller's to refuse: it expects a fixed literal there.
+ */
+function readNat(t: string, i: number): number {
+  let n = 0;
+  let j = i;
+  for (; j < t.length; j++) {
+    const d = t.charCodeAt(j) - 48;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+  }
+  if (j === i || j - i > 15 || (j - i > 1 && t.charCodeAt(i) === 48)) return -1;
+  natEnd = j;
+  return n;
+}
+
+/**
+ * The two per-operation messages that hold no string, read without JSON.parse when they are
+ * written exactly as encode() writes them: a successful reply whose value is null, a boolean
+ * or a natural number (put, append, delete) — `{"type":"res","seq":N,"ok":true,"value":V[,"rev":N]}` —
+ * and `{"type":"fwdack","viewnum":N,"index":N}`. Such a text is valid JSON that decodes (and
+ * validates) to the very object returned here; anything else, however close (whitespace,
+ * another key order, a string value, a fraction, 16 digits), returns null: the full decode.
+ */
+function decodeFixed(t: string): Message | null {
+  if (t.startsWith(RES_OK_HEAD)) {
+    const seq = readNat(t, RES_OK_HEAD.length);
+    if (seq < 0 || !t.startsWith(RES_OK_VALUE, natEnd)) return null;
+    let i = natEnd + RES_OK_VALUE.length;
+    let value: OpResult;
+    if (t.startsWith('null', i)) { value = null; i += 4; }
+    else if (t.startsWith('true', i)) { value = true; i += 4; }
+    else if (t.startsWith('false', i)) { value = false; i += 5; }
+    else {
+      value = readNat(t, i);
+      if (value < 0) return null;
+      i = natEnd;
+    }
+    if (i === t.length - 1 && t.charCodeAt(i) === 0x7d) return { type: 'res', seq, ok: true, value };
+    if (!t.startsWith(RES_REV, i)) return null;
+    const rev = readNat(t, i + RES_REV.length);
+    if (rev < 0 || natEnd !== t.length - 1 || t.charCodeAt(natEnd) !== 0x7d) return null;
+    return { type: 'res', seq, ok: true, value, rev };
+  }
+  if (t.startsWith(FWDACK_HEAD)) {
+    const viewnum = readNat(t, FWDACK_HEAD.length);
+    if (viewnum < 0 || !t.startsWith(FWDACK_INDEX, natEnd)) return null;
+    const index = readNat(t, natEnd + FWDACK_INDEX.length);
+    if (index < 0 || natEnd !== t.length - 1 || t.charCodeAt(natEnd) !== 0x7d) return null;
+    return { type: 'fwdack', viewnum, index };
+  }
+  return null;
+}
+
+/**
  * Decode one text frame. `limits.maxMessageBytes` is checked on the text length first
  * (a cheap upper bound of work), and the transport's maxPayload enforces it on bytes.
  * Nesting deeper than MAX_DEPTH is refused before parsing, unless `options.trusted`.
@@ -202,6 +283,10 @@ export function nestingTooDeep(text: string, max: number = MAX_DEPTH): boolean {
 export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: DecodeOptions): Message | ProtocolError {
   if (text.length > limits.maxMessageBytes) {
     return new ProtocolError('TOO_LARGE', `message is ${formatBytes(text.length)}; the limit is maxMessageBytes = ${formatBytes(limits.maxMessageBytes)}`);
+  }
+  if (text.length <= FIXED_MAX_CHARS) {
+    const fixed = decodeFixed(text);
+    if (fixed !== null) return fixed;
   }
   if (options?.trusted !== true && nestingTooDeep(text)) return bad(`message nests arrays or objects deeper than ${MAX_DEPTH} levels`);
   let m: unknown;
@@ -251,16 +336,18 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       return checkReq(m, limits);
     case 'res':
       if (!isNat(m.seq)) return bad('res.seq must be a non-negative integer');
+      // Built field by field rather than spread: the same object, without a copy per reply.
       if (m.ok === true) {
         if (!validResult(m.value)) return bad('res.value has a wrong type');
         if (m.rev !== undefined && !isNat(m.rev)) return bad('res.rev must be a non-negative integer');
-        return { type: 'res', seq: m.seq, ok: true, value: m.value as OpResult, ...(m.rev !== undefined ? { rev: m.rev as number } : {}) };
+        const ok: ResOk = { type: 'res', seq: m.seq, ok: true, value: m.value as OpResult };
+        if (m.rev !== undefined) ok.rev = m.rev as number;
+        return ok;
       }
       if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view))) {
-        return {
-          type: 'res', seq: m.seq, ok: false, code: m.code as ReplyErrorCode, message: m.message,
-          ...(m.view !== undefined ? { view: copyView(m.view as View) } : {}),
-        };
+        const err: ResErr = { type: 'res', seq: m.seq, ok: false, code: m.code as ReplyErrorCode, message: m.message };
+        if (m.view !== undefined) err.view = copyView(m.view as View);
+        return err;
       }
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
     case 'hello':
