@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
+  Message, ReqMsg, ResMsg, ResOk, ResErr, FwdAckMsg, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
 } from './messages';
 import type { View, ViewHolders } from './view';
 import type { ReplyErrorCode } from './errors';
@@ -414,8 +414,76 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
   }
 }
 
-/** Encode a message. Broadcasts should encode once and send the same string to all. */
+/**
+ * Encode a message: exactly `JSON.stringify(msg)`. Broadcasts should encode once and send the
+ * same string to all.
+ *
+ * Replies (`res` without a view) and `fwdack`, small fixed shapes sent once per operation (or
+ * per batch), are written by hand when they hold exactly their protocol fields in the
+ * protocol's order, with plain values (what this code base builds): about half the cost of
+ * JSON.stringify. Anything else (another key order, an extra or missing field, an undefined,
+ * a non-finite number, a toJSON) goes to JSON.stringify as a whole, so the output is the same
+ * string either way (test/unit/protocol-fast-paths.test.ts). A `req` or `fwd` carries the key and
+ * value: JSON.stringify writes those in one pass, and a hand-built string measured no faster.
+ */
 export function encode(msg: Message): string {
+  if (typeof msg === 'object' && msg !== null) {
+    if (msg.type === 'res') {
+      const fast = encodeRes(msg);
+      if (fast !== null) return fast;
+    } else if (msg.type === 'fwdack') {
+      const fast = encodeFwdAck(msg);
+      if (fast !== null) return fast;
+    }
+  }
   return JSON.stringify(msg);
+}
+
+/** The JSON of a string (quotes, escapes, lone surrogates as \uXXXX): JSON.stringify's own. */
+const quote = JSON.stringify as (s: string) => string;
+
+/** A number JSON.stringify writes as `'' + n` (a non-finite one becomes null there). */
+const isFiniteNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/** No toJSON of its own or inherited: JSON.stringify would call it. */
+const plain = (o: object): boolean => (o as { toJSON?: unknown }).toJSON === undefined;
+
+/** A result value as JSON.stringify writes it, or null when it is not one of OpResult's plain kinds. */
+function resultJson(v: unknown): string | null {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return quote(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return isFiniteNumber(v) ? '' + v : null;
+}
+
+/**
+ * `{"type":"res","seq":…,"ok":true,"value":…[,"rev":…]}` or
+ * `{"type":"res","seq":…,"ok":false,"code":…,"message":…}`, or null: use JSON.stringify.
+ */
+function encodeRes(m: ResMsg): string | null {
+  const k = Object.keys(m);
+  const n = k.length;
+  if (n < 4 || n > 5 || k[0] !== 'type' || k[1] !== 'seq' || k[2] !== 'ok' || !plain(m) || !isFiniteNumber(m.seq)) return null;
+  if (m.ok === true) {
+    if (k[3] !== 'value' || (n === 5 && k[4] !== 'rev')) return null;
+    const value = resultJson(m.value);
+    if (value === null) return null;
+    const head = '{"type":"res","seq":' + m.seq + ',"ok":true,"value":' + value;
+    if (n === 4) return head + '}';
+    return isFiniteNumber(m.rev) ? head + ',"rev":' + m.rev + '}' : null;
+  }
+  if (m.ok !== false || n !== 5 || k[3] !== 'code' || k[4] !== 'message') return null;
+  const { code, message } = m;
+  if (typeof code !== 'string' || typeof message !== 'string') return null;
+  return '{"type":"res","seq":' + m.seq + ',"ok":false,"code":' + quote(code) + ',"message":' + quote(message) + '}';
+}
+
+/** `{"type":"fwdack","viewnum":…,"index":…}`, or null: use JSON.stringify. */
+function encodeFwdAck(m: FwdAckMsg): string | null {
+  const k = Object.keys(m);
+  if (k.length !== 3 || k[0] !== 'type' || k[1] !== 'viewnum' || k[2] !== 'index' || !plain(m)) return null;
+  const { viewnum, index } = m;
+  if (!isFiniteNumber(viewnum) || !isFiniteNumber(index)) return null;
+  return '{"type":"fwdack","viewnum":' + viewnum + ',"index":' + index + '}';
 }
 
