@@ -5,20 +5,13 @@
  */
 import { expect } from 'chai';
 import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { startFaultProxy, FaultProxy } from '../support/fault-proxy';
-import { killAll, spawnView, spawnReplica, freePort, waitForView } from '../support/processes';
-import { PING_MS, DEAD_PINGS, waitForEqualDigests } from './helpers';
+import { startFaultProxy } from '../support/fault-proxy';
+import { spawnView, spawnReplica, freePort, waitForView } from '../support/processes';
+import { PING_MS, DEAD_PINGS, waitForEqualDigests, cleanupAfterEach } from './helpers';
 
 describe('e2e: partition between primary and backup', function () {
   this.timeout(60_000);
-  const proxies: FaultProxy[] = [];
-  const stores: Store[] = [];
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-    await killAll();
-  });
+  const { stores, proxies } = cleanupAfterEach();
 
   for (const fault of ['cut', 'blackhole'] as const) {
     it(`${fault} between primary and backup: the primary reports the backup, an idle replica replaces it, writes go on`, async () => {

@@ -1,5 +1,7 @@
 /** Shared setup for the e2e suites: a view service and replicas as real processes. */
-import { spawnView, spawnReplica, waitForView, getJson, ViewProc, ReplicaProc, Digest, waitFor } from '../support/processes';
+import { spawnView, spawnReplica, waitForView, getJson, ViewProc, ReplicaProc, Digest, waitFor, killAll } from '../support/processes';
+import type { FaultProxy } from '../support/fault-proxy';
+import type { Store } from '../../client/store';
 
 export const PING_MS = 50;
 export const DEAD_PINGS = 5;
@@ -51,4 +53,18 @@ export async function waitForEqualDigests(c: Cluster, timeoutMs = 10000): Promis
     const [p, b] = await Promise.all([digest(c.byId(v.primary)), digest(c.byId(v.backup))]);
     return p.sha256 === b.sha256 && p.revision === b.revision ? { primary: p, backup: b } : undefined;
   }, timeoutMs, 50);
+}
+
+/**
+ * What a suite opens, closed after each test: client stores, fault proxies, then every
+ * process it started (killed by pid). Call inside `describe`.
+ */
+export function cleanupAfterEach(): { stores: Store[]; proxies: FaultProxy[] } {
+  const opened = { stores: [] as Store[], proxies: [] as FaultProxy[] };
+  afterEach(async () => {
+    await Promise.all(opened.stores.splice(0).map((s) => s.close().catch(() => {})));
+    await Promise.all(opened.proxies.splice(0).map((p) => p.close()));
+    await killAll();
+  });
+  return opened;
 }

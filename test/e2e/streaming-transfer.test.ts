@@ -9,22 +9,15 @@
  */
 import { expect } from 'chai';
 import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { startFaultProxy, FaultProxy } from '../support/fault-proxy';
-import { killAll, spawnView, spawnReplica, freePort, waitForView, getJson } from '../support/processes';
-import { PING_MS, DEAD_PINGS, waitForEqualDigests } from './helpers';
+import { startFaultProxy } from '../support/fault-proxy';
+import { spawnView, spawnReplica, freePort, waitForView, getJson } from '../support/processes';
+import { PING_MS, DEAD_PINGS, waitForEqualDigests, cleanupAfterEach } from './helpers';
 
 interface ViewJson { viewnum: number; primary: string | null; backup: string | null; acked: boolean }
 
 describe('e2e: streaming state transfer (SPEC §3.4)', function () {
   this.timeout(90_000);
-  const proxies: FaultProxy[] = [];
-  const stores: Store[] = [];
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-    await killAll();
-  });
+  const { stores, proxies } = cleanupAfterEach();
 
   it('serves clients while a new backup receives 20k keys; every acknowledged write survives the primary\'s kill -9', async () => {
     const KEYS = 20_000;
