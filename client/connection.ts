@@ -147,7 +147,12 @@ export class Link {
         this.o.logger.warn({ link: this.o.name }, `${this.o.name} link: dropped a binary frame`);
         return;
       }
-      this.guard('message', () => this.o.onText(data));
+      // guard(), inlined: no closure per frame.
+      try {
+        this.o.onText(data);
+      } catch (err) {
+        this.o.logger.error({ link: this.o.name, err: errorText(err) }, `${this.o.name} link: message handler threw`);
+      }
     };
     ws.onerror = (event: { message?: string; error?: unknown }) => {
       // A close event always follows; only log here.

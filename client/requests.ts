@@ -49,13 +49,19 @@ interface Entry {
   readonly seq: number;
   readonly op: OpName;
   readonly key: string;
-  readonly value?: string;
+  /** put and append only (undefined otherwise). */
+  readonly value: string | undefined;
   /** NOT_PRIMARY answers so far without a newer view; drives the retry backoff. */
   notPrimary: number;
 }
 
+/** What takeEffects() returns when nothing happened: no array per drain. */
+const NO_EFFECTS: RequestEffect[] = Object.freeze([]) as unknown as RequestEffect[];
+
 export class Requests {
   private nextSeq = 1;
+  /** No pending seq is below it (the `ack` getter moves it up). */
+  private low = 1;
   /** Insertion order is seq order, and deletes keep it: the first key is the lowest seq. */
   private readonly pending = new Map<number, Entry>();
   private currentView: View;
@@ -76,8 +82,10 @@ export class Requests {
 
   /** The lowest seq still pending; the next seq when nothing is pending (PROTOCOL §2). */
   get ack(): number {
-    for (const seq of this.pending.keys()) return seq;
-    return this.nextSeq;
+    // Seqs are consecutive: walk `low` up past the settled ones (each seq once, over the
+    // table's life) instead of making an iterator per request.
+    while (this.low < this.nextSeq && !this.pending.has(this.low)) this.low++;
+    return this.low;
   }
 
   /** Whether the link to the current primary is open (ops are sent, not buffered). */
@@ -97,6 +105,7 @@ export class Requests {
   /** Drain the effects caused by the inputs so far, oldest first. */
   takeEffects(): RequestEffect[] {
     const out = this.effects;
+    if (out.length === 0) return NO_EFFECTS;
     this.effects = [];
     return out;
   }
@@ -112,7 +121,7 @@ export class Requests {
     if (this.closed) return closedError();
     if (this.refusal) return this.refusal;
     const seq = this.nextSeq++;
-    const e: Entry = { seq, op, key, notPrimary: 0, ...(value !== undefined && (op === 'put' || op === 'append') ? { value } : {}) };
+    const e: Entry = { seq, op, key, value: op === 'put' || op === 'append' ? value : undefined, notPrimary: 0 };
     this.pending.set(seq, e);
     if (this.open) this.send(e);
     return seq;

@@ -115,15 +115,45 @@ interface Resolved {
   limits: Limits;
 }
 
+/**
+ * A pending operation's promise and timers. Deadlines with the store's timeoutMs and attempt
+ * timers live in the store's two due-time queues (one shared timer); only a per-call
+ * timeoutMs and a NOT_PRIMARY retry get a timer of their own.
+ */
 interface Waiting {
-  resolve(value: OpResult): void;
-  reject(error: UnderstudyError): void;
-  deadline: ReturnType<typeof setTimeout>;
-  /** The attempt timer, or the NOT_PRIMARY retry timer: at most one per op. */
-  resend: ReturnType<typeof setTimeout> | null;
-  /** Removes the abort listener. */
-  release(): void;
+  readonly seq: number;
+  resolve: (value: OpResult | undefined) => void;
+  reject: (error: UnderstudyError) => void;
+  /** put resolves to undefined (Promise<void>), not to the reply's null. */
+  readonly resolvesVoid: boolean;
+  readonly timeoutMs: number;
+  /** The deadline timer of an op whose timeoutMs is not the store's (else in `deadlines`). */
+  deadline: ReturnType<typeof setTimeout> | null;
+  /** The NOT_PRIMARY retry timer (the attempt timer is in `attempts`): at most one of them per op. */
+  retry: ReturnType<typeof setTimeout> | null;
+  /** The caller's AbortSignal and our listener on it, if one was given. */
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
 }
+
+/** A monotonic clock in milliseconds (performance.now where there is one: browsers, workers, Node). */
+const clock: () => number = typeof globalThis.performance?.now === 'function'
+  ? () => globalThis.performance.now()
+  : () => Date.now();
+
+const NO_OPTIONS: OpOptions = Object.freeze({});
+
+/** The longest delay setTimeout takes (2^31 − 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Settles the promise being created: `new Promise(captureInto)` fills in `captured`. */
+let captured: Waiting | null = null;
+function captureInto(resolve: (value: OpResult | undefined) => void, reject: (error: UnderstudyError) => void): void {
+  const w = captured as Waiting;
+  w.resolve = resolve;
+  w.reject = reject;
+}
+const unsettled = (): void => {};
 
 /** Connect to a view service (SPEC §7). Use the `connect` of client/index.ts or client/node.ts. */
 export function connectStore(options: ConnectOptions, WebSocket: WebSocketCtor | undefined): Promise<Store> {
@@ -154,6 +184,20 @@ export class Store extends Emitter<StoreEvents> {
   private readonly vsLink: Link;
   private readonly primaryLink: Link;
   private readonly waiting = new Map<number, Waiting>();
+  /**
+   * seq → when its deadline passes (clock ms), for ops with the store's timeoutMs. Issued in
+   * seq order with one duration, so insertion order is due order: the first entry is the
+   * next one due, and expiring is O(expired).
+   */
+  private readonly deadlines = new Map<number, number>();
+  /**
+   * seq → when its attempt timer fires (clock ms). Armed at each send with one duration and
+   * re-inserted (delete + set) when re-armed: insertion order is due order here too.
+   */
+  private readonly attempts = new Map<number, number>();
+  /** The one timer of both queues, and when it fires (Infinity: not armed). */
+  private dueTimer: ReturnType<typeof setTimeout> | null = null;
+  private dueAt = Infinity;
   /** Called once: with null when the first view arrived, or with why connect() failed. */
   private settleReady: ((error: UnderstudyError | null) => void) | null;
   private readyTimer: ReturnType<typeof setTimeout> | null = null;
@@ -260,24 +304,27 @@ export class Store extends Emitter<StoreEvents> {
     return this.o.clientId;
   }
 
+  // The four return run()'s promise itself (no async wrapper: one promise and fewer
+  // microtask turns per operation); run() never throws, it rejects.
+
   /** The value of `key`, or null if it does not exist. */
-  async get(key: string, opts?: OpOptions): Promise<string | null> {
-    return (await this.run('get', key, undefined, opts)) as string | null;
+  get(key: string, opts?: OpOptions): Promise<string | null> {
+    return this.run('get', key, undefined, opts) as Promise<string | null>;
   }
 
   /** Set `key` to `value`. Resolves once replicated. */
-  async put(key: string, value: string, opts?: OpOptions): Promise<void> {
-    await this.run('put', key, value, opts);
+  put(key: string, value: string, opts?: OpOptions): Promise<void> {
+    return this.run('put', key, value, opts) as Promise<void>;
   }
 
   /** Append `value` to `key` (created if missing). Resolves to the new length in UTF-8 bytes, like Redis APPEND. */
-  async append(key: string, value: string, opts?: OpOptions): Promise<number> {
-    return (await this.run('append', key, value, opts)) as number;
+  append(key: string, value: string, opts?: OpOptions): Promise<number> {
+    return this.run('append', key, value, opts) as Promise<number>;
   }
 
   /** Delete `key`. Resolves to whether it existed. */
-  async delete(key: string, opts?: OpOptions): Promise<boolean> {
-    return (await this.run('delete', key, undefined, opts)) as boolean;
+  delete(key: string, opts?: OpOptions): Promise<boolean> {
+    return this.run('delete', key, undefined, opts) as Promise<boolean>;
   }
 
   /**
@@ -291,6 +338,9 @@ export class Store extends Emitter<StoreEvents> {
     for (const w of this.watchers.values()) if (w.retry !== null) clearTimeout(w.retry);
     this.watchers.clear();
     this.drain();
+    if (this.dueTimer !== null) clearTimeout(this.dueTimer);
+    this.dueTimer = null;
+    this.dueAt = Infinity;
     this.settleReady?.(new UnderstudyError('CLOSED', 'the store was closed before the first view arrived'));
     this.vsLink.close();
     this.primaryLink.close();
@@ -299,31 +349,84 @@ export class Store extends Emitter<StoreEvents> {
 
   // ───────────────────────── operations ─────────────────────────
 
-  private run(op: OpName, key: string, value: string | undefined, opts: OpOptions = {}): Promise<OpResult> {
-    const invalid = validateOp(op, key, value, this.o);
-    if (invalid) return Promise.reject(invalid);
-    const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs;
-    const badTimeout = checkMs('timeoutMs', timeoutMs);
-    if (badTimeout) return Promise.reject(badTimeout);
-    const signal = opts.signal;
-    if (signal?.aborted) {
-      return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
-    }
-    const seq = this.requests.issue(op, key, value);
-    if (seq instanceof UnderstudyError) return Promise.reject(seq);
-    return new Promise<OpResult>((resolve, reject) => {
-      const onAbort = (): void => { this.requests.aborted(seq, signal?.reason); this.drain(); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(seq, {
-        resolve,
-        reject,
-        resend: null,
-        deadline: setTimeout(() => { this.requests.timedOut(seq, timeoutMs); this.drain(); }, timeoutMs),
-        release: () => signal?.removeEventListener('abort', onAbort),
-      });
+  /**
+   * One operation: validate, issue, and return its promise. Never throws: a bad argument (or
+   * anything else) rejects. Per operation it allocates the promise, its Waiting and the
+   * request; its deadline and attempt timer are entries in the two due-time queues, not timers.
+   */
+  private run(op: OpName, key: string, value: string | undefined, opts: OpOptions = NO_OPTIONS): Promise<OpResult | undefined> {
+    try {
+      const invalid = validateOp(op, key, value, this.o);
+      if (invalid) return Promise.reject(invalid);
+      const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs;
+      const badTimeout = checkMs('timeoutMs', timeoutMs);
+      if (badTimeout) return Promise.reject(badTimeout);
+      const signal = opts.signal;
+      if (signal?.aborted) {
+        return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
+      }
+      const seq = this.requests.issue(op, key, value);
+      if (seq instanceof UnderstudyError) return Promise.reject(seq);
+      const w: Waiting = {
+        seq, resolve: unsettled, reject: unsettled, resolvesVoid: op === 'put', timeoutMs,
+        deadline: null, retry: null, signal, onAbort: null,
+      };
+      captured = w;
+      const promise = new Promise<OpResult | undefined>(captureInto);
+      captured = null;
+      if (signal) {
+        w.onAbort = (): void => { this.requests.aborted(seq, signal.reason); this.drain(); };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.waiting.set(seq, w);
+      if (timeoutMs === this.o.timeoutMs) {
+        const at = clock() + timeoutMs;
+        this.deadlines.set(seq, at);
+        this.armDue(at);
+      } else {
+        w.deadline = setTimeout(() => { this.requests.timedOut(seq, timeoutMs); this.drain(); }, timeoutMs);
+      }
       this.drain();
-    });
+      return promise;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
+
+  /** Arm the shared timer to fire by `at` (clock ms), unless it already fires no later. */
+  private armDue(at: number): void {
+    if (at >= this.dueAt) return;
+    if (this.dueTimer !== null) clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    // setTimeout takes at most 2^31 − 1 ms (more fires at once): a longer wait re-arms.
+    this.dueTimer = setTimeout(this.onDue, Math.min(MAX_TIMER_MS, Math.max(0, at - clock())));
+  }
+
+  /**
+   * The shared timer fired: reject every op past its deadline (TIMEOUT), resend every op whose
+   * attempt timer is due, then arm for the next one due. Both queues are in due order, so this
+   * looks at the expired entries and one more of each.
+   */
+  private readonly onDue = (): void => {
+    this.dueTimer = null;
+    this.dueAt = Infinity;
+    const now = clock();
+    for (const [seq, at] of this.deadlines) {
+      if (at > now) break;
+      this.deadlines.delete(seq);
+      this.requests.timedOut(seq, this.o.timeoutMs);
+    }
+    for (const [seq, at] of this.attempts) {
+      if (at > now) break;
+      this.attempts.delete(seq);
+      this.requests.resend(seq); // a send re-arms it (at the end of the queue), in drain()
+    }
+    this.drain();
+    let next = Infinity;
+    for (const at of this.deadlines.values()) { next = at; break; }
+    for (const at of this.attempts.values()) { if (at < next) next = at; break; }
+    if (next !== Infinity && !this.requests.isClosed) this.armDue(next);
+  };
 
   /** Carry out the watch table's and the request table's effects, oldest first (watches first). */
   private drain(): void {
@@ -379,20 +482,22 @@ export class Store extends Emitter<StoreEvents> {
     switch (e.kind) {
       case 'send':
         this.primaryLink.send(encode(e.req));
-        this.armResend(e.req.seq, this.o.attemptTimeoutMs);
+        this.armAttempt(e.req.seq);
         return;
       case 'retry':
-        this.armResend(e.seq, backoffDelay(e.attempt, this.o.backoff));
+        this.armRetry(e.seq, backoffDelay(e.attempt, this.o.backoff));
         return;
       case 'resolve':
       case 'reject': {
         const w = this.waiting.get(e.seq);
         if (!w) return;
         this.waiting.delete(e.seq);
-        clearTimeout(w.deadline);
-        if (w.resend !== null) clearTimeout(w.resend);
-        w.release();
-        if (e.kind === 'resolve') w.resolve(e.value);
+        this.deadlines.delete(e.seq);
+        this.attempts.delete(e.seq);
+        if (w.deadline !== null) clearTimeout(w.deadline);
+        if (w.retry !== null) clearTimeout(w.retry);
+        if (w.onAbort !== null) w.signal?.removeEventListener('abort', w.onAbort);
+        if (e.kind === 'resolve') w.resolve(w.resolvesVoid ? undefined : e.value);
         else w.reject(e.error);
         return;
       }
@@ -407,13 +512,28 @@ export class Store extends Emitter<StoreEvents> {
     }
   }
 
-  /** (Re)arm the one resend timer of `seq`. */
-  private armResend(seq: number, delayMs: number): void {
+  /** (Re)arm the attempt timer of `seq` (it replaces a NOT_PRIMARY retry timer): resend after attemptTimeoutMs. */
+  private armAttempt(seq: number): void {
     const w = this.waiting.get(seq);
     if (!w) return;
-    if (w.resend !== null) clearTimeout(w.resend);
-    w.resend = setTimeout(() => {
-      w.resend = null;
+    if (w.retry !== null) {
+      clearTimeout(w.retry);
+      w.retry = null;
+    }
+    const at = clock() + this.o.attemptTimeoutMs;
+    this.attempts.delete(seq); // re-inserted at the end: the queue stays in due order
+    this.attempts.set(seq, at);
+    this.armDue(at);
+  }
+
+  /** Arm the NOT_PRIMARY retry timer of `seq` (it replaces the attempt timer): resend after `delayMs`. */
+  private armRetry(seq: number, delayMs: number): void {
+    const w = this.waiting.get(seq);
+    if (!w) return;
+    this.attempts.delete(seq);
+    if (w.retry !== null) clearTimeout(w.retry);
+    w.retry = setTimeout(() => {
+      w.retry = null;
       this.requests.resend(seq);
       this.drain();
     }, delayMs);

@@ -73,6 +73,9 @@ interface Entry {
   notPrimary: number;
 }
 
+/** What takeEffects() returns when nothing happened: no array per drain. */
+const NO_EFFECTS: WatchEffect[] = Object.freeze([]) as unknown as WatchEffect[];
+
 export class Watches {
   private nextId = 1;
   private readonly entries = new Map<number, Entry>();
@@ -93,6 +96,7 @@ export class Watches {
 
   takeEffects(): WatchEffect[] {
     const out = this.effects;
+    if (out.length === 0) return NO_EFFECTS;
     this.effects = [];
     return out;
   }
