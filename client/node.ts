@@ -19,19 +19,52 @@ export * from './index';
  * operation; writev was a fifth of the client's CPU at 16 × 64 in flight (`npm run bench`).
  */
 class CorkingWebSocket extends WebSocket {
-  private corked = false;
+  /**
+   * `onmessage` without ws's per-frame MessageEvent: the handler (client/connection.ts reads
+   * `event.data` only) gets a plain `{ data }`, text as a string, binary as ws delivers it —
+   * what ws's own `onmessage` wrapper passes, minus building an Event for every reply.
+   */
+  private messageHandler: ((event: { data: unknown }) => void) | null = null;
+  private readonly dispatchMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    const handler = this.messageHandler;
+    if (handler !== null) handler.call(this, { data: isBinary ? data : data.toString() });
+  };
+
+  private corkedSocket: { cork(): void; uncork(): void } | null = null;
+  /** Made once per socket, not per turn. */
+  private readonly uncorkNow = (): void => {
+    const socket = this.corkedSocket;
+    this.corkedSocket = null;
+    socket?.uncork();
+  };
+
+  static {
+    Object.defineProperty(CorkingWebSocket.prototype, 'onmessage', {
+      configurable: true,
+      enumerable: true,
+      get(this: CorkingWebSocket) {
+        return this.messageHandler;
+      },
+      set(this: CorkingWebSocket, handler: unknown) {
+        this.messageHandler = typeof handler === 'function' ? handler as (event: { data: unknown }) => void : null;
+      },
+    });
+  }
+
+  constructor(url: string) {
+    super(url);
+    this.on('message', this.dispatchMessage);
+  }
 
   override send(data: Parameters<WebSocket['send']>[0], ...rest: unknown[]): void {
     const socket = (this as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (socket && !this.corked && this.readyState === WebSocket.OPEN) {
-      this.corked = true;
+    if (socket && this.corkedSocket === null && this.readyState === WebSocket.OPEN) {
+      this.corkedSocket = socket;
       socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
+      process.nextTick(this.uncorkNow);
     }
-    (super.send as (...args: unknown[]) => void)(data, ...rest);
+    if (rest.length === 0) super.send(data);
+    else (super.send as (...args: unknown[]) => void)(data, ...rest);
   }
 }
 
