@@ -671,7 +671,9 @@ function checkMs(name: string, ms: unknown): UnderstudyError | null {
 function validateOp(op: OpName, key: unknown, value: unknown, o: Resolved): UnderstudyError | null {
   const { limits } = o;
   if (typeof key !== 'string') return new UnderstudyError('BAD_REQUEST', `${op}: key must be a string (got ${typeof key})`);
-  const keyBytes = utf8Length(key);
+  // A string of n UTF-16 units is at most 3n UTF-8 bytes: count exactly only when it could
+  // matter (a 10 KiB value cost a scan of it per operation).
+  const keyBytes = key.length * 3 > limits.maxKeyBytes ? utf8Length(key) : 0;
   if (keyBytes > limits.maxKeyBytes) {
     return new UnderstudyError('TOO_LARGE', `${op}: key is ${keyBytes} bytes (UTF-8); the limit is maxKeyBytes = ${limits.maxKeyBytes} bytes: use a shorter key; nothing was sent`);
   }
@@ -679,7 +681,7 @@ function validateOp(op: OpName, key: unknown, value: unknown, o: Resolved): Unde
   if (typeof value !== 'string') {
     return new UnderstudyError('BAD_REQUEST', `${op}: value must be a string (got ${value === null ? 'null' : typeof value}); serialise it first, e.g. with JSON.stringify`);
   }
-  const valueBytes = utf8Length(value);
+  const valueBytes = value.length * 3 > limits.maxValueBytes ? utf8Length(value) : 0;
   if (valueBytes > limits.maxValueBytes) {
     return new UnderstudyError('TOO_LARGE', `${op}: value is ${formatBytes(valueBytes)} (${valueBytes} bytes, UTF-8); the limit is maxValueBytes = ${formatBytes(limits.maxValueBytes)}: split it across keys; nothing was sent`);
   }
