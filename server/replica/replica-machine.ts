@@ -159,6 +159,8 @@ export const TRANSFER_WINDOW = 2;
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
 const TRANSFER_CHUNK_BYTES = 128 * 1024;
 
+const NO_EFFECTS: readonly ReplicaEffect[] = Object.freeze([]);
+
 /** Room for the fwd frame's own fields beside its ops. */
 const FWD_OVERHEAD = 1024;
 
@@ -253,6 +255,8 @@ export class ReplicaMachine {
     const x = this.xfer;
     return this._role === 'primary' && this.linkUp && x.state === 'streaming' && x.begun && x.sent - x.acked < TRANSFER_WINDOW;
   }
+  /** Forwarded ops awaiting the backup's acknowledgement (forwardState().inFlight, without the object). */
+  get inFlight(): number { return Math.max(0, this.sentUpTo - this.ackedIndex); }
   /** Requests ordered but not yet answered (the shell applies backpressure on it). */
   pendingCount(): number { return this.pending.length - this.head; }
   /**
@@ -272,8 +276,9 @@ export class ReplicaMachine {
   /** Watches registered on client connections (pending or active). */
   watchCount(): number { return this.watches.size; }
 
-  takeEffects(): ReplicaEffect[] {
+  takeEffects(): readonly ReplicaEffect[] {
     const out = this.effects;
+    if (out.length === 0) return NO_EFFECTS; // most steps of a busy primary (no new array per step)
     this.effects = [];
     return out;
   }

@@ -136,6 +136,8 @@ export const HANDOFF_MS = 5_000;
 function viewServiceBackoff(pingIntervalMs: number): BackoffPolicy {
   return { minMs: Math.min(50, pingIntervalMs), maxMs: Math.max(50, Math.min(2000, pingIntervalMs)), factor: 2, jitter: 0.5 };
 }
+const FLUSH: ReplicaInput = Object.freeze({ kind: 'flush' });
+const PUMP: ReplicaInput = Object.freeze({ kind: 'pump' });
 /** This many undecodable messages in a row close a link (1008 policy violation). */
 const MAX_BAD_IN_ROW = 20;
 const POLICY_VIOLATION = 1008;
@@ -190,6 +192,14 @@ class ReplicaShell {
   private progress: { key: string; since: number } | null = null;
   private flushScheduled = false;
   private pumpScheduled = false;
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    this.guard(() => this.run(FLUSH));
+  };
+  private readonly pumpNow = (): void => {
+    this.pumpScheduled = false;
+    this.guard(() => this.run(PUMP));
+  };
   /** The machine was receiving a state transfer after the last run(). */
   private receiving = false;
   private paused = false;
@@ -389,23 +399,19 @@ class ReplicaShell {
       receivingTransfer(this.receiving); // no heap compaction while the state comes in (heap-policy.ts)
     }
     if (this.machine.wantsFlush && !this.flushScheduled) {
+      // Idle (every forwarded op acknowledged): a lone request goes out now, adding no
+      // latency; requests that follow it in the same socket read go out together at the end
+      // of this callback. Busy: wait for the end of the turn, so the requests that arrive
+      // meanwhile on every connection go out in the same frame.
+      const idle = this.machine.inFlight === 0;
+      if (idle && input.kind === 'clientOp' && this.machine.pendingCount() === 1) return this.run(FLUSH);
       this.flushScheduled = true;
-      const flush = () => {
-        this.flushScheduled = false;
-        this.guard(() => this.run({ kind: 'flush' }));
-      };
-      // Idle (every forwarded op acknowledged): forward as soon as this callback ends, adding
-      // no latency to a lone request. Busy: wait for the end of the turn, so the requests
-      // that arrive meanwhile on every connection go out in the same frame.
-      if (this.machine.forwardState().inFlight === 0) process.nextTick(flush);
-      else setImmediate(flush);
+      if (idle) process.nextTick(this.flushNow);
+      else setImmediate(this.flushNow);
     }
     if (this.machine.wantsPump && !this.pumpScheduled) {
       this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
-        this.guard(() => this.run({ kind: 'pump' }));
-      });
+      setImmediate(this.pumpNow);
     }
     this.applyBackpressure();
     if (this.machine.pingViewnum !== this.lastPingViewnum) this.sendPing();

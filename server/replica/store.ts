@@ -39,7 +39,13 @@ export const DEFAULT_STORE_BOUNDS: StoreBounds = Object.freeze({ maxClients: 100
  */
 export type Slot = number | BigValue;
 export interface BigValue { value: string; bytes: number }
-export interface ClientTable { low: number; results: Map<number, StoredResult> }
+export interface ClientTable {
+  low: number;
+  results: Map<number, StoredResult>;
+  /** Highest seq recorded, and whether `results` was inserted in increasing seq order (then an ack sweep can stop early). */
+  lastSeq: number;
+  inOrder: boolean;
+}
 
 const isWrite = (op: string) => op !== 'get';
 
@@ -48,6 +54,8 @@ export class Store {
   private arena = new ValueArena();
   /** Insertion order = least recently used first (a touch deletes and re-inserts). */
   private clients = new Map<string, ClientTable>();
+  /** The client at the most recently used end of `clients` (a touch of it moves nothing). */
+  private lastClient: string | null = null;
   private _revision = 0;
   private _index = 0;
   private readonly _history: History;
@@ -98,15 +106,22 @@ export class Store {
     this._index++;
     let table = this.clients.get(req.client);
     if (table) {
-      this.clients.delete(req.client); // touch: move to the most recently used end
-      this.clients.set(req.client, table);
+      if (this.lastClient !== req.client) {
+        this.clients.delete(req.client); // touch: move to the most recently used end
+        this.clients.set(req.client, table);
+        this.lastClient = req.client;
+      }
     } else if (isWrite(req.op)) {
-      table = { low: 0, results: new Map() };
+      table = { low: 0, results: new Map(), lastSeq: -1, inOrder: true };
       this.clients.set(req.client, table);
+      this.lastClient = req.client;
       this.evictClients();
     }
     if (table && req.ack > table.low) {
-      for (const seq of table.results.keys()) if (seq < req.ack) table.results.delete(seq);
+      for (const seq of table.results.keys()) {
+        if (seq < req.ack) table.results.delete(seq);
+        else if (table.inOrder) break; // the rest were recorded later, with higher seqs
+      }
       table.low = req.ack;
     }
     if (table && req.seq < table.low) {
@@ -124,6 +139,8 @@ export class Store {
     const seen = t.results.get(req.seq);
     if (seen) return seen;
     const result = this.write(req);
+    if (req.seq < t.lastSeq) t.inOrder = false;
+    else t.lastSeq = req.seq;
     t.results.set(req.seq, result);
     if (t.results.size > this.bounds.maxResultsPerClient) this.trimResults(t);
     return result;
@@ -176,6 +193,7 @@ export class Store {
     while (this.clients.size > this.bounds.maxClients) {
       const oldest = this.clients.keys().next().value as string;
       this.clients.delete(oldest);
+      if (oldest === this.lastClient) this.lastClient = null;
     }
   }
 
@@ -293,6 +311,7 @@ export class Store {
     this.data = new Map();
     this.arena = new ValueArena();
     this.clients = new Map();
+    this.lastClient = null;
     this._index = begin.index;
     this._revision = begin.revision;
     this._lastWrite = null;
@@ -324,7 +343,7 @@ export class Store {
     }
     for (const [client, low, results] of c.dedup) {
       let t = this.clients.get(client);
-      if (!t) this.clients.set(client, t = { low, results: new Map() });
+      if (!t) this.clients.set(client, t = { low, results: new Map(), lastSeq: Infinity, inOrder: false });
       for (const [seq, r] of results) t.results.set(seq, r);
     }
   }

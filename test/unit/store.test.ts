@@ -299,6 +299,20 @@ describe('Store', () => {
     });
   });
 
+  it('an ack forgets exactly the results below it, also when seqs were recorded out of order', () => {
+    const s = new Store();
+    for (const seq of [1, 2, 5, 3, 4, 7, 6]) s.apply(req('put', `k${seq}`, 'v', { client: 'c', seq }));
+    s.apply(req('get', 'k1', undefined, { client: 'c', seq: 8, ack: 5 }));
+    const [table] = s.openTransfer().meta()[0].dedup;
+    expect(table[1]).to.equal(5);
+    expect(table[2].map(([seq]) => seq).sort()).to.deep.equal([5, 6, 7]);
+    // in order: the sweep stops at the first kept seq, with the same result
+    const t = new Store();
+    for (let seq = 1; seq <= 7; seq++) t.apply(req('put', `k${seq}`, 'v', { client: 'c', seq }));
+    t.apply(req('get', 'k1', undefined, { client: 'c', seq: 8, ack: 5 }));
+    expect(t.openTransfer().meta()[0].dedup[0][2].map(([seq]) => seq)).to.deep.equal([5, 6, 7]);
+  });
+
   it('is deterministic: the same operations give the same state', () => {
     const a = new Store(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
     const b = new Store(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
