@@ -399,12 +399,12 @@ class ReplicaShell {
       receivingTransfer(this.receiving); // no heap compaction while the state comes in (heap-policy.ts)
     }
     if (this.machine.wantsFlush && !this.flushScheduled) {
-      // Idle (every forwarded op acknowledged): a lone request goes out now, adding no
-      // latency; requests that follow it in the same socket read go out together at the end
-      // of this callback. Busy: wait for the end of the turn, so the requests that arrive
-      // meanwhile on every connection go out in the same frame.
+      // Idle (every forwarded op acknowledged): forward as soon as this callback ends, adding
+      // no latency to a lone request (a direct flush here measured no faster: 4 paired runs,
+      // within noise), and the requests of the same socket read go out together. Busy: wait
+      // for the end of the turn, so the requests that arrive meanwhile on every connection
+      // go out in the same frame.
       const idle = this.machine.inFlight === 0;
-      if (idle && input.kind === 'clientOp' && this.machine.pendingCount() === 1) return this.run(FLUSH);
       this.flushScheduled = true;
       if (idle) process.nextTick(this.flushNow);
       else setImmediate(this.flushNow);
