@@ -11,11 +11,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { startViewService, type ViewService } from '../../server/viewservice';
-import { startReplica, type Replica } from '../../server/replica';
+import type { Replica } from '../../server/replica';
 import { startWsServer } from '../../server/net/ws-server';
 import { Link } from '../../server/net/link';
-import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
+import { normalizeViewOptions } from '../../common/config';
 import { noopLogger } from '../../common/logger';
+import { inProcess } from '../support/in-process';
 import { connect as connectClient } from '../../client/node';
 import type { Store } from '../../client/store';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
@@ -31,21 +32,7 @@ afterEach(async () => {
   while (teardown.length) await teardown.pop()!();
 });
 
-/** A view service on 127.0.0.1 (port 0 unless given); deadPings × pingInterval = 1 s unless told. */
-async function startVs(flags: Record<string, string | number> = {}, recoveryWindowMs?: number): Promise<ViewService> {
-  const options = normalizeViewOptions({ port: 0, host: '127.0.0.1', 'ping-interval': PING, 'dead-pings': 50, ...flags }, {});
-  const vs = await startViewService({ ...options, log: noopLogger, recoveryWindowMs });
-  teardown.push(() => vs.close());
-  return vs;
-}
-
-async function startRep(vs: ViewService | string, flags: Record<string, string | number> = {}): Promise<Replica> {
-  const view = typeof vs === 'string' ? vs : vs.url;
-  const options = normalizeReplicaOptions({ port: 0, host: '127.0.0.1', view, 'ping-interval': PING, ...flags }, {});
-  const r = await startReplica({ ...options, log: noopLogger });
-  teardown.push(() => r.close());
-  return r;
-}
+const { startVs, startRep } = inProcess(teardown, PING);
 
 async function proxy(target: string): Promise<FaultProxy> {
   const p = await startFaultProxy({ target });
@@ -154,7 +141,7 @@ describe('lifecycle over real sockets (issue #5)', function () {
 
   describe('graceful shutdown', () => {
     it('a `leave` kills the replica at once: its backup is promoted without waiting for deadPings (SPEC §2.1)', async () => {
-      const vs = await startVs({ 'dead-pings': 10_000 }, 200); // silence would take 200 s
+      const vs = await startVs({ 'dead-pings': 10_000 }, { recoveryWindowMs: 200 }); // silence would take 200 s
       const a = await connectRaw(vs.url);
       const b = await connectRaw(vs.url);
       const ping = (ws: WebSocket, id: string, viewnum: number) => ws.send(JSON.stringify({ type: 'ping', id, incarnation: `${id}#1`, viewnum }));
@@ -173,7 +160,7 @@ describe('lifecycle over real sockets (issue #5)', function () {
     });
 
     it('shutdown() of the primary under load: in-flight ops finish, the backup takes over, no operation fails', async () => {
-      const vs = await startVs({ 'dead-pings': 10_000 }, 200);
+      const vs = await startVs({ 'dead-pings': 10_000 }, { recoveryWindowMs: 200 });
       const { p, b } = await pair(vs);
       const stores = await Promise.all([0, 1, 2, 3].map(() => client(vs)));
       const run = load(stores);
@@ -193,7 +180,7 @@ describe('lifecycle over real sockets (issue #5)', function () {
     });
 
     it('requests that arrive during shutdown are held, then answered NOT_PRIMARY with the new view; links close with 1012', async () => {
-      const vs = await startVs({ 'dead-pings': 10_000 }, 200);
+      const vs = await startVs({ 'dead-pings': 10_000 }, { recoveryWindowMs: 200 });
       const { p, b } = await pair(vs);
       const ws = await connectRaw(p.id);
       const code = closed(ws);
@@ -209,7 +196,7 @@ describe('lifecycle over real sockets (issue #5)', function () {
     });
 
     it('shutdown() of the backup: the primary gets a new view at once and keeps serving', async () => {
-      const vs = await startVs({ 'dead-pings': 10_000 }, 200);
+      const vs = await startVs({ 'dead-pings': 10_000 }, { recoveryWindowMs: 200 });
       const { p, b } = await pair(vs);
       const s = await client(vs);
       await s.put('k', 'v');

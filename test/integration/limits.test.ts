@@ -6,12 +6,11 @@
  */
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { startViewService, type ViewService } from '../../server/viewservice';
-import { startReplica, type Replica } from '../../server/replica';
+import type { ViewService } from '../../server/viewservice';
+import type { Replica } from '../../server/replica';
 import { MAX_PEER_STRANGERS } from '../../server/replica/replica-server';
-import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
-import { noopLogger } from '../../common/logger';
+import { inProcess } from '../support/in-process';
 import { openWs, nextMessage, closed, Msg, waitFor } from '../support/ws-helpers';
 
 const teardown: (() => unknown)[] = [];
@@ -31,19 +30,7 @@ function recordingLogger(): { log: Logger; warns: string[] } {
   return { log, warns };
 }
 
-async function startVs(flags: Record<string, string | number> = {}, extra: { log?: Logger; idleLinkMs?: number } = {}): Promise<ViewService> {
-  const options = normalizeViewOptions({ port: 0, host: '127.0.0.1', 'ping-interval': 20, 'dead-pings': 50, ...flags }, {});
-  const vs = await startViewService({ ...options, log: extra.log ?? noopLogger, ...(extra.idleLinkMs ? { idleLinkMs: extra.idleLinkMs } : {}) });
-  teardown.push(() => vs.close());
-  return vs;
-}
-
-async function startRep(vs: ViewService, flags: Record<string, string | number> = {}): Promise<Replica> {
-  const options = normalizeReplicaOptions({ port: 0, host: '127.0.0.1', view: vs.url, 'ping-interval': 20, ...flags }, {});
-  const r = await startReplica({ ...options, log: noopLogger });
-  teardown.push(() => r.close());
-  return r;
-}
+const { startVs, startRep } = inProcess(teardown);
 
 /** Open a socket; resolves with it once open, or with the HTTP status that refused the upgrade. */
 function open(url: string): Promise<WebSocket | number> {

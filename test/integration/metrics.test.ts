@@ -5,10 +5,7 @@
  */
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { startViewService, type ViewService } from '../../server/viewservice';
-import { startReplica, type Replica } from '../../server/replica';
-import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
-import { noopLogger } from '../../common/logger';
+import { inProcess } from '../support/in-process';
 import { connect as connectStore } from '../../client/node';
 import type { Store } from '../../client/store';
 import { waitFor } from '../support/ws-helpers';
@@ -18,19 +15,7 @@ afterEach(async () => {
   while (teardown.length) await teardown.pop()!();
 });
 
-async function startVs(): Promise<ViewService> {
-  const options = normalizeViewOptions({ port: 0, host: '127.0.0.1', 'ping-interval': 20, 'dead-pings': 50 }, {});
-  const vs = await startViewService({ ...options, log: noopLogger });
-  teardown.push(() => vs.close());
-  return vs;
-}
-
-async function startRep(vs: ViewService): Promise<Replica> {
-  const options = normalizeReplicaOptions({ port: 0, host: '127.0.0.1', view: vs.url, 'ping-interval': 20 }, {});
-  const r = await startReplica({ ...options, log: noopLogger });
-  teardown.push(() => r.close());
-  return r;
-}
+const { startVs, startRep } = inProcess(teardown);
 
 /** The series of one scrape: `name{a="1",b="2"}` → value. */
 async function scrape(port: number): Promise<Map<string, number>> {

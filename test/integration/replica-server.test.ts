@@ -6,10 +6,9 @@
  */
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { startViewService, type ViewService } from '../../server/viewservice';
-import { startReplica, type Replica } from '../../server/replica';
-import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
-import { noopLogger } from '../../common/logger';
+import type { ViewService } from '../../server/viewservice';
+import type { Replica } from '../../server/replica';
+import { inProcess } from '../support/in-process';
 import type { OpName } from '../../common/messages';
 import { startFaultProxy } from '../support/fault-proxy';
 import * as net from 'node:net';
@@ -22,23 +21,7 @@ afterEach(async () => {
   while (teardown.length) await teardown.pop()!();
 });
 
-/**
- * A view service on 127.0.0.1:0. deadPings × pingInterval = 1 s: failovers here come from a
- * closed link (immediate), and a loaded CI machine must not see replicas die of slow timers.
- */
-async function startVs(flags: Record<string, string | number> = {}): Promise<ViewService> {
-  const options = normalizeViewOptions({ port: 0, host: '127.0.0.1', 'ping-interval': 20, 'dead-pings': 50, ...flags }, {});
-  const vs = await startViewService({ ...options, log: noopLogger });
-  teardown.push(() => vs.close());
-  return vs;
-}
-
-async function startRep(vs: ViewService, flags: Record<string, string | number> = {}): Promise<Replica> {
-  const options = normalizeReplicaOptions({ port: 0, host: '127.0.0.1', view: vs.url, 'ping-interval': 20, ...flags }, {});
-  const r = await startReplica({ ...options, log: noopLogger });
-  teardown.push(() => r.close());
-  return r;
-}
+const { startVs, startRep } = inProcess(teardown);
 
 /** A raw client: `req` frames; each `res` goes to the oldest request still waiting for that seq. */
 class RawClient {
