@@ -265,7 +265,7 @@ export class ReplicaMachine {
    * acknowledgement; `inFlight` ops were sent and await their acknowledgement.
    */
   forwardState(): { synced: boolean; ackedIndex: number; pending: number; inFlight: number } {
-    return { synced: this.xfer.state === 'acked', ackedIndex: this.ackedIndex, pending: this.pendingCount(), inFlight: Math.max(0, this.sentUpTo - this.ackedIndex) };
+    return { synced: this.xfer.state === 'acked', ackedIndex: this.ackedIndex, pending: this.pendingCount(), inFlight: this.inFlight };
   }
   /**
    * About how much memory the unanswered requests hold (keys and values, UTF-16 units, plus
