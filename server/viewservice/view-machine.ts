@@ -3,8 +3,9 @@
  *
  *  1. Replicas ping every pingInterval with the latest viewnum they know (0 after a start).
  *     A replica is dead after deadPings intervals without a ping, at once when its link
- *     closes, or when it pings with a new incarnation, or with viewnum 0 after having been
- *     in the view (a restart lost its state).
+ *     closes, or when it pings with a new incarnation, or when a slot holder whose previous
+ *     ping carried a view number pings viewnum 0 (a restart lost its state). A replica just
+ *     named in a view it has not learned yet still pings 0, and is not dead for that.
  *  2. The first replica to ping in view 0 becomes primary of view 1.
  *  3. View i → i+1 only after the primary of view i acknowledged it (pinged with viewnum i);
  *     until then view i stays, whatever fails.
@@ -115,6 +116,11 @@ interface ServerRecord {
   /** Unique per record: tells a restarted process from the holder even with the same incarnation. */
   readonly serial: number;
   lastPing: number;
+  /**
+   * The viewnum of this record's latest ping. A replica's known view never goes back to 0
+   * while it runs, so a 0 after a non-zero number means it restarted (SPEC §2.1).
+   */
+  lastViewnum: number;
   alive: boolean;
   /** When its primary last reported it unable to apply forwards (see suspect()). */
   suspectedAt?: number;
@@ -199,12 +205,9 @@ export class ViewMachine {
       // A new process under the same id: the old incarnation is dead (SPEC §2.1).
       if (rec.alive) this.event({ kind: 'dead', id, incarnation: rec.incarnation, reason: 'new-incarnation' });
       this.register(id, incarnation, now);
-    } else if (viewnum === 0 && this.holdsSlot(rec) && report === undefined) {
+    } else if (this.restartedHolder(rec, viewnum, report)) {
       // The holder of a slot starting over: it lost its state, so the holder is dead; the
-      // process is a fresh idle server from now on (SPEC §2.1, §2.4). Only for SPEC §6 pings:
-      // a replica that reports restarts with a new incarnation, so its viewnum-0 ping from
-      // the same incarnation was sent before the view reached it (e.g. the answers during a
-      // recovery are view 0, so such pings can be in flight when view 1 forms).
+      // process is a fresh idle server from now on (SPEC §2.1, §2.4).
       this.event({ kind: 'dead', id, incarnation, reason: 'restarted' });
       this.register(id, incarnation, now);
     } else {
@@ -215,6 +218,7 @@ export class ViewMachine {
         this.event({ kind: 'revived', id, incarnation });
       }
     }
+    (this.servers.get(id) as ServerRecord).lastViewnum = viewnum;
     if (report !== undefined) this.noteReport(id, incarnation, viewnum, report);
     if (this.recovery !== null) {
       // A SPEC §6 replica (no report) pinging first: a fresh cluster, as SPEC §2.2 says.
@@ -338,7 +342,7 @@ export class ViewMachine {
   /** A fresh, alive, idle record at the end of the registration order. */
   private register(id: ReplicaId, incarnation: string, now: number): void {
     this.servers.delete(id);
-    this.servers.set(id, { id, incarnation, serial: this.nextSerial++, lastPing: now, alive: true });
+    this.servers.set(id, { id, incarnation, serial: this.nextSerial++, lastPing: now, lastViewnum: 0, alive: true });
     this.event({ kind: 'joined', id, incarnation });
     if (this.servers.size > MAX_SERVERS) this.forgetOldestDead();
   }
@@ -363,6 +367,26 @@ export class ViewMachine {
     rec.alive = false;
     this.event({ kind: 'dead', id, incarnation, reason });
     this.maybeChange();
+  }
+
+  /**
+   * SPEC §2.1: a slot holder's viewnum-0 ping means a restart only if its previous ping
+   * carried a view number. A replica named in a view that formed on the timer has not
+   * learned it yet, and its next ping still says 0 (MIT 6.824 Test1, "Idle third server
+   * becomes backup" then "Restarted primary treated as dead"): that is not a restart.
+   *
+   * SPEC words it as "has already pinged the number of the view that named it"; we also
+   * count a holder that knew an older view (say, backup of view 2 named primary of view 3
+   * on the timer) and now says 0: its state is gone just the same, and if it stayed in the
+   * slot it would acknowledge the new view with an empty store.
+   *
+   * Only for SPEC §6 pings: a replica that reports (ours) restarts with a new incarnation,
+   * so its viewnum-0 ping from the same incarnation was sent before the view reached it
+   * (the answers during a recovery are view 0, so such pings can be in flight when view 1
+   * forms).
+   */
+  private restartedHolder(rec: ServerRecord, viewnum: number, report: ReplicaReport | undefined): boolean {
+    return viewnum === 0 && rec.lastViewnum > 0 && report === undefined && this.holdsSlot(rec);
   }
 
   private holdsSlot(rec: ServerRecord): boolean {
@@ -457,7 +481,7 @@ export class ViewMachine {
       const incarnation = this.currentHolders[slot];
       if (id === null || incarnation === null) continue;
       const serial = this.nextSerial++;
-      this.servers.set(id, { id, incarnation, serial, lastPing: now, alive: true });
+      this.servers.set(id, { id, incarnation, serial, lastPing: now, lastViewnum: 0, alive: true });
       this.slotSerial[slot] = serial;
     }
     this.event({ kind: 'resumed', view: this.current, acked: this.isAcked });

@@ -291,7 +291,8 @@ describe('ViewMachine', () => {
 
     it('a restarted backup does not take back its own slot in the very next view (SPEC §2.7)', () => {
       const h = new Harness().pair();
-      expectView(h.ping('B', 0), 3, 'A', null); // B's holder died; B is idle, not the backup of view 3
+      h.ping('B', 2); // B learned the view that named it …
+      expectView(h.ping('B', 0), 3, 'A', null); // … so this 0 is a restart: B's holder died; B is idle, not the backup of view 3
       expectView(h.ping('A', 3), 4, 'A', 'B'); // one view later it fills the slot
       expect(h.vm.holders.backup).to.equal('B1');
     });
