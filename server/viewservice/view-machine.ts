@@ -53,114 +53,29 @@ import type { Clock } from '../../common/clock';
 import { VIEW0, NO_HOLDERS, makeView } from '../../common/view';
 import type { ReplicaId, View, ViewHolders } from '../../common/view';
 import type { PersistedView, ReplicaReport, ViewStorage } from '../../common/recovery';
+import type { DeathReason, RecoveryReason, ViewMachineEvent, ViewMachineOptions, ViewStatus } from './view-types';
+import { planRecovery, recoveryWait, type Recovery, type RecoveryPlan } from './view-recovery';
+import { ServerTable, type ServerRecord } from './server-table';
 
-export interface ViewMachineOptions {
-  /** @default 100 (DEFAULTS.pingIntervalMs) */
-  readonly pingIntervalMs: number;
-  /** A server is dead after this many intervals without a ping. @default 5 */
-  readonly deadPings: number;
-  readonly clock: Clock;
-  /**
-   * A dead server outside the current view is forgotten after this long without a ping,
-   * so records don't pile up as replicas come and go. If it pings again it registers anew
-   * (a live idle server, SPEC §2.8). @default 120 × deadPings × pingIntervalMs (60 s)
-   */
-  readonly forgetAfterMs?: number;
-  /**
-   * Where the view is saved before it is announced, and loaded from at construction. Without
-   * it nothing survives a restart and the machine recovers the view from the replicas.
-   */
-  readonly storage?: ViewStorage;
-  /** How long a machine without a saved state listens to reports before it decides. @default deadPings × pingIntervalMs */
-  readonly recoveryWindowMs?: number;
-}
+export { MAX_SERVERS } from './server-table';
 
-/** One row of GET /view (SPEC §5), plus the incarnation for operators. */
-export interface ServerStatus {
-  readonly id: ReplicaId;
-  readonly alive: boolean;
-  /** Milliseconds since the last ping, by the machine's clock. */
-  readonly lastPingMs: number;
-  readonly incarnation: string;
-}
-
-export interface ViewStatus {
-  readonly viewnum: number;
-  readonly primary: ReplicaId | null;
-  readonly backup: ReplicaId | null;
-  readonly acked: boolean;
-  readonly servers: ServerStatus[];
-}
-
-/** What happened to servers, for the shell to log (the core does not log, STYLE §11). */
-export type ViewMachineEvent =
-  | { readonly kind: 'joined'; readonly id: ReplicaId; readonly incarnation: string }
-  | { readonly kind: 'revived'; readonly id: ReplicaId; readonly incarnation: string }
-  | { readonly kind: 'dead'; readonly id: ReplicaId; readonly incarnation: string; readonly reason: DeathReason }
-  | { readonly kind: 'forgotten'; readonly id: ReplicaId; readonly incarnation: string }
-  /** Constructed over a saved state. */
-  | { readonly kind: 'resumed'; readonly view: View; readonly acked: boolean }
-  /** Started learning the view from reports: no saved state, or a replica knows a newer view. */
-  | { readonly kind: 'recovering'; readonly reason: RecoveryReason; readonly viewnum: number }
-  /** Recovery ended: `view` adopted from the reports (VIEW0 for a fresh cluster). */
-  | { readonly kind: 'recovered'; readonly view: View; readonly acked: boolean; readonly reports: number };
-
-/** Why the machine recovers: it has no saved state, or a replica reported a view above its own. */
-export type RecoveryReason = 'no-state' | 'behind';
-
-export type DeathReason = 'silent' | 'link-closed' | 'left' | 'new-incarnation' | 'restarted' | 'suspected';
-
-interface ServerRecord {
-  readonly id: ReplicaId;
-  readonly incarnation: string;
-  /** Unique per record: tells a restarted process from the holder even with the same incarnation. */
-  readonly serial: number;
-  lastPing: number;
-  /**
-   * The viewnum of this record's latest ping. A replica's known view never goes back to 0
-   * while it runs, so a 0 after a non-zero number means it restarted (SPEC §2.1).
-   */
-  lastViewnum: number;
-  alive: boolean;
-  /** When its primary last reported it unable to apply forwards (see suspect()). */
-  suspectedAt?: number;
-}
+export type { DeathReason, RecoveryReason, ServerStatus, ViewMachineEvent, ViewMachineOptions, ViewStatus } from './view-types';
 
 type Slot = 'primary' | 'backup';
 
 /** A suspected backup is not made backup again for this many deadPings periods (10 s by default). */
 const SUSPECT_COOLDOWN_DEADS = 20;
 
-/** Most server records kept; beyond it the oldest dead ones outside the view are forgotten. */
-export const MAX_SERVERS = 1024;
-
 /** Bound on the events outbox if the shell never drains it. */
 const MAX_EVENTS = 1000;
-/** The slot serial of a holder that is known to be gone (it restarted): matches no record. */
-const GONE = -1;
-
-interface Reported { readonly incarnation: string; readonly viewnum: number; readonly report: ReplicaReport }
-
-interface Recovery {
-  readonly reason: RecoveryReason;
-  /** No decision before this time. */
-  readonly until: number;
-  /** The latest report of each id, this recovery only. */
-  readonly reports: Map<ReplicaId, Reported>;
-}
-
-/** What recovery would do now. */
-type RecoveryPlan =
-  | { readonly kind: 'wait'; readonly why: string }
-  | { readonly kind: 'fresh' }
-  | { readonly kind: 'adopt'; readonly view: View; readonly holders: ViewHolders; readonly acked: boolean };
 
 export class ViewMachine {
   private readonly clock: Clock;
   private readonly deadAfterMs: number;
   private readonly forgetAfterMs: number;
-  private readonly servers = new Map<ReplicaId, ServerRecord>();
-  private nextSerial = 1;
+  private readonly servers = new ServerTable((e) => this.event(e));
+  private readonly isInView = (id: ReplicaId): boolean => this.inView(id);
+  private readonly incarnationOf = (id: ReplicaId): string | undefined => this.servers.get(id)?.incarnation;
   private current: View = VIEW0;
   private currentHolders: ViewHolders = NO_HOLDERS;
   /** The record serial holding each slot of the current view. */
@@ -200,16 +115,16 @@ export class ViewMachine {
     this.anyPing = true;
     const rec = this.servers.get(id);
     if (rec === undefined) {
-      this.register(id, incarnation, now);
+      this.servers.register(id, incarnation, now, this.isInView);
     } else if (rec.incarnation !== incarnation) {
       // A new process under the same id: the old incarnation is dead (SPEC §2.1).
       if (rec.alive) this.event({ kind: 'dead', id, incarnation: rec.incarnation, reason: 'new-incarnation' });
-      this.register(id, incarnation, now);
+      this.servers.register(id, incarnation, now, this.isInView);
     } else if (this.restartedHolder(rec, viewnum, report)) {
       // The holder of a slot starting over: it lost its state, so the holder is dead; the
       // process is a fresh idle server from now on (SPEC §2.1, §2.4).
       this.event({ kind: 'dead', id, incarnation, reason: 'restarted' });
-      this.register(id, incarnation, now);
+      this.servers.register(id, incarnation, now, this.isInView);
     } else {
       rec.lastPing = now;
       if (!rec.alive) {
@@ -268,17 +183,7 @@ export class ViewMachine {
 
   /** Called by the shell every pingInterval: expire silent servers, then try to change view. */
   tick(): void {
-    const now = this.clock.now();
-    for (const rec of [...this.servers.values()]) {
-      const silentMs = now - rec.lastPing;
-      if (rec.alive && silentMs >= this.deadAfterMs) {
-        rec.alive = false;
-        this.event({ kind: 'dead', id: rec.id, incarnation: rec.incarnation, reason: 'silent' });
-      } else if (!rec.alive && silentMs >= this.forgetAfterMs && !this.inView(rec.id)) {
-        this.servers.delete(rec.id);
-        this.event({ kind: 'forgotten', id: rec.id, incarnation: rec.incarnation });
-      }
-    }
+    this.servers.expire(this.clock.now(), this.deadAfterMs, this.forgetAfterMs, this.isInView);
     if (this.recovery !== null) this.tryFinishRecovery();
     this.maybeChange();
   }
@@ -305,11 +210,7 @@ export class ViewMachine {
 
   /** Why recovery has not ended yet, or null when not recovering (for /readyz and logs). */
   recoveryWait(): string | null {
-    if (this.recovery === null) return null;
-    const left = this.recovery.until - this.clock.now();
-    if (left > 0) return `collecting the replicas' reports (${left} ms of the recovery window left)`;
-    const plan = this.recoveryPlan();
-    return plan.kind === 'wait' ? plan.why : 'deciding';
+    return this.recovery === null ? null : recoveryWait(this.recovery, this.clock.now(), this.incarnationOf);
   }
 
   /** Outbox (SPEC §2.9): the newest view produced since the last take, or null. */
@@ -328,38 +229,12 @@ export class ViewMachine {
 
   /** For GET /view (SPEC §5). Reading it never counts as a ping. */
   status(): ViewStatus {
-    const now = this.clock.now();
-    const servers: ServerStatus[] = [];
-    for (const rec of this.servers.values()) {
-      servers.push({ id: rec.id, alive: rec.alive, lastPingMs: Math.max(0, now - rec.lastPing), incarnation: rec.incarnation });
-    }
+    const servers = this.servers.status(this.clock.now());
     const v = this.current;
     return { viewnum: v.viewnum, primary: v.primary, backup: v.backup, acked: this.isAcked, servers };
   }
 
   // ───────────────────────── internals ─────────────────────────
-
-  /** A fresh, alive, idle record at the end of the registration order. */
-  private register(id: ReplicaId, incarnation: string, now: number): void {
-    this.servers.delete(id);
-    this.servers.set(id, { id, incarnation, serial: this.nextSerial++, lastPing: now, lastViewnum: 0, alive: true });
-    this.event({ kind: 'joined', id, incarnation });
-    if (this.servers.size > MAX_SERVERS) this.forgetOldestDead();
-  }
-
-  /**
-   * Bound the records: pings under ever new ids (a misconfigured fleet, or a fuzzer holding
-   * the cluster token) would otherwise pile up dead records until forgetAfterMs. The oldest
-   * dead records outside the view go first; live ones and the view's are kept.
-   */
-  private forgetOldestDead(): void {
-    for (const rec of this.servers.values()) {
-      if (this.servers.size <= MAX_SERVERS) return;
-      if (rec.alive || this.inView(rec.id)) continue;
-      this.servers.delete(rec.id);
-      this.event({ kind: 'forgotten', id: rec.id, incarnation: rec.incarnation });
-    }
-  }
 
   private kill(id: ReplicaId, incarnation: string, reason: DeathReason): void {
     const rec = this.servers.get(id);
@@ -371,19 +246,16 @@ export class ViewMachine {
 
   /**
    * SPEC §2.1: a slot holder's viewnum-0 ping means a restart only if its previous ping
-   * carried a view number. A replica named in a view that formed on the timer has not
-   * learned it yet, and its next ping still says 0 (MIT 6.824 Test1, "Idle third server
-   * becomes backup" then "Restarted primary treated as dead"): that is not a restart.
-   *
-   * SPEC words it as "has already pinged the number of the view that named it"; we also
-   * count a holder that knew an older view (say, backup of view 2 named primary of view 3
-   * on the timer) and now says 0: its state is gone just the same, and if it stayed in the
-   * slot it would acknowledge the new view with an empty store.
-   *
-   * Only for SPEC §6 pings: a replica that reports (ours) restarts with a new incarnation,
-   * so its viewnum-0 ping from the same incarnation was sent before the view reached it
-   * (the answers during a recovery are view 0, so such pings can be in flight when view 1
-   * forms).
+   * carried a view number. A replica named in a view formed on the timer has not learned it
+   * yet, and its next ping still says 0 (MIT 6.824 Test1, "Idle third server becomes backup"
+   * then "Restarted primary treated as dead"): not a restart.
+   * SPEC says "has already pinged the number of the view that named it"; we also count a
+   * holder that knew an older view (backup of view 2 named primary of view 3 on the timer)
+   * and now says 0: its state is gone all the same, and in the slot it would acknowledge the
+   * new view with an empty store.
+   * Only for SPEC §6 pings: a replica that reports (ours) restarts with a new incarnation, so
+   * its viewnum-0 ping from the same incarnation was sent before the view reached it (the
+   * answers during a recovery are view 0, so such pings can be in flight when view 1 forms).
    */
   private restartedHolder(rec: ServerRecord, viewnum: number, report: ReplicaReport | undefined): boolean {
     return viewnum === 0 && rec.lastViewnum > 0 && report === undefined && this.holdsSlot(rec);
@@ -411,16 +283,7 @@ export class ViewMachine {
 
   /** The earliest-registered alive server that is not named in the current view. */
   private firstIdle(): ReplicaId | null {
-    const now = this.clock.now();
-    for (const rec of this.servers.values()) {
-      if (!rec.alive || this.inView(rec.id)) continue;
-      // A backup its primary could not reach waits out a cooldown before it is made backup
-      // again: otherwise a lasting partition between the two would bring it straight back,
-      // and the new view could never be acknowledged (its transfer cannot arrive).
-      if (rec.suspectedAt !== undefined && now - rec.suspectedAt < SUSPECT_COOLDOWN_DEADS * this.deadAfterMs) continue;
-      return rec.id;
-    }
-    return null;
+    return this.servers.firstIdle(this.clock.now(), SUSPECT_COOLDOWN_DEADS * this.deadAfterMs, this.isInView);
   }
 
   /** SPEC §2.2–§2.5, §2.7: move to the next view if the rules allow it and it differs. */
@@ -480,9 +343,7 @@ export class ViewMachine {
       const id = this.current[slot];
       const incarnation = this.currentHolders[slot];
       if (id === null || incarnation === null) continue;
-      const serial = this.nextSerial++;
-      this.servers.set(id, { id, incarnation, serial, lastPing: now, lastViewnum: 0, alive: true });
-      this.slotSerial[slot] = serial;
+      this.slotSerial[slot] = this.servers.add(id, incarnation, now).serial;
     }
     this.event({ kind: 'resumed', view: this.current, acked: this.isAcked });
   }
@@ -508,40 +369,8 @@ export class ViewMachine {
     if (plan.kind !== 'wait') this.finishRecovery(plan);
   }
 
-  /**
-   * The decision (docs/VIEW-SERVICE-RESTART.md): adopt the highest reported view once each of
-   * its holders has reported (so no later view can have been acted on) or has restarted (its
-   * state is gone, whatever view it knew); a fresh cluster if nobody knows any view.
-   */
   private recoveryPlan(): RecoveryPlan {
-    const r = this.recovery as Recovery;
-    let highest = 0;
-    let best: { view: View; holders: ViewHolders } | null = null;
-    for (const x of r.reports.values()) {
-      const v = x.report.view;
-      highest = Math.max(highest, v.viewnum);
-      if (x.report.holders !== null && v.viewnum > 0 && (best === null || v.viewnum > best.view.viewnum)) best = { view: v, holders: x.report.holders };
-    }
-    if (highest === 0) return r.reason === 'no-state' ? { kind: 'fresh' } : { kind: 'wait', why: 'no replica has reported a view yet' };
-    if (best === null || best.view.viewnum < highest) {
-      return { kind: 'wait', why: `a replica knows view ${highest}, but no replica has reported it with its holders yet` };
-    }
-    const { view, holders } = best;
-    for (const slot of ['primary', 'backup'] as const) {
-      const id = view[slot];
-      if (id === null) continue;
-      const reported = r.reports.get(id)?.incarnation === holders[slot];
-      const rec = this.servers.get(id);
-      const restarted = rec !== undefined && rec.incarnation !== holders[slot];
-      if (!reported && !restarted) return { kind: 'wait', why: `waiting for the ${slot} of view ${view.viewnum}, ${id}, to report (or to restart)` };
-    }
-    // Acknowledged if its primary acknowledged it, or its backup installed its transfer
-    // (which the primary sends only for a view it knows, and acknowledges right after).
-    const p = view.primary === null ? undefined : r.reports.get(view.primary);
-    const b = view.backup === null ? undefined : r.reports.get(view.backup);
-    const acked = (p !== undefined && p.incarnation === holders.primary && p.viewnum === view.viewnum && p.report.role === 'primary')
-      || (b !== undefined && b.incarnation === holders.backup && b.report.role === 'backup' && b.report.initialised && b.report.view.viewnum === view.viewnum);
-    return { kind: 'adopt', view, holders, acked };
+    return planRecovery(this.recovery as Recovery, this.incarnationOf);
   }
 
   private finishRecovery(plan: Exclude<RecoveryPlan, { kind: 'wait' }>): void {
@@ -555,13 +384,7 @@ export class ViewMachine {
       this.currentHolders = h;
       this.isAcked = acked;
       // A holder whose id now pings with another incarnation restarted: its slot is held by nobody alive.
-      const serial = (slot: Slot): number | null => {
-        const id = v[slot];
-        if (id === null) return null;
-        const rec = this.servers.get(id);
-        return rec !== undefined && rec.incarnation === h[slot] ? rec.serial : GONE;
-      };
-      this.slotSerial = { primary: serial('primary'), backup: serial('backup') };
+      this.slotSerial = { primary: this.servers.serialOf(v.primary, h.primary), backup: this.servers.serialOf(v.backup, h.backup) };
       this.outbox = { view: v, holders: h };
     }
     this.recovery = null;
