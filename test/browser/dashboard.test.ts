@@ -8,14 +8,16 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { killAll, getJson, waitForView, ViewStatus } from '../support/processes';
 import { startCluster, Cluster } from '../e2e/helpers';
 import { launchChromium, openPage, screenshot } from '../support/browser';
 import { connect } from '../../client/node';
 import type { Store } from '../../client/store';
-import { loadDashboard, dashboardComplete, defaultDashboardDir, DASHBOARD_CSP } from '../../server/viewservice/dashboard-assets';
+import { loadDashboard, dashboardComplete, dashboardHandler, defaultDashboardDir, DASHBOARD_CSP } from '../../server/viewservice/dashboard-assets';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type W = Window & typeof globalThis & { [k: string]: any };
@@ -65,6 +67,20 @@ describe('dashboard assets, as built (SPEC §5)', () => {
     const refs = [...page.matchAll(/\s(?:src|href)="([^"]*)"/gi)].map((m) => m[1]).filter((r) => !r.startsWith('data:'));
     expect(refs).to.have.members(['/dashboard.css', '/dashboard.js']);
     for (const r of refs) expect(d.assets.has(r), r).to.equal(true);
+  });
+
+  it('GET / of a view service that finds no built dashboard answers 404 with what to run; other paths are not its business', () => {
+    const handler = dashboardHandler(loadDashboard(path.join(os.tmpdir(), 'understudy-no-such-dir')));
+    const answer = { status: 0, body: '' };
+    const res = {
+      writeHead(status: number) { answer.status = status; return res; },
+      end(body?: string) { answer.body = body ?? ''; },
+    } as unknown as ServerResponse;
+    const get = (url: string) => ({ url, method: 'GET', headers: {} }) as IncomingMessage;
+    expect(handler(get('/?token=x'), res)).to.equal(true);
+    expect(answer.status).to.equal(404);
+    expect(answer.body).to.match(/npm run build/);
+    expect(handler(get('/view'), res)).to.equal(false);
   });
 });
 
