@@ -9,15 +9,14 @@
  *           close ──▶ vm.linkClosed (only for the link that owns that replica id)
  *           leave ──▶ token check ──▶ vm.leave (a graceful shutdown: failover at once)
  *   timer   every pingInterval ──▶ vm.tick ──▶ new view? broadcast
- *   HTTP    /healthz, /readyz, /view, /view/history, /metrics, / (dashboard)
+ *   HTTP    /healthz, /readyz, /view, /view/history, /metrics, / (dashboard): view-http.ts
  *
  * With `dataDir`, the machine saves every view to <dataDir>/view.json before it commits it
  * (so before this shell can announce it); without, a restart learns the view from the
  * replicas' reports (docs/VIEW-SERVICE-RESTART.md).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import { decode, encode, isProtocolError } from '../../common/protocol';
 import type { PingMsg, SubscribeMsg, ViewMsg, ErrorMsg, LeaveMsg } from '../../common/messages';
 import type { ReplicaReport } from '../../common/recovery';
@@ -26,14 +25,14 @@ import type { Logger } from '../../common/logger';
 import { systemClock, type Clock } from '../../common/clock';
 import { CloseCodes } from '../../common/errors';
 import type { ReplicaId } from '../../common/view';
-import { startWsServer, tokenMatches, sendJson, frameText, type WsServer } from '../net/ws-server';
-import { createMetricsRegistry, metricsHandler, pathOf } from '../metrics';
-import { createLogger } from '../log';
+import { startWsServer, tokenMatches, frameText, type WsServer } from '../net/ws-server';
+import { createMetricsRegistry } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
-import { ViewMachine, type ViewMachineEvent } from './view-machine';
+import { ViewMachine } from './view-machine';
 import { FileViewStorage } from './view-store';
-import { dashboardHtml, dashboardCsp } from './dashboard';
-import { loadBrowserBundle, browserBundleHandler } from './browser-bundle';
+import { viewMetrics, type ViewMetrics } from './view-metrics';
+import { viewHttpHandlers, ViewHistory } from './view-http';
+import { logEvent, viewLogger } from './view-log';
 
 /** A running view service. */
 export interface ViewService {
@@ -78,8 +77,6 @@ const POLICY_VIOLATION = 1008;
  * idle sockets must not hold connection slots that replicas need. @default 10 s
  */
 const IDLE_LINK_MS = 10_000;
-/** View changes kept for the dashboard's timeline (`GET /view/history`). */
-const HISTORY_LENGTH = 200;
 
 interface LinkState {
   readonly remote: string;
@@ -94,34 +91,11 @@ interface LinkState {
   idleTimer: ReturnType<typeof setTimeout> | null;
 }
 
-interface HistoryEntry { viewnum: number; primary: ReplicaId | null; backup: ReplicaId | null; at: number }
-
 /** Start the view service: WebSocket `/` and HTTP on one port (SPEC §4–§6). */
 export async function startViewService(options: ViewServiceOptions): Promise<ViewService> {
   const vs = new ViewServer(options);
   await vs.listen();
   return vs;
-}
-
-/** The metrics of one view service (SPEC §5 `GET /metrics`). */
-function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => number, subscribers: () => number) {
-  const gauge = (name: string, help: string, value: () => number): void => {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
-  };
-  gauge('understudy_viewnum', 'The current view number.', () => vm.view.viewnum);
-  gauge('understudy_view_acked', '1 if the primary acknowledged the current view.', () => (vm.acked ? 1 : 0));
-  gauge('understudy_replicas_alive', 'Replicas the view service considers alive.', () => vm.status().servers.filter((s) => s.alive).length);
-  gauge('understudy_connections', 'Open WebSocket connections.', connections);
-  gauge('understudy_subscribers', 'Subscribed clients.', subscribers);
-  const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
-  return {
-    viewChanges: counter('understudy_view_changes_total', 'View changes since start.'),
-    badMessages: counter('understudy_bad_messages_total', 'Messages answered with an error.'),
-    slowConsumers: counter('understudy_slow_consumers_total', 'Links closed because their send buffer was over the bound.'),
-    overloaded: counter('understudy_overloaded_total', 'Subscriptions refused (closed with 4429) because maxSubscribers was reached.'),
-    unauthorized: counter('understudy_unauthorized_total', 'Links closed with 4401 (wrong or missing token).'),
-    idleClosed: counter('understudy_idle_links_closed_total', 'Links closed because they neither pinged nor subscribed in time.'),
-  };
 }
 
 class ViewServer implements ViewService {
@@ -134,9 +108,10 @@ class ViewServer implements ViewService {
   /** The link that currently speaks for each replica id; only its close kills that replica. */
   private readonly owners = new Map<ReplicaId, WebSocket>();
   private readonly subscribers = new Set<WebSocket>();
-  private readonly history: HistoryEntry[] = [];
+  /** The view changes, for the dashboard's timeline (`GET /view/history`). */
+  private readonly history = new ViewHistory();
   private readonly registry = createMetricsRegistry();
-  private readonly metrics: ReturnType<typeof viewMetrics>;
+  private readonly metrics: ViewMetrics;
   private server: WsServer | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closing = false;
@@ -171,7 +146,7 @@ class ViewServer implements ViewService {
       log: this.log,
       keepaliveMs: o.keepaliveMs,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
-      http: [(req, res) => this.onHttp(req, res), this.bundleHandler(), metricsHandler(this.registry, this.log)],
+      http: viewHttpHandlers({ machine: this.machine, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing }),
     });
     // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
     this.timer = setInterval(() => this.onTick(), o.pingIntervalMs);
@@ -335,8 +310,7 @@ class ViewServer implements ViewService {
     if (next === null) return false;
     const { view, holders } = next;
     this.metrics.viewChanges.inc();
-    this.history.push({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, at: this.clock.now() });
-    if (this.history.length > HISTORY_LENGTH) this.history.shift();
+    this.history.add(view, this.clock.now());
     this.log.info({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, holders },
       `view ${view.viewnum}: primary=${view.primary ?? '-'} backup=${view.backup ?? '-'}`);
     const text = encode({ type: 'view', view, holders }); // encoded once, sent to all
@@ -374,105 +348,12 @@ class ViewServer implements ViewService {
     this.warnings.warn('unauthorized', { remote: st.remote }, `${what}: wrong or missing token; closing with 4401`);
     ws.close(CloseCodes.Unauthorized, 'unauthorized');
   }
-
-  // ── HTTP ──
-
-  /** `GET /understudy.js`: the browser client, read once now (404 with a hint if not built). */
-  private bundleHandler(): ReturnType<typeof browserBundleHandler> {
-    const bundle = loadBrowserBundle();
-    if (!bundle.assets.has('/understudy.js')) {
-      this.log.warn({ dir: bundle.dir }, 'browser client not built: GET /understudy.js answers 404 and the dashboard has no key browser (run npm run build)');
-    }
-    return browserBundleHandler(bundle);
-  }
-
-  /**
-   * `GET /readyz`: 200 once the view service has formed or recovered a view (the view it
-   * answers with is the cluster's), 503 while it recovers, before any view, or when closing.
-   */
-  private sendReadiness(res: ServerResponse): void {
-    const vm = this.machine;
-    const reason = this.closing ? 'shutting down'
-      : vm.recovering ? `recovering: ${vm.recoveryWait() ?? ''}`
-        : vm.view.viewnum === 0 ? 'no view yet: no replica has pinged'
-          : null;
-    sendJson(res, reason === null ? 200 : 503, { ready: reason === null, viewnum: vm.view.viewnum, acked: vm.acked, recovering: vm.recovering, ...(reason === null ? {} : { reason }) });
-  }
-
-  private onHttp(req: IncomingMessage, res: ServerResponse): boolean {
-    const p = pathOf(req);
-    if (p !== '/' && p !== '/healthz' && p !== '/readyz' && p !== '/view' && p !== '/view/history') return false;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
-      res.end('method not allowed\n');
-      return true;
-    }
-    if (p === '/healthz') sendJson(res, 200, { ok: true });
-    else if (p === '/readyz') this.sendReadiness(res);
-    else if (p === '/view') sendJson(res, 200, viewJson(this.machine));
-    else if (p === '/view/history') sendJson(res, 200, { history: this.history });
-    else {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'content-security-policy': dashboardCsp(),
-        'x-content-type-options': 'nosniff',
-        'referrer-policy': 'no-referrer',
-      });
-      res.end(req.method === 'HEAD' ? undefined : dashboardHtml());
-    }
-    return true;
-  }
 }
 
 /** The report fields of a ping, if it carries them (a SPEC §6 ping does not). */
 function reportOf(msg: PingMsg): ReplicaReport | undefined {
   if (msg.view === undefined || msg.role === undefined || msg.initialised === undefined) return undefined;
   return { view: msg.view, holders: msg.holders ?? null, role: msg.role, initialised: msg.initialised };
-}
-
-/** `GET /view` (SPEC §5): exactly viewnum, primary, backup, acked, servers[{id, alive, lastPingMs}]. */
-export function viewJson(vm: ViewMachine): { viewnum: number; primary: ReplicaId | null; backup: ReplicaId | null; acked: boolean; servers: { id: ReplicaId; alive: boolean; lastPingMs: number }[] } {
-  const s = vm.status();
-  return {
-    viewnum: s.viewnum,
-    primary: s.primary,
-    backup: s.backup,
-    acked: s.acked,
-    servers: s.servers.map(({ id, alive, lastPingMs }) => ({ id, alive, lastPingMs })),
-  };
-}
-
-function logEvent(log: Logger, e: ViewMachineEvent): void {
-  if (e.kind === 'resumed') {
-    log.info({ view: e.view, acked: e.acked }, `resumed view ${e.view.viewnum} from the data dir`);
-    return;
-  }
-  if (e.kind === 'recovering') {
-    const why = e.reason === 'no-state' ? 'no saved view' : `a replica knows view ${e.viewnum}, newer than ours`;
-    log.warn({ reason: e.reason }, `recovering: ${why}; learning the view from the replicas' reports before forming any`);
-    return;
-  }
-  if (e.kind === 'recovered') {
-    log.info({ view: e.view, acked: e.acked, reports: e.reports },
-      e.view.viewnum === 0 ? 'recovered: no replica knows a view (a fresh cluster)' : `recovered view ${e.view.viewnum} from ${e.reports} replica report(s)`);
-    return;
-  }
-  const fields = { id: e.id, incarnation: e.incarnation };
-  switch (e.kind) {
-    case 'joined': log.info(fields, `replica ${e.id} joined`); break;
-    case 'revived': log.info(fields, `replica ${e.id} pings again`); break;
-    case 'dead': log.warn({ ...fields, reason: e.reason }, `replica ${e.id} dead (${e.reason})`); break;
-    case 'forgotten': log.debug(fields, `replica ${e.id} forgotten`); break;
-  }
-}
-
-/** The child logger `{ role: 'view' }`, unless the given logger already carries that binding. */
-function viewLogger(options: ViewServiceOptions): Logger {
-  const base = options.log ?? createLogger(options.logLevel);
-  const bindings = (base as { bindings?: () => Record<string, unknown> }).bindings;
-  if (typeof bindings === 'function' && bindings.call(base).role === 'view') return base;
-  return base.child({ role: 'view' });
 }
 
 /** The host to put in `url`: loopback when bound to every interface, brackets for IPv6. */

@@ -2,21 +2,87 @@
  * The live dashboard (`GET /` of the view service, issue #4) in headless Chromium against
  * real processes: the view after kill -9 of the primary, the key browser (the browser
  * client imported from /understudy.js), and the layout on a desktop and a phone, with
- * screenshots saved under test-artifacts/.
+ * screenshots saved under test-artifacts/. First, without a browser: the built page
+ * (dist/dashboard/, from server/viewservice/dashboard/ by scripts/build-browser.js) is
+ * there and has nothing inline that its CSP forbids.
  */
 import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { killAll, getJson, waitForView, ViewStatus } from '../support/processes';
 import { startCluster, Cluster } from '../e2e/helpers';
 import { launchChromium, openPage, screenshot } from '../support/browser';
 import { connect } from '../../client/node';
 import type { Store } from '../../client/store';
+import { loadDashboard, dashboardComplete, dashboardHandler, defaultDashboardDir, DASHBOARD_CSP } from '../../server/viewservice/dashboard-assets';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type W = Window & typeof globalThis & { [k: string]: any };
 
 const DESKTOP = { viewport: { width: 1280, height: 860 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const ROOT = path.resolve(__dirname, '..', '..');
+
+describe('dashboard assets, as built (SPEC §5)', () => {
+  const dir = defaultDashboardDir();
+  const html = (): string => fs.readFileSync(path.join(dir, 'dashboard.html'), 'utf8');
+  /** One CSP directive's sources, e.g. `script-src` → ["'self'"]. */
+  const directive = (name: string): string[] =>
+    DASHBOARD_CSP.split(';').map((d) => d.trim().split(/\s+/)).find((d) => d[0] === name)?.slice(1) ?? [];
+
+  it('dist/dashboard/ has the page, its script and its style, built from the current sources', () => {
+    expect(dir).to.equal(path.join(ROOT, 'dist', 'dashboard'));
+    const d = loadDashboard(dir);
+    expect(dashboardComplete(d), `${dir} is incomplete: run \`npm run build\` (scripts/build-browser.js)`).to.equal(true);
+    expect(html(), 'dist/dashboard/dashboard.html is stale: run scripts/build-browser.js')
+      .to.equal(fs.readFileSync(path.join(ROOT, 'server', 'viewservice', 'dashboard', 'dashboard.html'), 'utf8'));
+    // Only the dashboard's own modules are bundled: the client is imported from the server.
+    const js = fs.readFileSync(path.join(dir, 'dashboard.js'), 'utf8');
+    const sources = [...js.matchAll(/^\/\/ (\S+\.ts)$/gm)].map((m) => m[1]);
+    expect(sources).to.include.members(['server/viewservice/dashboard/dashboard.ts', 'server/viewservice/dashboard/key-browser.ts']);
+    for (const src of sources) expect(src).to.match(/^server\/viewservice\/dashboard\//);
+    expect(js).to.include('import("/understudy.js")');
+  });
+
+  it("the page has no inline script, style or event handler: its CSP allows scripts and styles from 'self' only", () => {
+    expect(directive('script-src')).to.deep.equal(["'self'"]);
+    expect(directive('style-src')).to.deep.equal(["'self'"]);
+    expect(directive('default-src')).to.deep.equal(["'none'"]);
+    const page = html();
+    const scripts = [...page.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
+    expect(scripts).to.have.length(1);
+    for (const [, attrs, body] of scripts) {
+      expect(attrs, 'a script from a file').to.match(/\bsrc="\/[\w.-]+"/);
+      expect(body, 'no inline code').to.equal('');
+    }
+    expect(page, 'no <style>').to.not.match(/<style\b/i);
+    expect(page, 'no style="" attribute').to.not.match(/\sstyle\s*=/i);
+    expect(page, 'no on…="" handler').to.not.match(/\son[a-z]+\s*=/i);
+    expect(page, 'no javascript: URL').to.not.match(/javascript:/i);
+    // Every file the page refers to is one the view service serves from memory (or data:).
+    const d = loadDashboard(dir);
+    const refs = [...page.matchAll(/\s(?:src|href)="([^"]*)"/gi)].map((m) => m[1]).filter((r) => !r.startsWith('data:'));
+    expect(refs).to.have.members(['/dashboard.css', '/dashboard.js']);
+    for (const r of refs) expect(d.assets.has(r), r).to.equal(true);
+  });
+
+  it('GET / of a view service that finds no built dashboard answers 404 with what to run; other paths are not its business', () => {
+    const handler = dashboardHandler(loadDashboard(path.join(os.tmpdir(), 'understudy-no-such-dir')));
+    const answer = { status: 0, body: '' };
+    const res = {
+      writeHead(status: number) { answer.status = status; return res; },
+      end(body?: string) { answer.body = body ?? ''; },
+    } as unknown as ServerResponse;
+    const get = (url: string) => ({ url, method: 'GET', headers: {} }) as IncomingMessage;
+    expect(handler(get('/?token=x'), res)).to.equal(true);
+    expect(answer.status).to.equal(404);
+    expect(answer.body).to.match(/npm run build/);
+    expect(handler(get('/view'), res)).to.equal(false);
+  });
+});
 
 describe('live dashboard in headless Chromium (issue #4)', function () {
   this.timeout(90_000);
@@ -40,6 +106,10 @@ describe('live dashboard in headless Chromium (issue #4)', function () {
   async function openDashboard(c: Cluster, options = DESKTOP, query = ''): Promise<{ page: Page; errors: string[] }> {
     const { context, page, errors } = await openPage(browser, options);
     contexts.push(context);
+    // Every CSP violation becomes a console error, so `errors` has it (Chromium logs most on its own).
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+    });
     await page.goto(`${c.vs.http}/${query}`);
     return { page, errors };
   }

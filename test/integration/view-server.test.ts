@@ -176,26 +176,45 @@ describe('view service over real WebSockets (SPEC §5, §6)', () => {
       expect(text).to.match(/^understudy_process_cpu_user_seconds_total /m);
     });
 
-    it('GET / serves the self-contained live dashboard with a hash-based CSP (SPEC §5)', async () => {
+    it('GET / serves the live dashboard from this server alone, with a CSP that allows no inline script or style (SPEC §5)', async () => {
       const vs = await startVs();
       const res = await fetch(`http://127.0.0.1:${vs.port}/`);
-      expect(res.status).to.equal(200);
+      expect(res.status, 'GET / (the dashboard is built by `npm run build`: scripts/build-browser.js)').to.equal(200);
       expect(res.headers.get('content-type')).to.equal('text/html; charset=utf-8');
-      // The two inline scripts by hash, and 'self' for the module they import (/understudy.js).
-      expect(res.headers.get('content-security-policy')).to.match(/script-src 'self' 'sha256-[\w+/=]+' 'sha256-[\w+/=]+';/);
-      expect(res.headers.get('content-security-policy')).to.include("connect-src 'self' ws: wss:");
+      expect(res.headers.get('cache-control')).to.equal('no-store');
+      const csp = res.headers.get('content-security-policy')!;
+      expect(csp).to.include("default-src 'none'");
+      expect(csp).to.include("script-src 'self';");
+      expect(csp).to.include("style-src 'self';");
+      expect(csp).to.include("connect-src 'self' ws: wss:");
+      expect(csp).to.not.match(/unsafe-|sha256-/);
       const html = await res.text();
       expect(html).to.match(/^<!doctype html>/i);
-      expect(html).to.include("type: 'subscribe'");
-      expect(html).to.include("fetch('/view'");
-      expect(html).to.not.match(/<(script|link|img)[^>]+(src|href)="(?!data:)/i); // no external assets
-      expect(html).to.include("import('/understudy.js')"); // the key browser: the client from this server
+      expect(html).to.not.match(/<(script|link|img)[^>]+(src|href)="(?!data:|\/)/i); // nothing from elsewhere
+      expect(html).to.include('<script type="module" src="/dashboard.js"></script>');
+      expect(html).to.include('<link rel="stylesheet" href="/dashboard.css">');
+      // The script and the style, from this server; the script imports the client from it too.
+      const js = await fetch(`http://127.0.0.1:${vs.port}/dashboard.js`);
+      expect(js.status).to.equal(200);
+      expect(js.headers.get('content-type')).to.equal('text/javascript; charset=utf-8');
+      const code = await js.text();
+      expect(code).to.include('type: "subscribe"');
+      expect(code).to.include('fetch("/view"');
+      expect(code).to.include('import("/understudy.js")'); // the key browser: the client from this server
+      const css = await fetch(`http://127.0.0.1:${vs.port}/dashboard.css`);
+      expect(css.status).to.equal(200);
+      expect(css.headers.get('content-type')).to.equal('text/css; charset=utf-8');
+      expect(await css.text()).to.include('.pill');
+      // Revalidation costs a 304.
+      const again = await fetch(`http://127.0.0.1:${vs.port}/dashboard.js`, { headers: { 'if-none-match': js.headers.get('etag')! } });
+      expect(again.status).to.equal(304);
     });
 
     it('unknown paths are 404 and other methods 405', async () => {
       const vs = await startVs();
       expect((await fetch(`http://127.0.0.1:${vs.port}/nope`)).status).to.equal(404);
       expect((await fetch(`http://127.0.0.1:${vs.port}/view`, { method: 'POST' })).status).to.equal(405);
+      expect((await fetch(`http://127.0.0.1:${vs.port}/`, { method: 'POST' })).status).to.equal(405);
     });
   });
 

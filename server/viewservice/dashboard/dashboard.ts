@@ -1,0 +1,12 @@
+/**
+ * The live dashboard's script (SPEC §5), bundled by scripts/build-browser.js into
+ * dist/dashboard/dashboard.js and loaded by dashboard.html as a module (deferred: the
+ * markup is there when it runs). Two independent parts: the view panel works without the
+ * key browser, and the key browser says what is missing when the client is not built.
+ */
+import { pageToken } from './dom';
+import { startViewPanel } from './view-panel';
+import { startKeyBrowser } from './key-browser';
+
+startViewPanel(pageToken());
+startKeyBrowser();

@@ -1,0 +1,283 @@
+/**
+ * The key browser (issue #4): the browser client itself, imported at run time as an ES
+ * module from this view service's `/understudy.js` (not bundled into the page, so the
+ * page works without it). It watches a prefix (values change live, highlighted), and puts,
+ * gets and deletes. It talks to the replicas directly, so the CSP allows WebSocket
+ * connections to any host. Without the bundle (not built) or without `store.watch` (an
+ * older client), the rest of the page works and the key browser says what is missing.
+ * Keys and values only ever reach the page through textContent.
+ */
+import { byId, el, setPill, pageToken, wsOrigin, type PillKind } from './dom';
+
+/** A watch event: value null means the key was deleted. */
+interface KeyEvent { key: string; value: string | null; revision: number }
+
+/** What the key browser uses of a Store. An older client has no `watch`, `revision` or `state`. */
+interface KeyStore {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string): Promise<unknown>;
+  delete(key: string): Promise<boolean>;
+  watch?(pattern: string, cb: (e: KeyEvent) => void, opts: { fromRevision: number }): () => void;
+  readonly revision?: number;
+  readonly state?: string;
+  readonly status?: string;
+  on(event: 'state' | 'status', fn: (s: string) => void): unknown;
+  on(event: 'error', fn: (e: Error & { code?: string }) => void): unknown;
+}
+
+/** The client module as the page uses it (type-checked against client/index.ts: tsconfig.dashboard.json maps the path). */
+interface ClientModule {
+  connect(o: { view: string; timeoutMs: number; token?: string }): Promise<KeyStore>;
+}
+
+declare global {
+  interface Window { understudyStore?: KeyStore }
+}
+
+interface Row { tr: HTMLTableRowElement; value: string | null; rev: number; timer: ReturnType<typeof setTimeout> | undefined }
+
+/** Beyond this, keys are counted, not shown: narrow the prefix. */
+const MAX_ROWS = 500;
+const rows = new Map<string, Row>();
+/** Keys with a value that did not fit (MAX_ROWS). */
+const hidden = new Set<string>();
+let store: KeyStore | null = null;
+let stopWatch: (() => void) | null = null;
+/** The prefix watched; null before the first watch. */
+let watching: string | null = null;
+let lastRev = 0;
+let baseRev = 0;
+let watchGen = 0;
+let fallbackTimer: ReturnType<typeof setInterval> | undefined;
+
+const hasWatch = (): boolean => store !== null && typeof store.watch === 'function';
+const pill = (text: string, kind: PillKind = ''): void => setPill(byId('kb-conn'), text, kind);
+const input = (id: string): HTMLInputElement | HTMLTextAreaElement => byId<HTMLInputElement | HTMLTextAreaElement>(id);
+
+function say(text: string, kind: PillKind = ''): void {
+  const m = byId('kb-msg');
+  m.textContent = text;
+  m.className = 'msg' + (kind ? ' ' + kind : '');
+}
+function notice(text: string): void {
+  const n = byId('kb-notice');
+  n.textContent = text;
+  n.hidden = !text;
+}
+function enable(on: boolean): void {
+  for (const id of ['kb-watch-btn', 'kb-put', 'kb-get', 'kb-del']) byId<HTMLButtonElement>(id).disabled = !on;
+}
+function errText(e: unknown): string {
+  const x = e as { code?: string; message?: string } | null;
+  return (x && x.code ? x.code + ': ' : '') + (x && x.message ? x.message : String(e));
+}
+
+// ── the table ──
+
+function renderEmpty(): void {
+  const body = byId('kb-rows');
+  if (rows.size > 0) { body.querySelector('td.empty')?.parentElement?.remove(); return; }
+  if (body.querySelector('td.empty')) return;
+  const text = watching == null ? 'not watching' : 'no keys yet' + (watching ? ' starting with ' + watching : '') + ': put one below';
+  const tr = el('tr'), td = el('td', 'empty muted', text);
+  td.colSpan = 3;
+  tr.appendChild(td);
+  body.appendChild(tr);
+}
+
+function renderFoot(): void {
+  byId('kb-count').textContent = rows.size + (rows.size === 1 ? ' key' : ' keys') +
+    (hidden.size ? ' (and ' + hidden.size + ' more not shown: narrow the prefix)' : '') +
+    (watching == null ? '' : hasWatch() ? ' · watching ' + (watching || '') + '*' : ' · looked up here (no live watch)');
+  byId('kb-rev').textContent = lastRev ? 'revision ' + lastRev : '';
+}
+
+function flash(tr: HTMLElement): void {
+  tr.classList.remove('flash');
+  void tr.offsetWidth; // restart the animation
+  tr.classList.add('flash');
+}
+
+function setValueCell(td: HTMLElement, value: string | null): void {
+  td.textContent = '';
+  td.appendChild(value === null ? el('div', 'none', 'deleted') : el('div', null, value));
+  td.title = value === null ? '' : value.length > 200 ? value.slice(0, 200) + '…' : value;
+}
+
+/** A new row for `key`, inserted in key order; clicking it fills the form. */
+function addRow(key: string): Row {
+  const tr = el('tr');
+  tr.dataset.key = key;
+  tr.appendChild(el('td', 'k', key));
+  tr.appendChild(el('td', 'v'));
+  tr.appendChild(el('td', 'r'));
+  tr.addEventListener('click', () => {
+    input('kb-key').value = key;
+    const r = rows.get(key);
+    input('kb-value').value = r && r.value !== null ? r.value : '';
+  });
+  const row: Row = { tr, value: null, rev: 0, timer: undefined };
+  rows.set(key, row);
+  const body = byId('kb-rows');
+  const after = [...body.querySelectorAll<HTMLElement>('tr[data-key]')].find((t) => t.dataset.key! > key);
+  body.insertBefore(tr, after || null);
+  return row;
+}
+
+/** A key's new value (null: deleted) at revision rev: insert in key order, update, or strike out. */
+function show(key: string, value: string | null, rev: number | null): void {
+  if (rev != null && rev > lastRev) lastRev = rev;
+  let row = rows.get(key);
+  if (!row && (hidden.has(key) || rows.size >= MAX_ROWS)) {
+    if (value === null) hidden.delete(key); else hidden.add(key);
+    renderFoot();
+    return;
+  }
+  if (value === null && !row) { renderFoot(); return; }
+  row ??= addRow(key);
+  if (rev != null && rev < row.rev) return; // older than what is shown
+  clearTimeout(row.timer);
+  row.value = value;
+  row.rev = rev || row.rev;
+  setValueCell(row.tr.children[1] as HTMLElement, value);
+  row.tr.children[2].textContent = row.rev ? String(row.rev) : '–';
+  row.tr.classList.toggle('gone', value === null);
+  // Highlight changes, not the replay of what was there when the watch started.
+  if (rev == null || rev > baseRev) flash(row.tr);
+  if (value === null) {
+    // Struck out for a moment, then gone (unless written again meanwhile).
+    const shown = row;
+    shown.timer = setTimeout(() => {
+      if (rows.get(key) === shown && shown.value === null) { rows.delete(key); shown.tr.remove(); renderEmpty(); renderFoot(); }
+    }, 1800);
+  }
+  renderEmpty();
+  renderFoot();
+}
+
+function clearRows(): void {
+  for (const r of rows.values()) clearTimeout(r.timer);
+  rows.clear();
+  hidden.clear();
+  byId('kb-rows').textContent = '';
+  renderEmpty();
+  renderFoot();
+}
+
+// ── watching ──
+
+async function watch(prefix: string): Promise<void> {
+  if (stopWatch) { try { stopWatch(); } catch { /* already stopped */ } stopWatch = null; }
+  clearInterval(fallbackTimer);
+  fallbackTimer = undefined;
+  const gen = ++watchGen;
+  watching = prefix;
+  clearRows();
+  const url = new URL(location.href);
+  if (prefix) url.searchParams.set('prefix', prefix); else url.searchParams.delete('prefix');
+  history.replaceState(null, '', url);
+  const s = store!;
+  if (s.watch) {
+    // One read first: store.revision is then the revision now, and the replay up to it is
+    // shown without highlighting.
+    try { await s.get(prefix || '_'); } catch { /* the watch waits for a primary too */ }
+    if (gen !== watchGen) return;
+    baseRev = typeof s.revision === 'number' ? s.revision : 0;
+    // fromRevision 0: the history replays every write (or a resync sends current values).
+    stopWatch = s.watch(prefix + '*', (e) => show(e.key, e.value, e.revision), { fromRevision: 0 });
+  } else {
+    notice('This client has no live watch: the table shows keys you put or get here, refreshed every second.');
+    fallbackTimer = setInterval(refreshKnown, 1000);
+  }
+  renderFoot();
+}
+
+async function refreshKnown(): Promise<void> {
+  for (const [key, row] of [...rows]) {
+    try { const v = await store!.get(key); if (v !== row.value) show(key, v, null); } catch { /* shown by the state pill */ }
+  }
+}
+
+// ── put / get / delete ──
+
+async function run(what: string, fn: (key: string) => Promise<string>): Promise<void> {
+  const key = input('kb-key').value;
+  if (!key) { say('enter a key', 'bad'); input('kb-key').focus(); return; }
+  say(what + ' ' + key + '…');
+  const t0 = performance.now();
+  try {
+    const result = await fn(key);
+    say(what + ' ' + key + ': ' + result + ' · ' + Math.round(performance.now() - t0) + ' ms', 'ok');
+  } catch (e) {
+    say(what + ' ' + key + ' failed: ' + errText(e), 'bad');
+  }
+}
+
+/** Without a live watch, what this page itself reads or writes under the prefix is listed. */
+const underPrefix = (key: string): boolean => !hasWatch() && key.startsWith(watching || '');
+
+function listenToForms(): void {
+  byId('kb-edit').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const value = input('kb-value').value;
+    void run('put', async (key) => { await store!.put(key, value); if (underPrefix(key)) show(key, value, null); return 'replicated'; });
+  });
+  byId('kb-get').addEventListener('click', () => void run('get', async (key) => {
+    const v = await store!.get(key);
+    input('kb-value').value = v === null ? '' : v;
+    if (v !== null && underPrefix(key)) show(key, v, null);
+    return v === null ? 'no such key' : v.length + ' characters';
+  }));
+  byId('kb-del').addEventListener('click', () => void run('delete', async (key) => {
+    const existed = await store!.delete(key);
+    if (!hasWatch()) show(key, null, null);
+    return existed ? 'deleted' : 'no such key';
+  }));
+  byId('kb-watch').addEventListener('submit', (ev) => { ev.preventDefault(); if (store) void watch(input('kb-prefix').value); });
+}
+
+// ── connection ──
+
+function showState(s: string): void {
+  const map: Record<string, [string, PillKind]> = {
+    connected: ['connected', 'ok'], open: ['connected', 'ok'], connecting: ['connecting…', 'warn'], reconnecting: ['reconnecting…', 'warn'], closed: ['closed', 'bad'],
+  };
+  const [text, kind] = map[s] || [String(s), ''];
+  pill(text, kind);
+}
+
+async function start(token: string | null): Promise<void> {
+  let mod: ClientModule;
+  try {
+    mod = await import('/understudy.js');
+  } catch {
+    pill('no client', 'bad');
+    notice('The browser client is not built on this server (GET /understudy.js failed): run npm run build and restart the view service.');
+    byId('kb-rows').textContent = '';
+    return;
+  }
+  pill('connecting…', 'warn');
+  try {
+    store = await mod.connect({ view: wsOrigin(), timeoutMs: 10000, ...(token ? { token } : {}) });
+  } catch (e) {
+    pill('offline', 'bad');
+    notice('Cannot connect the client: ' + errText(e) + '. Retrying in 3 s.');
+    setTimeout(() => void start(token), 3000);
+    return;
+  }
+  notice('');
+  if (store.state !== undefined) { showState(store.state); store.on('state', showState); }
+  else { showState(String(store.status)); store.on('status', showState); }
+  store.on('error', (e) => say(errText(e), 'bad'));
+  enable(true);
+  const prefix = new URLSearchParams(location.search).get('prefix') || '';
+  input('kb-prefix').value = prefix;
+  void watch(prefix);
+  window.understudyStore = store; // for the console (and the browser tests)
+}
+
+/** Wire the forms, then load the client and watch the page's `?prefix=`. */
+export function startKeyBrowser(): void {
+  listenToForms();
+  void start(pageToken());
+}
