@@ -37,6 +37,6 @@ export function retryAfterNotPrimary(owner: ViewOwner, carried: View | undefined
 }
 
 /** The wait before NOT_PRIMARY retry number `attempt` (0-based) of an operation or a watch. */
-export function retryDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+export function retryDelay(attempt: number, policy: BackoffPolicy, random?: () => number): number {
   return backoffDelay(attempt, policy, random);
 }
