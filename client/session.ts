@@ -72,8 +72,8 @@ export class Session {
   private readonly watchers = new Map<number, (e: WatchEvent) => void>();
   private readonly waiting = new Map<number, Waiting>();
   private readonly log: Logger;
-  readonly vsLink: Connection;
-  readonly primaryLink: Connection;
+  readonly viewConnection: Connection;
+  readonly primaryConnection: Connection;
   /** The highest store revision seen in a reply or a watch event. */
   maxRevision = 0;
   /** Called once: with null when the first view arrived, or with why connect() failed. */
@@ -95,16 +95,16 @@ export class Session {
     this.readyTimer = setTimeout(() => {
       this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${o.viewUrl} within ${o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
     }, o.timeoutMs);
-    this.vsLink = new Connection({
+    this.viewConnection = new Connection({
       name: 'view',
       WebSocket: o.WebSocket,
       logger: this.log,
       backoff: o.backoff,
-      onOpen: () => this.vsLink.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })),
+      onOpen: () => this.viewConnection.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })),
       onText: (text) => this.onViewServiceText(text),
       onDrop: (code) => this.onViewServiceDrop(code),
     });
-    this.primaryLink = new Connection({
+    this.primaryConnection = new Connection({
       name: 'primary',
       WebSocket: o.WebSocket,
       logger: this.log,
@@ -115,7 +115,7 @@ export class Session {
       onDrop: (code, reason) => this.onPrimaryDrop(code, reason),
       onStatus: (to) => { this.sink.emit('status', to); this.sink.emit('state', to === 'open' ? 'connected' : to); },
     });
-    this.vsLink.target(o.viewUrl);
+    this.viewConnection.target(o.viewUrl);
   }
 
   /** store.watch(): register `cb`; returns its stop(). Throws the table's refusal. */
@@ -177,8 +177,8 @@ export class Session {
     this.deadlines.clear();
     this.timer.cancel();
     this.settleReady?.(new UnderstudyError('CLOSED', 'the store was closed before the first view arrived'));
-    this.vsLink.close();
-    this.primaryLink.close();
+    this.viewConnection.close();
+    this.primaryConnection.close();
   }
 
   /** The one timer fired: time out, resend and retry whatever is due, then re-arm. */
@@ -205,7 +205,7 @@ export class Session {
   private applyWatch(e: WatchEffect): void {
     switch (e.kind) {
       case 'send':
-        this.primaryLink.send(encode(e.msg)); // false while down: linkOpened() registers again
+        this.primaryConnection.send(encode(e.msg)); // false while down: linkOpened() registers again
         return;
       case 'deliver': {
         const cb = this.watchers.get(e.id);
@@ -236,7 +236,7 @@ export class Session {
   private apply(e: RequestEffect): void {
     switch (e.kind) {
       case 'send':
-        this.primaryLink.send(encode(e.req));
+        this.primaryConnection.send(encode(e.req));
         if (this.waiting.has(e.req.seq)) this.timer.armBy(this.deadlines.attempt(e.req.seq, clock()));
         return;
       case 'retry':
@@ -259,7 +259,7 @@ export class Session {
         return;
       case 'primary':
         this.watches.linkClosed(); // watches live on one link: the next one registers them again
-        this.primaryLink.target(e.primary === null ? null : this.primaryUrl(e.primary));
+        this.primaryConnection.target(e.primary === null ? null : this.primaryUrl(e.primary));
         return;
     }
   }

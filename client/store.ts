@@ -90,12 +90,12 @@ export class Store extends Emitter<StoreEvents> {
 
   /** The status of the link to the primary. */
   get status(): StoreStatus {
-    return this.session.primaryLink.status;
+    return this.session.primaryConnection.status;
   }
 
   /** The connection state: connecting, connected, reconnecting or closed. */
   get state(): StoreState {
-    const status = this.session.primaryLink.status;
+    const status = this.session.primaryConnection.status;
     return status === 'open' ? 'connected' : status;
   }
 
@@ -112,8 +112,8 @@ export class Store extends Emitter<StoreEvents> {
    * on `online` and when a tab becomes visible again). Open links are left alone.
    */
   reconnectNow(): void {
-    this.session.vsLink.reconnectNow();
-    this.session.primaryLink.reconnectNow();
+    this.session.viewConnection.reconnectNow();
+    this.session.primaryConnection.reconnectNow();
   }
 
   /**

@@ -12,7 +12,7 @@
  *  - settling: exactly one resolve or reject per op; replies for unknown seqs are ignored.
  *
  * It never sends, never sets a timer and never reads a clock. Inputs are method calls; the
- * effects they cause are queued and drained by the shell (client/store.ts) through
+ * effects they cause are queued and drained by the shell (client/session.ts) through
  * `takeEffects()`. Time enters only as inputs: `resend(seq)` (attempt or retry timer
  * fired), `timedOut(seq)` (the per-op deadline passed), `aborted(seq)` (AbortSignal).
  *

@@ -11,7 +11,7 @@
  *
  * Pure: the view is adopted through the request table (it owns the client's view), the
  * delay comes from common/backoff.ts with the randomness injected. The shell
- * (client/store.ts) keeps the timer in client/core/deadlines.ts and then calls
+ * (client/session.ts) keeps the timer in client/core/deadlines.ts and then calls
  * `Requests.resend(seq)` or `Watches.resend(id)`.
  */
 import type { View } from '../../common/view';

@@ -1,6 +1,6 @@
 /**
  * The client's watch table: a deterministic, clock-free machine (STYLE §1/§2), the watch
- * counterpart of client/requests.ts. It owns what must be exactly right for "never lost,
+ * counterpart of client/core/requests.ts. It owns what must be exactly right for "never lost,
  * never duplicated, in revision order" across failovers (SPEC §7, PROTOCOL §2.1):
  *
  *  - per watch: its pattern and the last revision it is complete up to (`last`): the
@@ -18,7 +18,7 @@
  *   link drop / new primary ─▶ unregistered ─▶ link open ─▶ send watch {from: last}
  *
  * It never sends, never sets a timer and never reads a clock: inputs are method calls,
- * effects are queued and drained by the shell (client/store.ts) through `takeEffects()`.
+ * effects are queued and drained by the shell (client/session.ts) through `takeEffects()`.
  */
 import type { WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg } from '../../common/messages';
 import type { View } from '../../common/view';
