@@ -15,7 +15,7 @@
  * Per operation it allocates the promise, its Waiting and the request; its deadline and
  * attempt timer are entries in client/core/deadlines.ts, not timers or closures.
  */
-import type { ReplicaId } from '../common/view';
+import type { ReplicaId, View } from '../common/view';
 import { VIEW0 } from '../common/view';
 import type { OpName, OpResult } from '../common/messages';
 import { UnderstudyError, CloseCodes } from '../common/errors';
@@ -26,10 +26,10 @@ import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
 import { checkMs, validateOp } from './core/op-checks';
-import { Connection } from './connection';
+import { Connection, ConnectionStatus } from './connection';
 import { DueTimer, clock } from './due-timer';
 import type { OpOptions, ResolvedOptions } from './options';
-import type { StoreEvents } from './store';
+import type { StoreEvents, StoreState } from './store';
 
 /** What the session tells its Store: its events, a watch callback that threw, connect() failed. */
 export interface StoreSink {
@@ -64,7 +64,7 @@ function captureInto(resolve: (value: OpResult | undefined) => void, reject: (er
 const unsettled = (): void => {};
 
 export class Session {
-  readonly requests: Requests;
+  private readonly requests: Requests;
   private readonly watches: Watches;
   private readonly deadlines: Deadlines;
   private readonly timer: DueTimer;
@@ -72,10 +72,10 @@ export class Session {
   private readonly watchers = new Map<number, (e: WatchEvent) => void>();
   private readonly waiting = new Map<number, Waiting>();
   private readonly log: Logger;
-  readonly viewConnection: Connection;
-  readonly primaryConnection: Connection;
+  private readonly viewConnection: Connection;
+  private readonly primaryConnection: Connection;
   /** The highest store revision seen in a reply or a watch event. */
-  maxRevision = 0;
+  private maxRevision = 0;
   /** Called once: with null when the first view arrived, or with why connect() failed. */
   private settleReady: ((error: UnderstudyError | null) => void) | null;
   private readyTimer: ReturnType<typeof setTimeout> | null = null;
@@ -113,9 +113,43 @@ export class Session {
       onOpen: () => { this.watches.linkOpened(); this.requests.linkOpened(); this.drain(); },
       onText: (text) => this.onPrimaryText(text),
       onDrop: (code, reason) => this.onPrimaryDrop(code, reason),
-      onStatus: (to) => { this.sink.emit('status', to); this.sink.emit('state', to === 'open' ? 'connected' : to); },
+      onStatus: (to) => { this.sink.emit('status', to); this.sink.emit('state', stateOf(to)); },
     });
     this.viewConnection.target(o.viewUrl);
+  }
+
+  /** The view the client acts on. */
+  get view(): View {
+    return this.requests.view;
+  }
+
+  /** The status of the connection to the primary. */
+  get status(): ConnectionStatus {
+    return this.primaryConnection.status;
+  }
+
+  /** The connection state (StoreState) that the primary connection's status means. */
+  get state(): StoreState {
+    return stateOf(this.primaryConnection.status);
+  }
+
+  /** The highest store revision seen in a reply or a watch event (0 before any). */
+  get revision(): number {
+    return this.maxRevision;
+  }
+
+  get clientId(): string {
+    return this.o.clientId;
+  }
+
+  get isClosed(): boolean {
+    return this.requests.isClosed;
+  }
+
+  /** Reconnect whichever connection is down at once, without waiting out its backoff. */
+  reconnectNow(): void {
+    this.viewConnection.reconnectNow();
+    this.primaryConnection.reconnectNow();
   }
 
   /** store.watch(): register `cb`; returns its stop(). Throws the table's refusal. */
@@ -347,4 +381,8 @@ export class Session {
     this.settleReady(error);
     this.sink.close();
   }
+}
+
+function stateOf(status: ConnectionStatus): StoreState {
+  return status === 'open' ? 'connected' : status;
 }

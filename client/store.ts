@@ -85,18 +85,17 @@ export class Store extends Emitter<StoreEvents> {
 
   /** The current view (VIEW0 until the first one arrives). */
   get view(): View {
-    return this.session.requests.view;
+    return this.session.view;
   }
 
   /** The status of the link to the primary. */
   get status(): StoreStatus {
-    return this.session.primaryConnection.status;
+    return this.session.status;
   }
 
   /** The connection state: connecting, connected, reconnecting or closed. */
   get state(): StoreState {
-    const status = this.session.primaryConnection.status;
-    return status === 'open' ? 'connected' : status;
+    return this.session.state;
   }
 
   /**
@@ -104,7 +103,7 @@ export class Store extends Emitter<StoreEvents> {
    * write this client has had acknowledged has a revision ≤ it. 0 before any.
    */
   get revision(): number {
-    return this.session.maxRevision;
+    return this.session.revision;
   }
 
   /**
@@ -112,8 +111,7 @@ export class Store extends Emitter<StoreEvents> {
    * on `online` and when a tab becomes visible again). Open links are left alone.
    */
   reconnectNow(): void {
-    this.session.viewConnection.reconnectNow();
-    this.session.primaryConnection.reconnectNow();
+    this.session.reconnectNow();
   }
 
   /**
@@ -132,7 +130,7 @@ export class Store extends Emitter<StoreEvents> {
 
   /** This client's id: every op is identified by (clientId, seq). */
   get clientId(): string {
-    return this.session.requests.clientId;
+    return this.session.clientId;
   }
 
   // The four return Session.run()'s promise itself (no async wrapper: one promise and fewer
@@ -163,7 +161,7 @@ export class Store extends Emitter<StoreEvents> {
    * outcome is unknown if they were sent); later calls reject with CLOSED.
    */
   async close(): Promise<void> {
-    if (this.session.requests.isClosed) return;
+    if (this.session.isClosed) return;
     this.session.close();
     this.removeAllListeners();
   }
