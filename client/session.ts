@@ -1,7 +1,7 @@
 /**
  * The client's shell (STYLE §1/§4): the plumbing behind the public `Store` (client/store.ts).
  * It owns the two connections (client/connection.ts), the one timer (client/due-timer.ts)
- * and the promises, feeds the pure cores their inputs, and carries out their effects:
+ * for connect()'s wait, every deadline, attempt timer and retry, and the promises, feeds the pure cores their inputs, and carries out their effects:
  *
  *   view service ──subscribe / view──▶ Requests.learnView ──'primary'──▶ primary connection.target()
  *   store.put() ──▶ Requests.issue ──'send'──▶ primary connection; Deadlines.attempt
@@ -78,7 +78,6 @@ export class Session {
   private maxRevision = 0;
   /** Called once: with null when the first view arrived, or with why connect() failed. */
   private settleReady: ((error: UnderstudyError | null) => void) | null;
-  private readyTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly o: ResolvedOptions, private readonly sink: StoreSink, ready: (error: UnderstudyError | null) => void) {
     this.log = o.logger.child({ component: 'client', client: o.clientId });
@@ -88,13 +87,10 @@ export class Session {
     this.timer = new DueTimer(this.onDue);
     this.settleReady = (error) => {
       this.settleReady = null;
-      if (this.readyTimer !== null) clearTimeout(this.readyTimer);
-      this.readyTimer = null;
+      this.deadlines.connected();
       ready(error);
     };
-    this.readyTimer = setTimeout(() => {
-      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${o.viewUrl} within ${o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
-    }, o.timeoutMs);
+    this.timer.armBy(this.deadlines.connecting(clock()));
     this.viewConnection = new Connection({
       name: 'view',
       WebSocket: o.WebSocket,
@@ -218,6 +214,10 @@ export class Session {
   /** The one timer fired: time out, resend and retry whatever is due, then re-arm. */
   private readonly onDue = (): void => {
     const due = this.deadlines.expire(clock());
+    if (due.connectTimedOut) {
+      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${this.o.viewUrl} within ${this.o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
+      if (this.requests.isClosed) return;
+    }
     for (let i = 0; i < due.timedOut.length; i++) this.requests.timedOut(due.timedOut[i], due.timedOutAfterMs[i]);
     for (const seq of due.resend) this.requests.resend(seq); // a send re-arms its attempt timer, in drain()
     for (const id of due.resendWatches) this.watches.resend(id);

@@ -1,6 +1,7 @@
 /**
- * Every time-based input of the client as due times: operation deadlines (TIMEOUT), attempt
- * timers (resend an unanswered op) and NOT_PRIMARY retries of operations and watches. Pure
+ * Every time-based input of the client as due times: connect()'s wait for the first view
+ * (UNAVAILABLE), operation deadlines (TIMEOUT), attempt timers (resend an unanswered op) and
+ * NOT_PRIMARY retries of operations and watches. Pure
  * bookkeeping (STYLE §1/§2): time is an input (`now`, in ms of the shell's monotonic clock);
  * nothing here sets a timer. The shell keeps ONE timer (client/due-timer.ts) armed for
  * `next()`, and hands `expire(now)`'s lists to the request and watch tables.
@@ -26,6 +27,8 @@ export interface Due {
   readonly resend: number[];
   /** Watches whose NOT_PRIMARY retry is due: register again. */
   readonly resendWatches: number[];
+  /** connect() got no view in time: fail it UNAVAILABLE. */
+  readonly connectTimedOut: boolean;
 }
 
 export class Deadlines {
@@ -39,8 +42,21 @@ export class Deadlines {
   private readonly retries = new Map<number, number>();
   /** watch id → when to register it again after NOT_PRIMARY. */
   private readonly watchRetries = new Map<number, number>();
+  /** When connect() gives up waiting for the first view (Infinity: not waiting). */
+  private connectAt = Infinity;
 
   constructor(readonly timeoutMs: number, readonly attemptTimeoutMs: number) {}
+
+  /** connect() started at `now`: it fails if no view came within timeoutMs. Returns when. */
+  connecting(now: number): number {
+    this.connectAt = now + this.timeoutMs;
+    return this.connectAt;
+  }
+
+  /** The first view arrived (or connect() failed otherwise): stop waiting for it. */
+  connected(): void {
+    this.connectAt = Infinity;
+  }
 
   /** Op `seq` was issued at `now` with `timeoutMs`. Returns when it times out. */
   deadline(seq: number, timeoutMs: number, now: number): number {
@@ -101,7 +117,9 @@ export class Deadlines {
 
   /** Take out everything due at `now` (at ≤ now). */
   expire(now: number): Due {
-    const due: Due = { timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [] };
+    const connectTimedOut = this.connectAt <= now;
+    if (connectTimedOut) this.connectAt = Infinity;
+    const due: Due = { timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [], connectTimedOut };
     takeDueInOrder(this.deadlines, now, due.timedOut);
     while (due.timedOutAfterMs.length < due.timedOut.length) due.timedOutAfterMs.push(this.timeoutMs);
     for (const [timeoutMs, queue] of this.otherDeadlines) {
@@ -117,7 +135,7 @@ export class Deadlines {
 
   /** When the next thing comes due (Infinity: nothing is waiting). */
   next(): number {
-    let next = Math.min(firstAt(this.deadlines), firstAt(this.attempts));
+    let next = Math.min(this.connectAt, firstAt(this.deadlines), firstAt(this.attempts));
     for (const queue of this.otherDeadlines.values()) next = Math.min(next, firstAt(queue));
     for (const at of this.retries.values()) if (at < next) next = at;
     for (const at of this.watchRetries.values()) if (at < next) next = at;
@@ -126,12 +144,13 @@ export class Deadlines {
 
   /** Whether nothing is waiting. */
   get isEmpty(): boolean {
-    return this.deadlines.size === 0 && this.otherDeadlines.size === 0 && this.attempts.size === 0
+    return this.connectAt === Infinity && this.deadlines.size === 0 && this.otherDeadlines.size === 0 && this.attempts.size === 0
       && this.retries.size === 0 && this.watchRetries.size === 0;
   }
 
   /** close(): forget everything. */
   clear(): void {
+    this.connectAt = Infinity;
     this.deadlines.clear();
     this.otherDeadlines.clear();
     this.attempts.clear();

@@ -1,6 +1,6 @@
 /**
- * client/core/deadlines.ts on a manual clock: every deadline (TIMEOUT), attempt timer and
- * NOT_PRIMARY retry of the client as a due time, with time as an input. The shell arms one
+ * client/core/deadlines.ts on a manual clock: connect()'s wait, every deadline (TIMEOUT),
+ * attempt timer and NOT_PRIMARY retry of the client as a due time, with time as an input. The shell arms one
  * timer for `next()` and passes `expire(now)` to the tables.
  */
 import { expect } from 'chai';
@@ -15,8 +15,26 @@ describe('client/core/deadlines', () => {
   it('nothing waiting: next() is Infinity and expire() returns nothing', () => {
     const d = make();
     expect(d.next()).to.equal(Infinity);
-    expect(d.expire(1e9)).to.deep.equal({ timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [] });
+    expect(d.expire(1e9)).to.deep.equal({ timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [], connectTimedOut: false });
     expect(d.isEmpty).to.equal(true);
+  });
+
+  it('connect() fails (UNAVAILABLE) when no view came within timeoutMs, once', () => {
+    const d = make();
+    expect(d.connecting(0)).to.equal(300);
+    expect(d.next()).to.equal(300);
+    expect(d.expire(299).connectTimedOut).to.equal(false);
+    expect(d.expire(300).connectTimedOut).to.equal(true);
+    expect(d.expire(600).connectTimedOut).to.equal(false);
+    expect(d.isEmpty).to.equal(true);
+  });
+
+  it('connect() stops waiting once the first view arrived', () => {
+    const d = make();
+    d.connecting(0);
+    d.connected();
+    expect(d.next()).to.equal(Infinity);
+    expect(d.expire(1000).connectTimedOut).to.equal(false);
   });
 
   it('an op times out exactly timeoutMs after it was issued, not a millisecond before (TIMEOUT, SPEC §7)', () => {
@@ -114,11 +132,12 @@ describe('client/core/deadlines', () => {
     d.retryWatch(8, 60, 0);
     d.watchStopped(8);
     expect(d.next()).to.equal(40);
-    expect(d.expire(1000)).to.deep.equal({ timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [7] });
+    expect(d.expire(1000)).to.deep.equal({ timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [7], connectTimedOut: false });
   });
 
   it('clear() (close) forgets everything', () => {
     const d = make();
+    d.connecting(0);
     d.deadline(1, 300, 0);
     d.deadline(2, 9, 0);
     d.attempt(1, 0);
@@ -126,6 +145,6 @@ describe('client/core/deadlines', () => {
     d.retryWatch(1, 5, 0);
     d.clear();
     expect(d.isEmpty).to.equal(true);
-    expect(d.expire(1e9).timedOut).to.deep.equal([]);
+    expect(d.expire(1e9)).to.deep.equal({ timedOut: [], timedOutAfterMs: [], resend: [], resendWatches: [], connectTimedOut: false });
   });
 });
