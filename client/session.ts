@@ -1,7 +1,8 @@
 /**
  * The client's shell (STYLE §1/§4): the plumbing behind the public `Store` (client/store.ts).
- * It owns the two connections (client/connection.ts), the one timer (client/due-timer.ts)
- * for connect()'s wait, every deadline, attempt timer and retry, and the promises, feeds the pure cores their inputs, and carries out their effects:
+ * It owns the two connections (client/connection.ts), the one timer (client/due-timer.ts:
+ * connect()'s wait, every deadline, attempt timer and retry) and the promises; it feeds
+ * the pure cores their inputs and carries out their effects:
  *
  *   view service ──subscribe / view──▶ Requests.learnView ──'primary'──▶ primary connection.target()
  *   store.put() ──▶ Requests.issue ──'send'──▶ primary connection; Deadlines.attempt
