@@ -1,8 +1,9 @@
 /**
- * The client's only socket code (STYLE §4/§10): a reconnecting WebSocket link over an
- * injected constructor. The store uses two: the view-service subscription and the link to
- * the current primary. A link knows nothing of the protocol; it turns socket events into
- * callbacks, and never throws out of a socket callback (it logs and goes on).
+ * The client's only socket code (STYLE §4/§10): `Connection`, a reconnecting WebSocket link
+ * over an injected constructor (the server's links are server/net/link.ts). The store uses
+ * two: the view-service subscription and the link to the current primary. A connection knows
+ * nothing of the protocol; it turns socket events into callbacks, and never throws out of a
+ * socket callback (it logs and goes on).
  *
  *   target(url) ──▶ connecting ──open──▶ open ──drop──▶ reconnecting ──backoff──▶ (again)
  *        ▲                                                   │
@@ -12,8 +13,8 @@
 import type { Logger } from '../common/logger';
 import { backoffDelay, BackoffPolicy } from '../common/backoff';
 
-/** The status of one link (STYLE §11). */
-export type LinkStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+/** The status of one connection (STYLE §11). */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /**
  * The part of the WebSocket API the client uses: what browsers' WebSocket and `ws` both
@@ -34,7 +35,7 @@ export interface WebSocketLike {
 /** A WebSocket constructor: `globalThis.WebSocket` in browsers, `ws` in Node. */
 export type WebSocketCtor = new (url: string) => WebSocketLike;
 
-export interface LinkOptions {
+export interface ConnectionOptions {
   /** For logs: 'view' or 'primary'. */
   name: string;
   WebSocket: WebSocketCtor;
@@ -52,22 +53,22 @@ export interface LinkOptions {
    */
   onDrop(code: number, reason: string): boolean | void;
   /** Every status transition. */
-  onStatus?(to: LinkStatus, from: LinkStatus): void;
+  onStatus?(to: ConnectionStatus, from: ConnectionStatus): void;
 }
 
 const noop = (): void => {};
 
-export class Link {
+export class Connection {
   private ws: WebSocketLike | null = null;
   private url: string | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private attempt = 0;
   private everOpened = false;
-  private current: LinkStatus = 'connecting';
+  private current: ConnectionStatus = 'connecting';
 
-  constructor(private readonly o: LinkOptions) {}
+  constructor(private readonly o: ConnectionOptions) {}
 
-  get status(): LinkStatus {
+  get status(): ConnectionStatus {
     return this.current;
   }
 
@@ -213,7 +214,7 @@ export class Link {
   }
 
   /** The one place the status changes: log `from -> to` at debug, then tell the owner. */
-  private setStatus(to: LinkStatus): void {
+  private setStatus(to: ConnectionStatus): void {
     const from = this.current;
     if (from === to) return;
     this.current = to;

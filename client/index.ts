@@ -6,13 +6,17 @@
  *   const store = await connect({ view: 'ws://localhost:7000' });
  */
 import { connectStore, Store } from './store';
-import type { ConnectOptions } from './store';
-import type { WebSocketCtor } from './connection';
+import type { ConnectOptions } from './options';
+import type { WebSocketCtor, ConnectionStatus } from './connection';
 
-export { Store, randomId } from './store';
-export type { ConnectOptions, OpOptions, StoreEvents, StoreStatus, StoreState, WatchOptions } from './store';
-export type { WatchEvent } from './watches';
-export type { WebSocketCtor, WebSocketLike, LinkStatus } from './connection';
+export { Store } from './store';
+export { randomId } from './options';
+export type { StoreEvents, StoreStatus, StoreState, WatchOptions } from './store';
+export type { ConnectOptions, OpOptions } from './options';
+export type { WatchEvent } from './core/watches';
+export type { WebSocketCtor, WebSocketLike, ConnectionStatus } from './connection';
+/** @deprecated the old name of ConnectionStatus (kept so that existing imports compile). */
+export type LinkStatus = ConnectionStatus;
 export { UnderstudyError, isUnderstudyError, ERROR_CODES, CloseCodes } from '../common/errors';
 export type { ErrorCode } from '../common/errors';
 export type { View, ReplicaId } from '../common/view';

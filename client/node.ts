@@ -7,7 +7,8 @@
  */
 import WebSocket from 'ws';
 import { connectStore } from './store';
-import type { ConnectOptions, Store } from './store';
+import type { Store } from './store';
+import type { ConnectOptions } from './options';
 import type { WebSocketCtor } from './connection';
 
 export * from './index';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { connect } from '../../client/node';
 import type { Store } from '../../client/store';
-import type { WatchEvent } from '../../client/watches';
+import type { WatchEvent } from '../../client/core/watches';
 import { killAll, waitForView, waitFor, getJson, ViewStatus } from '../support/processes';
 import { startCluster, digest } from './helpers';
 

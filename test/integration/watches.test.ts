@@ -9,7 +9,7 @@ import { startViewService } from '../../server/viewservice';
 import { startReplica } from '../../server/replica';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import { connect, Store, ConnectOptions, UnderstudyError } from '../../client/node';
-import type { WatchEvent } from '../../client/watches';
+import type { WatchEvent } from '../../client/core/watches';
 import type { WebSocketCtor } from '../../client/connection';
 import type { HistoryBounds } from '../../server/replica/history';
 

@@ -1,12 +1,12 @@
 /**
  * Watches across failovers through the simulated network (issue #4, SPEC §7): the real
- * client watch table (client/watches.ts) against real ReplicaMachines and the real
+ * client watch table (client/core/watches.ts) against real ReplicaMachines and the real
  * ViewMachine, synchronously, no ports, no sleeps. A watcher's link is a connection id at
  * one replica; a new link is a new id (the old one's pushes are lost, like a closed socket).
  */
 import { expect } from 'chai';
 import { SimNetwork } from '../support/sim-network';
-import { Watches, WatchEvent } from '../../client/watches';
+import { Watches, WatchEvent } from '../../client/core/watches';
 import type { View } from '../../common/view';
 import type { HistoryBounds } from '../../server/replica/history';
 

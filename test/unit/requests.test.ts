@@ -1,9 +1,9 @@
 /**
- * The client's request table (client/requests.ts): pure, no sockets, no timers.
+ * The client's request table (client/core/requests.ts): pure, no sockets, no timers.
  * Inputs in, effects out — the way raft_paper_test.go reads (STYLE §1/§12).
  */
 import { expect } from 'chai';
-import { Requests, RequestEffect } from '../../client/requests';
+import { Requests, RequestEffect } from '../../client/core/requests';
 import { UnderstudyError } from '../../common/errors';
 import type { OpResult, ReqMsg, ResMsg } from '../../common/messages';
 import { makeView } from '../../common/view';
@@ -36,7 +36,7 @@ function linked(clientId = 'c1'): Requests {
   return r;
 }
 
-describe('client/requests', () => {
+describe('client/core/requests', () => {
   describe('#issue', () => {
     it('allocates seqs 1, 2, 3, … in call order', () => {
       const r = linked();

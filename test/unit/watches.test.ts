@@ -1,11 +1,11 @@
 /**
- * client/watches.ts: the client's watch table (issue #4). Pure: inputs are method calls,
+ * client/core/watches.ts: the client's watch table (issue #4). Pure: inputs are method calls,
  * effects are asserted exactly. Never delivers twice, delivers in revision order,
  * re-registers on every link from the last revision, and holds a resync batch until its
  * `synced`.
  */
 import { expect } from 'chai';
-import { Watches, WatchEffect } from '../../client/watches';
+import { Watches, WatchEffect } from '../../client/core/watches';
 import type { EventMsg } from '../../common/messages';
 import { makeView } from '../../common/view';
 import { UnderstudyError } from '../../common/errors';
@@ -21,7 +21,7 @@ function delivered(effects: WatchEffect[]): string[] {
   });
 }
 
-describe('client/watches', () => {
+describe('client/core/watches', () => {
   describe('#add and registration', () => {
     it('buffers a watch until the link opens, then registers it without from (start now)', () => {
       const w = new Watches();

@@ -12,16 +12,17 @@
  *  - settling: exactly one resolve or reject per op; replies for unknown seqs are ignored.
  *
  * It never sends, never sets a timer and never reads a clock. Inputs are method calls; the
- * effects they cause are queued and drained by the shell (client/store.ts) through
+ * effects they cause are queued and drained by the shell (client/session.ts) through
  * `takeEffects()`. Time enters only as inputs: `resend(seq)` (attempt or retry timer
  * fired), `timedOut(seq)` (the per-op deadline passed), `aborted(seq)` (AbortSignal).
  *
  * A retry always carries the same (client, seq, op, key, value); only `ack` is current.
  */
-import type { OpName, OpResult, ReqMsg, ResMsg } from '../common/messages';
-import type { ReplicaId, View } from '../common/view';
-import { VIEW0, makeView } from '../common/view';
-import { UnderstudyError } from '../common/errors';
+import type { OpName, OpResult, ReqMsg, ResMsg } from '../../common/messages';
+import type { ReplicaId, View } from '../../common/view';
+import { VIEW0, makeView } from '../../common/view';
+import { UnderstudyError } from '../../common/errors';
+import { retryAfterNotPrimary } from './retry';
 
 /** What the machine asks its shell to do. Drained in order by `takeEffects()`. */
 export type RequestEffect =
@@ -39,9 +40,9 @@ export type RequestEffect =
    */
   | { kind: 'primary'; primary: ReplicaId | null }
   /**
-   * The primary answered NOT_PRIMARY without a newer view: call `resend(seq)` after a
-   * short backoff (attempt is 0-based, for common/backoff.ts). The view service will push
-   * the new view meanwhile.
+   * The primary answered NOT_PRIMARY without a view naming another primary (the rule of
+   * client/core/retry.ts): call `resend(seq)` after `retryDelay(attempt)` (0-based). The
+   * view service will push the new view meanwhile.
    */
   | { kind: 'retry'; seq: number; attempt: number };
 
@@ -170,11 +171,7 @@ export class Requests {
     }
     if (res.code === 'NOT_PRIMARY') {
       // Adopting a newer view may switch the primary: then the new link's open resends it.
-      const before = this.currentView.primary;
-      if (res.view) this.learnView(res.view);
-      if (this.currentView.primary === before) {
-        this.effects.push({ kind: 'retry', seq: e.seq, attempt: e.notPrimary++ });
-      }
+      if (retryAfterNotPrimary(this, res.view)) this.effects.push({ kind: 'retry', seq: e.seq, attempt: e.notPrimary++ });
       return;
     }
     this.settle(e, { kind: 'reject', seq: e.seq, error: new UnderstudyError(res.code, `${describe(e)} failed: ${res.message}`) });

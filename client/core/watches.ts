@@ -1,6 +1,6 @@
 /**
  * The client's watch table: a deterministic, clock-free machine (STYLE §1/§2), the watch
- * counterpart of client/requests.ts. It owns what must be exactly right for "never lost,
+ * counterpart of client/core/requests.ts. It owns what must be exactly right for "never lost,
  * never duplicated, in revision order" across failovers (SPEC §7, PROTOCOL §2.1):
  *
  *  - per watch: its pattern and the last revision it is complete up to (`last`): the
@@ -18,13 +18,13 @@
  *   link drop / new primary ─▶ unregistered ─▶ link open ─▶ send watch {from: last}
  *
  * It never sends, never sets a timer and never reads a clock: inputs are method calls,
- * effects are queued and drained by the shell (client/store.ts) through `takeEffects()`.
+ * effects are queued and drained by the shell (client/session.ts) through `takeEffects()`.
  */
-import type { WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg } from '../common/messages';
-import type { View } from '../common/view';
-import { UnderstudyError } from '../common/errors';
-import { patternKey } from '../common/protocol';
-import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../common/limits';
+import type { WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg } from '../../common/messages';
+import type { View } from '../../common/view';
+import { UnderstudyError } from '../../common/errors';
+import { patternKey } from '../../common/protocol';
+import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
 
 /** What a watch callback receives. */
 export interface WatchEvent {
@@ -50,9 +50,10 @@ export type WatchEffect =
   /** Call watch `id`'s callback. */
   | { kind: 'deliver'; id: number; event: WatchEvent }
   /**
-   * The primary refused or dropped the watch with NOT_PRIMARY. If `view` moves the client
-   * to another primary, the new link re-registers it; otherwise call `resend(id)` after a
-   * backoff (attempt is 0-based).
+   * The primary refused or dropped the watch with NOT_PRIMARY. The shell applies the one
+   * NOT_PRIMARY rule (client/core/retry.ts, the same as for operations) to the request
+   * table, which owns the view: if `view` moves the client to another primary, the new link
+   * re-registers the watch; otherwise call `resend(id)` after `retryDelay(attempt)`.
    */
   | { kind: 'retry'; id: number; attempt: number; view?: View }
   /** The server refused the watch for good (e.g. TOO_LARGE): it is removed. */
