@@ -16,6 +16,7 @@ import type { Store } from '../../client/store';
 import { startFaultProxy, FaultProxy, seededRandom } from '../support/fault-proxy';
 import { HistoryRecorder, checkHistory, writeHistory, CheckResult } from '../support/linearizability';
 import { spawnView, spawnReplica, freePort, getJson, killAll, ViewProc, ReplicaProc, ViewStatus, Digest } from '../support/processes';
+import { waitFor } from '../support/wait';
 import { makeSchedule, describeFault, Fault, Role, ScheduledFault } from './schedule';
 
 export interface ChaosOptions {
@@ -101,7 +102,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       await startNode(node, o, vs);
     }
     const viewNow = () => getJson<ViewStatus>(`${vs!.http}/view`, 1000);
-    await waitUntil(async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 15000, 'initial view');
+    await waitFor('initial view', async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 15000, 50);
 
     // Watch the view directly (no proxy) to count failovers.
     let lastView: ViewStatus | null = null;
@@ -139,7 +140,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       if (wait > 0) await sleep(wait);
       if (!sf.overlaps) {
         await Promise.all(undo.splice(0));
-        if (!o.unsafe) await waitUntil(async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 10000, 'recovery between faults').catch(() => {});
+        if (!o.unsafe) await waitFor('recovery between faults', async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 10000, 50).catch(() => {});
       }
       const v = await viewNow().catch(() => null);
       log(`  t=${((Date.now() - t0) / 1000).toFixed(1)}s view ${v?.viewnum ?? '?'}: ${describeFault(sf.fault)}`);
@@ -158,7 +159,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       if (!n.proc) await startNode(n, o, vs);
     }
     const healedAt = Date.now();
-    let recovered = await waitUntil(async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 20000, 'recovery').then(() => true, () => false);
+    let recovered = await waitFor('recovery', async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 20000, 50).then(() => true, () => false);
     const finals = await Promise.all(stores.map(async (s, c) => {
       let ok = true;
       for (let k = 0; k < o.keys; k++) {
@@ -307,15 +308,6 @@ export function longestGap(times: number[], from: number, to: number): number {
   let max = 0;
   for (const t of ts) { max = Math.max(max, t - prev); prev = t; }
   return Math.max(max, to - prev);
-}
-
-async function waitUntil(check: () => Promise<unknown>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try { if (await check()) return; } catch { /* retry */ }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 export function formatReport(r: ChaosReport): string {

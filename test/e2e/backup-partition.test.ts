@@ -4,29 +4,25 @@
  * and writes go on during the partition instead of stalling until it heals.
  */
 import { expect } from 'chai';
-import { connect } from '../../client/node';
-import { startFaultProxy } from '../support/fault-proxy';
-import { spawnView, spawnReplica, freePort, waitForView } from '../support/processes';
-import { PING_MS, DEAD_PINGS, waitForEqualDigests, cleanupAfterEach } from './helpers';
+import { waitForView } from '../support/processes';
+import { startCluster, waitForEqualDigests } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
 
 describe('e2e: partition between primary and backup', function () {
   this.timeout(60_000);
-  const { stores, proxies } = cleanupAfterEach();
+  const teardown = teardownAfterEach();
 
   for (const fault of ['cut', 'blackhole'] as const) {
     it(`${fault} between primary and backup: the primary reports the backup, an idle replica replaces it, writes go on`, async () => {
-      const vs = await spawnView({ pingInterval: PING_MS, deadPings: DEAD_PINGS });
-      const replicas = [await spawnReplica({ view: vs.url, pingInterval: PING_MS })];
-      const a = replicas[0];
+      const cluster = await startCluster(1, { teardown });
+      const { vs } = cluster;
+      const a = cluster.replicas[0];
       await waitForView(vs, (v) => v.primary === a.id && v.acked);
-      const portB = await freePort();
-      const proxyB = await startFaultProxy({ target: `ws://127.0.0.1:${portB}`, name: 'A→B' });
-      proxies.push(proxyB);
-      const b = await spawnReplica({ view: vs.url, port: portB, url: proxyB.url, pingInterval: PING_MS });
+      const b = await cluster.startReplica({ proxied: 'A→B' });
+      const proxyB = b.proxy!;
       await waitForView(vs, (v) => v.primary === a.id && v.backup === b.id && v.acked);
-      const c = await spawnReplica({ view: vs.url, pingInterval: PING_MS });
-      const s = await connect({ view: vs.url, timeoutMs: 8000 });
-      stores.push(s);
+      const c = await cluster.startReplica();
+      const s = await cluster.client({ timeoutMs: 8000 });
       await s.put('k', 'before');
 
       if (fault === 'cut') proxyB.cut();
@@ -38,7 +34,7 @@ describe('e2e: partition between primary and backup', function () {
       console.log(`      first write after the ${fault} completed in ${stalled} ms (view ${v.viewnum}: backup ${c.id})`);
       for (let i = 0; i < 20; i++) await s.append('log', `${i};`);
       expect(await s.get('k')).to.equal('during');
-      const { primary, backup } = await waitForEqualDigests({ vs, replicas: [a, b, c], byId: (id) => [a, b, c].find((r) => r.id === id)!, startReplica: async () => { throw new Error('unused'); } });
+      const { primary, backup } = await waitForEqualDigests(cluster);
       expect(primary.sha256).to.equal(backup.sha256);
       expect(proxyB.faults().cut || proxyB.faults().blackhole.length > 0, 'the partition lasted through the test').to.equal(true);
     });

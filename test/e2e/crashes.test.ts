@@ -3,27 +3,23 @@
  * the same address, for 20 s, while two clients check read-your-writes. No wrong read.
  */
 import { expect } from 'chai';
-import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { killAll, freePort, spawnReplica, ReplicaProc, waitForView, getJson, ViewStatus } from '../support/processes';
-import { startCluster, PING_MS } from './helpers';
+import { freePort, type ReplicaProc, waitForView, getJson, type ViewStatus } from '../support/processes';
+import { startCluster } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
+import { sleep } from '../support/wait';
 
 const SECONDS = Number(process.env.CRASH_SECONDS ?? 20);
 
 describe('e2e: repeated crashes', function () {
   this.timeout((SECONDS + 60) * 1000);
-  const stores: Store[] = [];
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await killAll();
-  });
+  const teardown = teardownAfterEach();
 
   it(`kill -9 and restart a random replica every second for ${SECONDS} s: two clients never read a wrong value`, async () => {
-    const c = await startCluster(0);
+    const c = await startCluster(0, { teardown });
     const ports = await Promise.all([0, 1, 2].map(() => freePort()));
     const procs: (ReplicaProc | null)[] = [];
     for (const port of ports) {
-      procs.push(await spawnReplica({ view: c.vs.url, port, pingInterval: PING_MS }));
+      procs.push(await c.startReplica({ port }));
       await waitForView(c.vs, (v) => v.primary !== null && v.acked);
     }
     await waitForView(c.vs, (v) => v.backup !== null && v.acked);
@@ -32,8 +28,7 @@ describe('e2e: repeated crashes', function () {
     const wrong: string[] = [];
     const stats = { ok: 0, timeouts: 0 };
     const worker = async (ci: number) => {
-      const s = await connect({ view: c.vs.url, timeoutMs: 4000 });
-      stores.push(s);
+      const s = await c.client({ timeoutMs: 4000 });
       const key = `rw-${ci}`;
       // Values a read may legally return: the last acknowledged put, plus any put whose outcome is unknown since then.
       let allowed = new Set<string | null>([null]);
@@ -65,13 +60,13 @@ describe('e2e: repeated crashes', function () {
     let seed = 12345;
     const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
     while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const i = Math.floor(rand() * 3);
       const v = await getJson<ViewStatus>(`${c.vs.http}/view`).catch(() => null);
       const p = procs[i]!;
       kills.push(`${p.id === v?.primary ? 'primary' : p.id === v?.backup ? 'backup' : 'idle'}`);
       await p.kill('SIGKILL');
-      procs[i] = await spawnReplica({ view: c.vs.url, port: ports[i], pingInterval: PING_MS });
+      procs[i] = await c.startReplica({ port: ports[i] });
     }
     stop = true;
     await Promise.all(workers);

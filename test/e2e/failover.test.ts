@@ -2,26 +2,19 @@
  * Real processes on loopback, kill -9 (issue #2): the guarantees of SPEC §1 under crashes.
  */
 import { expect } from 'chai';
-import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { killAll, waitForView, getJson, ViewStatus } from '../support/processes';
-import { startCluster, digest, waitForEqualDigests, Cluster } from './helpers';
+import type { Store } from '../../client/node';
+import { waitForView, getJson, type ViewStatus } from '../support/processes';
+import { startCluster, digest, waitForEqualDigests, type Cluster } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
+import { sleep } from '../support/wait';
 
 describe('e2e: failover with real processes (SPEC §1)', function () {
   this.timeout(60_000);
-  const stores: Store[] = [];
-  async function client(c: Cluster, timeoutMs = 5000): Promise<Store> {
-    const s = await connect({ view: c.vs.url, timeoutMs });
-    stores.push(s);
-    return s;
-  }
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await killAll();
-  });
+  const teardown = teardownAfterEach();
+  const client = (c: Cluster, timeoutMs = 5000): Promise<Store> => c.client({ timeoutMs });
 
   it('serves get/put/append/delete with one replica, and after a backup joins the backup holds the same data', async () => {
-    const c = await startCluster(1);
+    const c = await startCluster(1, { teardown });
     const s = await client(c);
     await s.put('a', '1');
     expect(await s.get('a')).to.equal('1');
@@ -42,7 +35,7 @@ describe('e2e: failover with real processes (SPEC §1)', function () {
   });
 
   it('a put issued immediately after kill -9 of the backup succeeds and survives the primary\'s crash', async () => {
-    const c = await startCluster(3);
+    const c = await startCluster(3, { teardown });
     const s = await client(c);
     await s.put('k', 'before');
     const v = await getJson<ViewStatus>(`${c.vs.http}/view`);
@@ -56,7 +49,7 @@ describe('e2e: failover with real processes (SPEC §1)', function () {
   });
 
   it('a put issued immediately after kill -9 of the primary succeeds and survives the next primary\'s crash', async () => {
-    const c = await startCluster(3);
+    const c = await startCluster(3, { teardown });
     const s = await client(c);
     await s.put('k', 'before');
     const v = await getJson<ViewStatus>(`${c.vs.http}/view`);
@@ -69,7 +62,7 @@ describe('e2e: failover with real processes (SPEC §1)', function () {
   });
 
   it('with primary and backup dead, a fresh replica never serves: a get stays pending until TIMEOUT', async () => {
-    const c = await startCluster(2);
+    const c = await startCluster(2, { teardown });
     const s = await client(c, 1500);
     await s.put('k', 'v');
     const v = await getJson<ViewStatus>(`${c.vs.http}/view`);
@@ -86,7 +79,7 @@ describe('e2e: failover with real processes (SPEC §1)', function () {
   });
 
   it('three clients putting to the same two keys while the primary is killed: primary and backup end identical', async () => {
-    const c = await startCluster(3);
+    const c = await startCluster(3, { teardown });
     const clients = await Promise.all([0, 1, 2].map(() => client(c)));
     let stop = false;
     const written: Set<string>[] = [new Set(), new Set()];
@@ -100,11 +93,11 @@ describe('e2e: failover with real processes (SPEC §1)', function () {
       }
       return n;
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300); // let the clients write for a while
     const v = await getJson<ViewStatus>(`${c.vs.http}/view`);
     await c.byId(v.primary).kill('SIGKILL');
     await waitForView(c.vs, (x) => x.viewnum > v.viewnum && x.primary === v.backup && x.backup !== null && x.acked);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300); // let the clients write for a while
     stop = true;
     const counts = await Promise.all(loops);
     expect(counts.every((n) => n > 0)).to.equal(true);
@@ -116,7 +109,7 @@ describe('e2e: failover with real processes (SPEC §1)', function () {
   });
 
   it('three clients doing 50 appends each to one key: every element exactly once, in each client\'s order, equal on primary and backup', async () => {
-    const c = await startCluster(2);
+    const c = await startCluster(2, { teardown });
     const clients = await Promise.all([0, 1, 2].map(() => client(c)));
     await Promise.all(clients.map(async (s, ci) => {
       for (let i = 0; i < 50; i++) await s.append('log', `${ci}.${i};`);

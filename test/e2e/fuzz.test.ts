@@ -20,10 +20,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { killAll, getJson, waitForView, ViewStatus, ReplicaProc } from '../support/processes';
-import { startCluster, waitForEqualDigests, Cluster } from './helpers';
+import type { Store } from '../../client/node';
+import { getJson, waitForView, type ViewStatus, type ReplicaProc } from '../support/processes';
+import { startCluster, waitForEqualDigests } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
 import { Fuzz, Frame, FUZZ_PREFIX, REAL_PREFIX, safeKeys } from '../support/fuzz';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
@@ -62,20 +62,17 @@ interface Stats {
 
 describe('e2e: fuzz (issue #5, SPEC §1)', function () {
   this.timeout((SECONDS + 90) * 1000);
-  const stores: Store[] = [];
+  const teardown = teardownAfterEach();
   const sockets = new Set<WebSocket | net.Socket>();
   let procsForLogs: { name: string; logs: string[] }[] = [];
-  afterEach(async function () {
+  afterEach(function () {
+    // Not a cleanup (the teardown does that): on failure, the processes' logs.
     if (this.currentTest?.state === 'failed') {
       const dir = process.env.FUZZ_LOG_DIR; // the whole logs, for a closer look
       if (dir) for (const p of procsForLogs) fs.writeFileSync(`${dir}/${p.name}.log`, p.logs.join('\n'));
       for (const p of procsForLogs) console.log(`      --- last log lines of ${p.name}:\n${p.logs.slice(-25).map((l) => `      ${l.slice(0, 400)}`).join('\n')}`);
     }
     procsForLogs = [];
-    for (const s of sockets) (s instanceof WebSocket ? s.terminate() : s.destroy());
-    sockets.clear();
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await killAll();
   });
 
   it(`survives random and mutated frames at every endpoint while clients work (seed ${SEED}): no crash, data as written, equal digests, bounded memory`, async () => {
@@ -85,7 +82,11 @@ describe('e2e: fuzz (issue #5, SPEC §1)', function () {
     // A heap limit on every process: a leak would end in an out-of-memory crash, which the
     // liveness check below catches, instead of hiding behind V8's lazy collection (RSS
     // alone says little: a process that allocates fast grows its heap and gives it back late).
-    const c = await startCluster(3, { env: { UNDERSTUDY_CLUSTER_TOKEN: TOKEN, NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB}` }, deadPings: 100 });
+    const c = await startCluster(3, { env: { UNDERSTUDY_CLUSTER_TOKEN: TOKEN, NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB}` }, deadPings: 100, teardown });
+    teardown.push(() => {
+      for (const s of sockets) (s instanceof WebSocket ? s.terminate() : s.destroy());
+      sockets.clear();
+    });
     const view0 = await waitForView(c.vs, (v) => v.primary !== null && v.backup !== null && v.acked);
     const primary = c.byId(view0.primary);
     const backup = c.byId(view0.backup);
@@ -96,8 +97,7 @@ describe('e2e: fuzz (issue #5, SPEC §1)', function () {
 
     // ── real clients, warmed up before the baseline RSS ──
     const real = await Promise.all([0, 1, 2].map(async () => {
-      const s = await connect({ view: c.vs.url, timeoutMs: 15_000 });
-      stores.push(s);
+      const s = await c.client({ timeoutMs: 15_000 });
       return s;
     }));
     await Promise.all(real.map((s, ci) => s.put(`${REAL_PREFIX}warm:${ci}`, 'x')));
@@ -169,8 +169,7 @@ describe('e2e: fuzz (issue #5, SPEC §1)', function () {
     expect(ops, 'real operations acknowledged during the fuzz').to.be.greaterThan(20);
 
     // ── the data is exactly what the real clients wrote; primary and backup agree ──
-    const check = await connect({ view: c.vs.url, timeoutMs: 10_000 });
-    stores.push(check);
+    const check = await c.client({ timeoutMs: 10_000 });
     for (const r of results) await r.verify(check);
     await waitForEqualDigests(c);
 

@@ -8,17 +8,18 @@
  */
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { startFaultProxy, FaultProxy } from '../support/fault-proxy';
-import { killAll, spawnView, spawnReplica, freePort, waitForView, ViewProc, ReplicaProc } from '../support/processes';
-import { PING_MS, DEAD_PINGS } from './helpers';
+import type { FaultProxy } from '../support/fault-proxy';
+import { waitForView, type ViewProc, type ReplicaProc } from '../support/processes';
+import { startCluster, type Cluster } from '../support/cluster';
+import { teardownAfterEach, type Teardown } from '../support/teardown';
+import { waitFor, sleep } from '../support/wait';
 
-interface Setup { vs: ViewProc; a: ReplicaProc; b: ReplicaProc; proxyA: FaultProxy; proxyVS: FaultProxy; proxyClientVS: FaultProxy }
+interface Setup { c: Cluster; vs: ViewProc; a: ReplicaProc; b: ReplicaProc; proxyA: FaultProxy; proxyVS: FaultProxy; proxyClientVS: FaultProxy }
 
-function rawRequest(url: string): Promise<{ ws: WebSocket; replies: Record<string, unknown>[] }> {
+function rawRequest(url: string, teardown: Teardown): Promise<{ ws: WebSocket; replies: Record<string, unknown>[] }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
+    teardown.push(() => ws.terminate());
     const replies: Record<string, unknown>[] = [];
     ws.on('message', (d) => replies.push(JSON.parse(String(d))));
     ws.once('open', () => resolve({ ws, replies }));
@@ -28,38 +29,27 @@ function rawRequest(url: string): Promise<{ ws: WebSocket; replies: Record<strin
 
 describe('e2e: split brain (SPEC §1, §3.3)', function () {
   this.timeout(60_000);
-  const proxies: FaultProxy[] = [];
-  const stores: Store[] = [];
-  const sockets: WebSocket[] = [];
-  afterEach(async () => {
-    for (const ws of sockets.splice(0)) ws.terminate();
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-    await killAll();
-  });
+  const teardown = teardownAfterEach();
 
   async function setup(): Promise<Setup> {
-    const vs = await spawnView({ pingInterval: PING_MS, deadPings: DEAD_PINGS });
-    const proxyVS = await startFaultProxy({ target: vs.url, name: 'A→vs' });
-    const proxyClientVS = await startFaultProxy({ target: vs.url, name: 'client→vs' });
-    const portA = await freePort();
-    const proxyA = await startFaultProxy({ target: `ws://127.0.0.1:${portA}`, name: 'client→A' });
-    proxies.push(proxyVS, proxyClientVS, proxyA);
-    const a = await spawnReplica({ view: proxyVS.url, port: portA, url: proxyA.url, pingInterval: PING_MS });
+    const c = await startCluster(0, { teardown });
+    const { vs } = c;
+    const proxyVS = await c.proxy(vs.url, 'A→vs');
+    const proxyClientVS = await c.proxy(vs.url, 'client→vs');
+    const a = await c.startReplica({ view: proxyVS.url, proxied: 'client→A' });
+    const proxyA = a.proxy!;
     await waitForView(vs, (v) => v.primary === a.id && v.acked);
-    const b = await spawnReplica({ view: vs.url, pingInterval: PING_MS });
+    const b = await c.startReplica();
     await waitForView(vs, (v) => v.primary === a.id && v.backup === b.id && v.acked);
-    return { vs, a, b, proxyA, proxyVS, proxyClientVS };
+    return { c, vs, a, b, proxyA, proxyVS, proxyClientVS };
   }
 
   it('a read delayed at the old primary never returns the value overwritten at the new primary', async () => {
-    const { vs, a, b, proxyA, proxyVS, proxyClientVS } = await setup();
+    const { c, vs, a, b, proxyA, proxyVS, proxyClientVS } = await setup();
     // s1 reaches the view service through a proxy we will cut, and A through proxyA.
-    const s1 = await connect({ view: proxyClientVS.url, timeoutMs: 8000 });
-    stores.push(s1);
+    const s1 = await c.client({ view: proxyClientVS.url, timeoutMs: 8000 });
     await s1.put('k', 'old');
-    const raw = await rawRequest(proxyA.url);
-    sockets.push(raw.ws);
+    const raw = await rawRequest(proxyA.url, teardown);
 
     proxyA.hold('toTarget');          // client traffic to A is delayed
     proxyClientVS.cut();              // s1 cannot learn the new view from the view service
@@ -68,16 +58,13 @@ describe('e2e: split brain (SPEC §1, §3.3)', function () {
 
     proxyVS.cut();                    // A is cut off from the view service: B takes over
     await waitForView(vs, (v) => v.primary === b.id && v.acked);
-    const s2 = await connect({ view: vs.url, timeoutMs: 5000 });
-    stores.push(s2);
+    const s2 = await c.client();
     await s2.put('k', 'new');
 
     proxyA.release('toTarget');       // the delayed reads reach the old primary now
     const got = await delayedGet;
     expect(got).to.equal('new');
-    const deadline = Date.now() + 3000;
-    while (raw.replies.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(raw.replies, 'the old primary must answer NOT_PRIMARY').to.have.length.greaterThan(0);
+    await waitFor('the old primary\'s answer to the delayed read (NOT_PRIMARY)', () => raw.replies.length > 0, 3000);
     const reply = raw.replies[0];
     expect(reply.ok, JSON.stringify(reply)).to.equal(false);
     expect(reply.code).to.equal('NOT_PRIMARY');
@@ -86,13 +73,11 @@ describe('e2e: split brain (SPEC §1, §3.3)', function () {
   });
 
   it('with the old primary\'s backup killed afterwards, the delayed read still never returns the old value', async () => {
-    const { vs, b, proxyA, proxyVS } = await setup();
-    const c = await spawnReplica({ view: vs.url, pingInterval: PING_MS });
-    const s1 = await connect({ view: vs.url, timeoutMs: 5000 });
-    stores.push(s1);
+    const { c: cluster, vs, b, proxyA, proxyVS } = await setup();
+    const c = await cluster.startReplica();
+    const s1 = await cluster.client();
     await s1.put('k', 'old');
-    const raw = await rawRequest(proxyA.url);
-    sockets.push(raw.ws);
+    const raw = await rawRequest(proxyA.url, teardown);
     proxyA.hold('toTarget');
     raw.ws.send(JSON.stringify({ type: 'req', client: 'raw-reader', seq: 1, ack: 1, op: 'get', key: 'k' }));
 
@@ -104,7 +89,7 @@ describe('e2e: split brain (SPEC §1, §3.3)', function () {
     expect(await s1.get('k')).to.equal('new');
 
     proxyA.release('toTarget');
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500); // any answer of the old primary to the delayed read arrives meanwhile
     for (const reply of raw.replies) {
       expect(reply.ok === true && reply.value === 'old', `stale read: ${JSON.stringify(reply)}`).to.equal(false);
     }

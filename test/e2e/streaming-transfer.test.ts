@@ -8,33 +8,31 @@
  * Nothing here is timed: the throttle only makes the transfer long enough to write into.
  */
 import { expect } from 'chai';
-import { connect } from '../../client/node';
-import { startFaultProxy } from '../support/fault-proxy';
-import { spawnView, spawnReplica, freePort, waitForView, getJson } from '../support/processes';
-import { PING_MS, DEAD_PINGS, waitForEqualDigests, cleanupAfterEach } from './helpers';
+import { freePort, waitForView, getJson } from '../support/processes';
+import { startCluster, waitForEqualDigests } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
 
 interface ViewJson { viewnum: number; primary: string | null; backup: string | null; acked: boolean }
 
 describe('e2e: streaming state transfer (SPEC §3.4)', function () {
   this.timeout(90_000);
-  const { stores, proxies } = cleanupAfterEach();
+  const teardown = teardownAfterEach();
 
   it('serves clients while a new backup receives 20k keys; every acknowledged write survives the primary\'s kill -9', async () => {
     const KEYS = 20_000;
-    const vs = await spawnView({ pingInterval: PING_MS, deadPings: DEAD_PINGS });
-    const a = await spawnReplica({ view: vs.url, pingInterval: PING_MS });
+    const cluster = await startCluster(1, { teardown });
+    const { vs } = cluster;
+    const a = cluster.replicas[0];
     await waitForView(vs, (v) => v.primary === a.id && v.acked);
-    const loader = await connect({ view: vs.url, timeoutMs: 10_000 });
-    stores.push(loader);
+    const loader = await cluster.client({ timeoutMs: 10_000 });
     for (let base = 0; base < KEYS; base += 2000) {
       await Promise.all(Array.from({ length: 2000 }, (_, i) => loader.put(`key:${base + i}`, `v${base + i}-`.padEnd(100, 'x'))));
     }
 
     const portB = await freePort();
-    const proxy = await startFaultProxy({ target: `ws://127.0.0.1:${portB}`, name: 'A→B' });
-    proxies.push(proxy);
-    proxy.slow({ bytesPerSecond: 1_000_000, direction: 'toTarget' });
-    const b = await spawnReplica({ view: vs.url, port: portB, url: proxy.url, pingInterval: PING_MS });
+    const proxy = await cluster.proxy(`ws://127.0.0.1:${portB}`, 'A→B');
+    proxy.slow({ bytesPerSecond: 1_000_000, direction: 'toTarget' }); // before B exists: the whole transfer is slow
+    const b = await cluster.startReplica({ port: portB, url: proxy.url });
 
     // What every lane's acknowledged writes make each of its keys (undefined: deleted).
     const expected = new Map<string, string | undefined>();
@@ -50,8 +48,7 @@ describe('e2e: streaming state transfer (SPEC §3.4)', function () {
       }
     })();
     const lanes = [0, 1, 2].map(async (lane) => {
-      const s = await connect({ view: vs.url, timeoutMs: 20_000 });
-      stores.push(s);
+      const s = await cluster.client({ timeoutMs: 20_000 });
       for (let i = 0; !done; i++) {
         // keys spread over the whole key space (most not streamed yet when written); each
         // lane has its own keys (n ≡ lane mod 3), so the model's order is the store's
@@ -81,15 +78,14 @@ describe('e2e: streaming state transfer (SPEC §3.4)', function () {
     console.log(`      ${ackedDuringTransfer} writes acknowledged while the transfer was under way; ${expected.size} keys written`);
     expect(ackedDuringTransfer, 'clients are answered during the transfer').to.be.greaterThan(10);
 
-    const { primary, backup } = await waitForEqualDigests({ vs, replicas: [a, b], byId: (id) => [a, b].find((r) => r.id === id)!, startReplica: async () => { throw new Error('unused'); } });
+    const { primary, backup } = await waitForEqualDigests(cluster);
     expect(backup.sha256).to.equal(primary.sha256);
     expect(backup.keys).to.equal(primary.keys);
 
     // The backup takes over with every acknowledged write.
     await a.kill('SIGKILL');
     await waitForView(vs, (v) => v.primary === b.id, 20_000);
-    const reader = await connect({ view: vs.url, timeoutMs: 20_000 });
-    stores.push(reader);
+    const reader = await cluster.client({ timeoutMs: 20_000 });
     const keys = [...expected.keys()];
     const got = await Promise.all(keys.map((k) => reader.get(k)));
     const wrong = keys.filter((k, i) => (got[i] ?? undefined) !== expected.get(k));

@@ -1,50 +1,27 @@
 /**
- * Shared pieces of the operations e2e suites (view-service restarts, graceful shutdown):
- * a cluster whose view service runs on a fixed port (so it can be restarted in place), and a
- * client load that records what was acknowledged and any stale read.
+ * Shared pieces of the operations e2e suites (view-service restarts, graceful shutdown): a
+ * client load that records what was acknowledged and any stale read, and small probes. The
+ * cluster comes from the one builder, test/support/cluster.ts (its view service restarts on
+ * its own port).
  */
-import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import { spawnView, spawnReplica, waitForView, freePort, getJson, type ViewProc, type ReplicaProc, type ViewStatus } from '../support/processes';
+import { connect, type Store } from '../../client/node';
+import { getJson, type ViewStatus } from '../support/processes';
+import { waitFor } from '../support/wait';
+import { startCluster, type Cluster } from '../support/cluster';
 
-export const PING_MS = 50;
+export { PING_MS } from '../support/cluster';
 
-export interface OpsCluster {
-  port: number;
-  vs: ViewProc;
-  replicas: ReplicaProc[];
-  byId(id: string | null): ReplicaProc;
-  /** Start (or restart) the view service on the same port. */
-  startVs(env?: Record<string, string>): Promise<ViewProc>;
+/** @deprecated the one builder is `startCluster` (test/support/cluster.ts); kept for graceful-shutdown.test.ts. */
+export type OpsCluster = Cluster;
+/**
+ * @deprecated use `startCluster` (test/support/cluster.ts); kept for graceful-shutdown.test.ts.
+ * As before, `env` goes to the view service only.
+ */
+export function opsCluster(n: number, o: { deadPings?: number; env?: Record<string, string> } = {}): Promise<Cluster> {
+  return startCluster(n, { deadPings: o.deadPings, viewEnv: o.env });
 }
 
-/** A view service on a fixed port and `n` replicas; resolves with {primary, backup} acknowledged. */
-export async function opsCluster(n: number, o: { deadPings?: number; env?: Record<string, string> } = {}): Promise<OpsCluster> {
-  const port = await freePort();
-  const deadPings = o.deadPings ?? 5;
-  const c: OpsCluster = {
-    port,
-    vs: null as unknown as ViewProc,
-    replicas: [],
-    byId(id) {
-      const r = c.replicas.find((x) => x.id === id && x.child.exitCode === null && x.child.signalCode === null);
-      if (!r) throw new Error(`no live replica ${id}`);
-      return r;
-    },
-    async startVs(env = o.env ?? {}) {
-      c.vs = await spawnView({ port, pingInterval: PING_MS, deadPings, env });
-      return c.vs;
-    },
-  };
-  await c.startVs();
-  for (let i = 0; i < n; i++) {
-    c.replicas.push(await spawnReplica({ view: c.vs.url, pingInterval: PING_MS }));
-    if (i === 0) await waitForView(c.vs, (v) => v.primary !== null && v.acked);
-  }
-  if (n >= 2) await waitForView(c.vs, (v) => v.primary !== null && v.backup !== null && v.acked);
-  return c;
-}
-
+/** GET /readyz's status code, 0 if the process does not answer. */
 export async function readyz(http: string): Promise<number> {
   try {
     const res = await fetch(`${http}/readyz`, { signal: AbortSignal.timeout(1000) });
@@ -54,7 +31,8 @@ export async function readyz(http: string): Promise<number> {
   }
 }
 
-export function view(c: OpsCluster): Promise<ViewStatus> {
+/** GET /view of the cluster's view service. */
+export function view(c: Cluster): Promise<ViewStatus> {
   return getJson<ViewStatus>(`${c.vs.http}/view`);
 }
 
@@ -124,10 +102,10 @@ export class Load {
   /** Resolves once `n` more operations completed. */
   async more(n: number, timeoutMs = 15000): Promise<void> {
     const target = this.ops + n;
-    const deadline = Date.now() + timeoutMs;
-    while (this.ops < target) {
-      if (Date.now() > deadline) throw new Error(`load: fewer than ${n} operations completed in ${timeoutMs} ms (${this.timeouts} timeouts; ${this.failures.slice(-1)})`);
-      await new Promise((r) => setTimeout(r, 10));
+    try {
+      await waitFor(`${n} more load operations`, () => this.ops >= target, timeoutMs, 10);
+    } catch (err) {
+      throw new Error(`load: ${(err as Error).message} (${this.timeouts} timeouts; ${this.failures.slice(-1)})`);
     }
   }
 

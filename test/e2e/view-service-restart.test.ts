@@ -9,35 +9,32 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { killAll, waitForView, spawnReplica, waitFor } from '../support/processes';
-import { opsCluster, readyz, view, Load, PING_MS, type OpsCluster } from './support';
+import { waitForView } from '../support/processes';
+import { startCluster, PING_MS, type Cluster } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
+import { readyz, view, Load } from './support';
 
 describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function () {
   this.timeout(60_000);
-  const loads: Load[] = [];
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await Promise.all(loads.splice(0).map((l) => l.close()));
-    await killAll();
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  });
+  const teardown = teardownAfterEach();
 
   function dataDirEnv(): Record<string, string> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'understudy-e2e-vs-'));
-    dirs.push(dir);
+    teardown.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     return { UNDERSTUDY_DATA_DIR: dir };
   }
 
-  async function underLoad(c: OpsCluster): Promise<Load> {
+  async function underLoad(c: Cluster): Promise<Load> {
     const load = new Load(c.vs.url);
-    loads.push(load);
+    teardown.push(() => load.close());
     await load.start();
     await load.more(60);
     return load;
   }
 
   /** Restart the view service and measure: listening → /readyz 200 (the process start itself, ~0.5 s of Node, is not counted). */
-  async function restartVs(c: OpsCluster, load: Load, env: Record<string, string>): Promise<{ readyMs: number }> {
+  async function restartVs(c: Cluster, load: Load, env: Record<string, string>): Promise<{ readyMs: number }> {
     await c.startVs(env);
     const t0 = Date.now();
     await waitFor('the view service ready', async () => (await readyz(c.vs.http)) === 200, 15000, 5);
@@ -46,7 +43,7 @@ describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function (
     return { readyMs };
   }
 
-  async function expectIntact(c: OpsCluster, load: Load, before: number): Promise<void> {
+  async function expectIntact(c: Cluster, load: Load, before: number): Promise<void> {
     await load.more(40);
     await load.stop();
     expect(load.wrong, load.wrong.join('\n')).to.deep.equal([]);
@@ -61,7 +58,7 @@ describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function (
     const mode = withData ? 'with its data dir' : 'without a data dir';
     it(`kill -9 of the view service during client load, ${mode}: nothing lost, nothing stale, serving again`, async () => {
       const env = withData ? dataDirEnv() : {};
-      const c = await opsCluster(3, { env });
+      const c = await startCluster(3, { viewEnv: env, teardown });
       const load = await underLoad(c);
       const before = await view(c);
       await c.vs.kill('SIGKILL');
@@ -76,7 +73,7 @@ describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function (
 
   it('SIGTERM of the view service: exit code 0, replicas reconnect; restarted with its data dir it resumes at once', async () => {
     const env = dataDirEnv();
-    const c = await opsCluster(2, { env });
+    const c = await startCluster(2, { viewEnv: env, teardown });
     const load = await underLoad(c);
     const before = await view(c);
     const old = c.vs;
@@ -90,7 +87,7 @@ describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function (
   });
 
   it('kill -9 of the primary, then of the view service right after the view change, without a data dir: the new view is learned and serves', async () => {
-    const c = await opsCluster(3);
+    const c = await startCluster(3, { teardown });
     const load = await underLoad(c);
     const v = await view(c);
     await c.byId(v.primary).kill('SIGKILL');
@@ -108,9 +105,9 @@ describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function (
   it('kill -9 of the view service while a big state transfer is pending, without a data dir: the view waits for the acknowledgement, then serves', async () => {
     // Megabyte frames can stall an event loop on a busy machine: 1 s of missed pings before a
     // replica counts as dead, and a generous client timeout, keep this about the restart.
-    const c = await opsCluster(2, { deadPings: 20 });
+    const c = await startCluster(2, { deadPings: 20, teardown });
     const load = new Load(c.vs.url, { clients: 1, timeoutMs: 15000 });
-    loads.push(load);
+    teardown.push(() => load.close());
     await load.start();
     // ~16 MiB of data, so that the transfer to a new backup takes a while.
     const big = 'x'.repeat(1024 * 1024 - 100);
@@ -119,8 +116,7 @@ describe('e2e: view-service restarts (docs/VIEW-SERVICE-RESTART.md)', function (
     const v = await view(c);
     await c.byId(v.backup).kill('SIGKILL');
     await waitForView(c.vs, (x) => x.viewnum > v.viewnum && x.backup === null, 10000);
-    const third = await spawnReplica({ view: c.vs.url, pingInterval: PING_MS });
-    c.replicas.push(third);
+    const third = await c.startReplica();
     const pending = await waitForView(c.vs, (x) => x.backup === third.id, 10000).catch(() => null);
     // The transfer may already be done on a fast machine: then this is a plain restart.
     const stillPending = pending !== null && !(await view(c)).acked;

@@ -7,32 +7,24 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { connect } from '../../client/node';
-import type { Store } from '../../client/store';
-import type { WatchEvent } from '../../client/core/watches';
-import { killAll, waitForView, waitFor, getJson, ViewStatus } from '../support/processes';
-import { startCluster, digest } from './helpers';
+import type { Store, WatchEvent } from '../../client/node';
+import { waitForView, getJson, type ViewStatus } from '../support/processes';
+import { startCluster, digest, type Cluster } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'understudy.js');
 
 describe('e2e: watches with real processes (issue #4)', function () {
   this.timeout(180_000);
-  const stores: Store[] = [];
-  async function client(url: string): Promise<Store> {
-    const s = await connect({ view: url, timeoutMs: 15_000 });
-    stores.push(s);
-    return s;
-  }
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => {})));
-    await killAll();
-  });
+  const teardown = teardownAfterEach();
+  const client = (c: Cluster): Promise<Store> => c.client({ timeoutMs: 15_000 });
 
   it('a watch survives ten consecutive primary kills under a steady write load with every revision delivered exactly once', async () => {
     const KILLS = 10;
-    const c = await startCluster(3);
-    const watcher = await client(c.vs.url);
-    const writer = await client(c.vs.url);
+    const c = await startCluster(3, { teardown });
+    const watcher = await client(c);
+    const writer = await client(c);
     const events: WatchEvent[] = [];
     watcher.watch('load:*', (e) => events.push(e), { fromRevision: 0 });
 
@@ -86,8 +78,8 @@ describe('e2e: watches with real processes (issue #4)', function () {
   });
 
   it('`understudy watch PREFIX*` prints one JSON line per change, keeps going across a primary kill, and exits 0 on SIGINT', async () => {
-    const c = await startCluster(3);
-    const store = await client(c.vs.url);
+    const c = await startCluster(3, { teardown });
+    const store = await client(c);
     await store.put('cli:a', 'before');
     const child = spawn(process.execPath, [BIN, 'watch', 'cli:*', '--from', '0', '--view', c.vs.url], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
@@ -95,26 +87,26 @@ describe('e2e: watches with real processes (issue #4)', function () {
     readline.createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
     readline.createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      await waitFor('the replayed line', () => lines.length >= 1, 10_000);
-      await store.append('cli:a', '!');
-      await store.put('other', 'not watched');
-      await store.delete('cli:a');
-      await waitFor('three lines', () => lines.length >= 3, 10_000);
-      const v = await waitForView(c.vs, (x) => x.primary !== null && x.backup !== null && x.acked);
-      await c.byId(v.primary).kill('SIGKILL');
-      await store.put('cli:b', 'after the kill');
-      await waitFor('the line after the kill', () => lines.length >= 4, 10_000);
-      expect(lines.map((l) => JSON.parse(l))).to.deep.equal([
-        { key: 'cli:a', value: 'before', revision: 1 },
-        { key: 'cli:a', value: 'before!', revision: 2 },
-        { key: 'cli:a', value: null, revision: 4 },
-        { key: 'cli:b', value: 'after the kill', revision: 5 },
-      ]);
-      child.kill('SIGINT');
-      expect(await exited, stderr.join('\n')).to.equal(0);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    teardown.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // by pid
+      await exited;
+    });
+    await waitFor('the replayed line', () => lines.length >= 1, 10_000);
+    await store.append('cli:a', '!');
+    await store.put('other', 'not watched');
+    await store.delete('cli:a');
+    await waitFor('three lines', () => lines.length >= 3, 10_000);
+    const v = await waitForView(c.vs, (x) => x.primary !== null && x.backup !== null && x.acked);
+    await c.byId(v.primary).kill('SIGKILL');
+    await store.put('cli:b', 'after the kill');
+    await waitFor('the line after the kill', () => lines.length >= 4, 10_000);
+    expect(lines.map((l) => JSON.parse(l))).to.deep.equal([
+      { key: 'cli:a', value: 'before', revision: 1 },
+      { key: 'cli:a', value: 'before!', revision: 2 },
+      { key: 'cli:a', value: null, revision: 4 },
+      { key: 'cli:b', value: 'after the kill', revision: 5 },
+    ]);
+    child.kill('SIGINT');
+    expect(await exited, stderr.join('\n')).to.equal(0);
   });
 });

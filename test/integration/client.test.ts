@@ -10,23 +10,15 @@ import { startReplica } from '../../server/replica';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import { connect, Store, UnderstudyError, View, ConnectOptions } from '../../client/node';
 import type { WebSocketCtor } from '../../client/connection';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
 type ViewService = Awaited<ReturnType<typeof startViewService>>;
 type Replica = Awaited<ReturnType<typeof startReplica>>;
 
-const teardown: (() => Promise<unknown> | unknown)[] = [];
+const teardown = teardownAfterEach();
 /** Server logs: silent unless TEST_LOG_LEVEL says otherwise. */
 const logLevel = process.env.TEST_LOG_LEVEL ?? 'silent';
-
-afterEach(async () => {
-  while (teardown.length) {
-    try {
-      await teardown.pop()!();
-    } catch {
-      // already closed
-    }
-  }
-});
 
 type Flags = Record<string, string | number>;
 
@@ -65,11 +57,9 @@ function viewWhere(store: Store, ok: (v: View) => boolean, what: string, timeout
 
 /** Poll a condition (for server-side state no event reports), up to timeoutMs. */
 async function until(cond: () => Promise<boolean> | boolean, what: string, detail?: () => Promise<string>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}${detail ? `: ${await detail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(what, cond, timeoutMs, 10).catch(async (err: Error) => {
+    throw detail ? new Error(`${err.message}: ${await detail()}`) : err;
+  });
 }
 
 /** The view service's GET /view. */

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { startFaultProxy, seededRandom, type FaultProxy, type FaultProxyOptions } from '../support/fault-proxy';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
 // ---------------------------------------------------------------------------------------------
 // helpers: a real `ws` target server and real `ws` clients, all on 127.0.0.1, port 0
@@ -75,7 +77,7 @@ interface TargetOptions {
   handleProtocols?: (protocols: Set<string>) => string | false;
 }
 
-const cleanups: Array<() => unknown> = [];
+const cleanups = teardownAfterEach();
 
 async function startTarget(o: TargetOptions = {}): Promise<Target> {
   const echo = o.echo ?? true;
@@ -167,22 +169,9 @@ async function connectFails(url: string): Promise<{ statusCode?: number; message
   throw new Error('connection unexpectedly succeeded');
 }
 
-async function waitFor(cond: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-afterEach(async () => {
-  const fs = cleanups.splice(0).reverse();
-  for (const f of fs) await f();
-});
 
 // ---------------------------------------------------------------------------------------------
 
@@ -281,7 +270,7 @@ describe('fault proxy (integration)', function () {
       const s2 = await target.nextPeer();
       c2.ws.close(1000, 'bye');
       expect(await s2.closed).to.deep.equal({ code: 1000, reason: 'bye' });
-      await waitFor(() => proxy.links() === 0, 3000, 'links to end');
+      await waitFor('links to end', () => proxy.links() === 0, 3000);
     });
 
     it('a close arrives after the messages sent before it', async () => {
@@ -543,7 +532,7 @@ describe('fault proxy (integration)', function () {
       proxy.slow({ bytesPerSecond: 1000 });
       proxy.blackhole('toTarget');
       client.ws.send('dropped');
-      await waitFor(() => proxy.stats().toTarget.dropped === 1, 3000, 'the drop');
+      await waitFor('the drop', () => proxy.stats().toTarget.dropped === 1, 3000);
       proxy.heal();
       expect(proxy.faults()).to.deep.equal({
         cut: false, blackhole: [], hold: [], delay: {}, slow: {},
@@ -584,7 +573,7 @@ describe('fault proxy (integration)', function () {
       expect((await client.closed).code).to.equal(1006);
       expect((await server.closed).code).to.equal(1006);
       expect(proxy.links()).to.equal(0);
-      await waitFor(() => target.wss.clients.size === 0, 3000, 'target sockets to close');
+      await waitFor('target sockets to close', () => target.wss.clients.size === 0, 3000);
       const err = await connectFails(proxy.url);
       expect(err.message).to.match(/ECONNREFUSED/);
       await proxy.close(); // idempotent

@@ -20,17 +20,16 @@ import { inProcess } from '../support/in-process';
 import { connect as connectClient } from '../../client/node';
 import type { Store } from '../../client/store';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { nextMessage, waitFor } from '../support/ws-helpers';
+import { nextMessage } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = any;
 
 const PING = 20;
-const teardown: (() => unknown)[] = [];
+const teardown = teardownAfterEach();
 
-afterEach(async () => {
-  while (teardown.length) await teardown.pop()!();
-});
 
 const { startVs, startRep } = inProcess(teardown, PING);
 

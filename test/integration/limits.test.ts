@@ -11,13 +11,12 @@ import type { Replica } from '../../server/replica';
 import { MAX_PEER_STRANGERS } from '../../server/replica/replica-server';
 import type { Logger } from '../../common/logger';
 import { inProcess } from '../support/in-process';
-import { openWs, nextMessage, closed, Msg, waitFor } from '../support/ws-helpers';
+import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
-const teardown: (() => unknown)[] = [];
+const teardown = teardownAfterEach();
 const connect = (url: string) => openWs(url, teardown);
-afterEach(async () => {
-  while (teardown.length) await teardown.pop()!();
-});
 
 /** A logger that keeps every warn line's message, for counting. */
 function recordingLogger(): { log: Logger; warns: string[] } {

@@ -8,12 +8,10 @@ import WebSocket from 'ws';
 import { inProcess } from '../support/in-process';
 import { connect as connectStore } from '../../client/node';
 import type { Store } from '../../client/store';
-import { waitFor } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
-const teardown: (() => unknown)[] = [];
-afterEach(async () => {
-  while (teardown.length) await teardown.pop()!();
-});
+const teardown = teardownAfterEach();
 
 const { startVs, startRep } = inProcess(teardown);
 

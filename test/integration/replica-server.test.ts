@@ -12,14 +12,13 @@ import { inProcess } from '../support/in-process';
 import type { OpName } from '../../common/messages';
 import { startFaultProxy } from '../support/fault-proxy';
 import * as net from 'node:net';
-import { openWs, nextMessage, closed, Msg, waitFor } from '../support/ws-helpers';
+import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
-const teardown: (() => unknown)[] = [];
+const teardown = teardownAfterEach();
 const connect = (url: string) => openWs(url, teardown);
 
-afterEach(async () => {
-  while (teardown.length) await teardown.pop()!();
-});
 
 const { startVs, startRep } = inProcess(teardown);
 

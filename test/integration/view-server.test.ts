@@ -9,13 +9,10 @@ import { startViewService, ViewService } from '../../server/viewservice';
 import { normalizeViewOptions } from '../../common/config';
 import { noopLogger } from '../../common/logger';
 import { openWs, nextMessage, closed, Msg } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
 
-const teardown: (() => unknown)[] = [];
+const teardown = teardownAfterEach();
 const connect = (url: string) => openWs(url, teardown);
-
-afterEach(async () => {
-  while (teardown.length) await teardown.pop()!();
-});
 
 /** A view service on 127.0.0.1:0, closed after the test. */
 async function startVs(flags: Record<string, string | number> = {}): Promise<ViewService> {

@@ -12,22 +12,14 @@ import { connect, Store, ConnectOptions, UnderstudyError } from '../../client/no
 import type { WatchEvent } from '../../client/core/watches';
 import type { WebSocketCtor } from '../../client/connection';
 import type { HistoryBounds } from '../../server/replica/history';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 
 type ViewService = Awaited<ReturnType<typeof startViewService>>;
 type Replica = Awaited<ReturnType<typeof startReplica>>;
 
-const teardown: (() => Promise<unknown> | unknown)[] = [];
+const teardown = teardownAfterEach();
 const logLevel = process.env.TEST_LOG_LEVEL ?? 'silent';
-
-afterEach(async () => {
-  while (teardown.length) {
-    try {
-      await teardown.pop()!();
-    } catch {
-      // already closed
-    }
-  }
-});
 
 async function viewService(): Promise<ViewService> {
   const vs = await startViewService(normalizeViewOptions({ port: 0, host: '127.0.0.1', 'ping-interval': 20, 'dead-pings': 5, 'log-level': logLevel }, {}));
@@ -49,11 +41,7 @@ async function client(vs: ViewService, options: Partial<ConnectOptions> = {}): P
 }
 
 async function until(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(what, cond, timeoutMs, 10);
 }
 
 async function vsView(vs: ViewService): Promise<{ viewnum: number; primary: string | null; backup: string | null; acked: boolean }> {

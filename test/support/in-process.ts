@@ -1,6 +1,6 @@
 /**
  * A view service and replicas inside the test process, on 127.0.0.1:0, for the integration
- * suites. Each server is closed by the suite's `teardown` list (run after each test).
+ * suites. Each server is closed by the suite's teardown (test/support/teardown.ts).
  * deadPings × pingInterval = 1 s by default: failovers here come from a closed link
  * (immediate), and a loaded CI machine must not see replicas die of slow timers.
  */
@@ -8,6 +8,7 @@ import { startViewService, type ViewService } from '../../server/viewservice';
 import { startReplica, type Replica } from '../../server/replica';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import { noopLogger, type Logger } from '../../common/logger';
+import type { Teardown } from './teardown';
 
 type Flags = Record<string, string | number>;
 
@@ -17,7 +18,7 @@ export interface InProcess {
   startRep(vs: ViewService | string, flags?: Flags): Promise<Replica>;
 }
 
-export function inProcess(teardown: (() => unknown)[], pingIntervalMs = 20): InProcess {
+export function inProcess(teardown: Teardown, pingIntervalMs = 20): InProcess {
   return {
     async startVs(flags = {}, extra = {}) {
       const options = normalizeViewOptions({ port: 0, host: '127.0.0.1', 'ping-interval': pingIntervalMs, 'dead-pings': 50, ...flags }, {});

@@ -1,11 +1,16 @@
 /**
  * Real `understudy` processes for e2e tests (STYLE §12): spawned from bin/understudy.js on
  * 127.0.0.1, port 0 unless a port is given, killed by pid (never pkill). Every process
- * started here is registered and killed by `killAll()`, which e2e suites call in afterEach.
+ * started here is killed when the test process exits; suites register each process's kill
+ * with their teardown (test/support/teardown.ts), or call `killAll()` in an afterEach.
  */
 import { spawn, ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { waitFor } from './wait';
+
+// Suites outside test/e2e import the one waitFor from here too.
+export { waitFor };
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'understudy.js');
 const live = new Set<ChildProcess>();
@@ -114,28 +119,22 @@ export interface ViewStatus {
 
 export interface Digest { viewnum: number; role: string; revision: number; keys: number; sha256: string }
 
-/** Poll until `check` returns a truthy value (no fixed sleeps in assertions: wait for the state). */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+/**
+ * Wait until the view service shows a view matching `pred`; the timeout names the predicate
+ * and the last view seen.
+ */
+export async function waitForView(vs: { http: string }, pred: (v: ViewStatus) => boolean, timeoutMs = 10000): Promise<ViewStatus> {
+  let last: ViewStatus | null = null;
+  try {
+    return await waitFor(`a view where ${pred.toString()}`, async () => {
+      last = await getJson<ViewStatus>(`${vs.http}/view`);
+      return pred(last) ? last : undefined;
+    }, timeoutMs, 20);
+  } catch (err) {
+    const l = last as ViewStatus | null; // assigned in the check
+    const seen = l === null ? 'none' : JSON.stringify({ viewnum: l.viewnum, primary: l.primary, backup: l.backup, acked: l.acked });
+    throw new Error(`${(err as Error).message}; last view seen: ${seen}`);
   }
-}
-
-/** Wait until the view service shows a view matching `pred` and acknowledged. */
-export function waitForView(vs: { http: string }, pred: (v: ViewStatus) => boolean, timeoutMs = 10000): Promise<ViewStatus> {
-  return waitFor('view', async () => {
-    const v = await getJson<ViewStatus>(`${vs.http}/view`);
-    return pred(v) ? v : undefined;
-  }, timeoutMs);
 }
 
 /** A port that was free a moment ago (bind 0, read, close): for processes that must restart on the same port. */

@@ -1,12 +1,11 @@
 /**
  * Small helpers for integration tests that speak the wire protocol with raw `ws` sockets:
  * open a socket (terminated by the test's teardown), wait for the next matching message,
- * wait for the close. Waits are for events, bounded by a timeout; no fixed sleeps.
+ * wait for the close. Waits are for events, bounded by a timeout; no fixed sleeps. (Waiting
+ * for a condition: waitFor in ./wait.ts.)
  */
 import WebSocket from 'ws';
-
-/** Functions a test's afterEach runs (most recent last is fine: each is independent). */
-export type Teardown = (() => unknown)[];
+import type { Teardown } from './teardown';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Msg = any;
@@ -40,14 +39,4 @@ export function closed(ws: WebSocket, timeoutMs = 5000): Promise<{ code: number;
     const timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs);
     ws.once('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason) }); });
   });
-}
-
-/** Wait until `cond()` holds (checked every 5 ms), or fail naming `what`. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
