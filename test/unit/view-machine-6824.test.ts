@@ -3,16 +3,19 @@
  * clock, no ports, no sleeps), the way test_test.go runs it against one view service: each
  * step starts from the state the previous one left.
  *
- * The servers here are like real ones: each knows the newest view it has heard of (from the
- * answers to its pings, and from the views the view service pushes, SPEC §2.9) and keeps
- * pinging while the test wants it alive. What differs between the orders is when a server
- * hears of a view formed on the view service's timer:
- *  - 'pushed': the push reaches it before its next ping (what a linked replica sees);
- *  - 'answer': it hears only from the answer to its next ping, so that ping still carries
- *    the old number — 0 for the idle third server just named backup (issue #10: that ping was
- *    taken for a restart, and "Restarted primary treated as dead" then failed with
- *    `want primary s3, got (s1, -, 6)`).
- *  - 'random': each push is delivered or not by a seeded coin, 20 seeds.
+ * The servers here are like real ones: each knows the newest view naming it that it has
+ * heard of (from the answers to its pings, and from the views the view service pushes, SPEC
+ * §2.9) and keeps pinging while the test wants it alive. The orders differ in how the view of
+ * "Idle third server becomes backup if primary fails" forms, and how ck3 hears of it:
+ *  - 'ping': inside a ping — the primary restarts (pings 0), is dead at once, and the view
+ *    {ck1, ck3} forms in that ping (SPEC §2.6); no death found by the timer can form it in
+ *    one change, so this is the way to get it inside a ping;
+ *  - 'pushed': on the timer (the primary falls silent), and the push reaches ck3 before its
+ *    next ping (what a linked replica sees);
+ *  - 'answer': on the timer, and ck3 hears only from the answer to its next ping, so that
+ *    ping still carries 0 (issue #10: that ping was taken for a restart, and "Restarted
+ *    primary treated as dead" then failed with `want primary s3, got (s1, -, 6)`);
+ *  - 'random': on the timer, each push delivered or not by a seeded coin, 20 seeds.
  */
 import { expect } from 'chai';
 import { ViewMachine } from '../../server/viewservice/view-machine';
@@ -23,7 +26,7 @@ import { mulberry32 } from '../support/random';
 const PING = 100;
 const DEAD = 5;
 
-type Order = 'pushed' | 'answer' | 'random';
+type Order = 'ping' | 'pushed' | 'answer' | 'random';
 
 /**
  * One 6.824 "clerk": pings as `id` with a fixed incarnation. `known` is the newest view it
@@ -125,11 +128,15 @@ class Test1 {
     this.check(this.ck2, this.ck1, vx.viewnum + 1);
   }
 
-  /** ck2 stops; ck3 (idle) keeps pinging with what it knows, as a live server does. */
+  /** ck2 fails (restarts in order 'ping', else falls silent); ck3 (idle) keeps pinging with what it knows. */
   idleThirdBecomesBackup(): void {
     const vx = this.view;
     this.ping(this.ck2, vx.viewnum);
     this.ping(this.ck3, 0);
+    if (this.order === 'ping') {
+      this.restart(this.ck2);
+      expect(this.ping(this.ck2, 0).viewnum, 'the view forms inside the restarted primary\'s ping').to.equal(vx.viewnum + 1);
+    }
     for (let i = 0; i < DEAD * 3; i++) {
       const v = this.ping(this.ck1, vx.viewnum);
       this.ping(this.ck3, this.ck3.known);
@@ -208,11 +215,15 @@ class Test1 {
 }
 
 describe('ViewMachine: MIT 6.824 viewservice Test1, one continuous sequence (SPEC §2.1)', () => {
-  it("the view naming the idle third server is pushed before its next ping: Test1 passes (SPEC §2.1, §2.9)", () => {
+  it('the view naming the idle third server forms inside a ping: Test1 passes (SPEC §2.1, §2.6)', () => {
+    new Test1('ping').run();
+  });
+
+  it('that view forms on the timer and is pushed before the next ping: Test1 passes (SPEC §2.1, §2.9)', () => {
     new Test1('pushed').run();
   });
 
-  it("the idle third server's next ping still carries viewnum 0 (view formed on the timer): not a restart, Test1 passes (SPEC §2.1)", () => {
+  it("that view forms on the timer and the new backup's next ping still carries viewnum 0: not a restart, Test1 passes (SPEC §2.1)", () => {
     const t = new Test1('answer');
     t.firstPrimary(); t.firstBackup(); t.backupTakesOver(); t.restartedServerBecomesBackup();
     t.idleThirdBecomesBackup();
