@@ -3,9 +3,9 @@
  * watch (runs until Ctrl-C). They use the client library exactly as an application would.
  */
 import { parseArgs } from './args';
-import { DEFAULTS, ConfigError } from '../common/config';
-import { UnderstudyError } from '../common/errors';
-import type { Store } from '../client/store';
+import { DEFAULTS, ConfigError } from '../../common/config';
+import { UnderstudyError } from '../../common/errors';
+import type { Store } from '../../client/store';
 
 export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch'];
 
@@ -44,7 +44,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   }
 
   const token = (flags['client-token'] as string | undefined) ?? process.env.UNDERSTUDY_CLIENT_TOKEN ?? undefined;
-  const { connect } = await import('../client/node');
+  const { connect } = await import('../../client/node');
   let store;
   try {
     store = await connect({ view, timeoutMs, token: token || undefined });

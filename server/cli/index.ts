@@ -3,8 +3,8 @@
  * on stderr), 2 usage error. Every flag has an environment variable (common/config.ts).
  */
 import { parseArgs, UsageError } from './args';
-import { ConfigError, normalizeViewOptions, normalizeReplicaOptions, DEFAULTS } from '../common/config';
-import { createLogger } from './log';
+import { ConfigError, normalizeViewOptions, normalizeReplicaOptions, DEFAULTS } from '../../common/config';
+import { createLogger } from '../log';
 import { runDev } from './dev';
 import { runClientCommand, CLIENT_COMMANDS } from './client-commands';
 
@@ -88,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
         if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
         const options = normalizeViewOptions(flags as Record<string, string>, process.env);
         const log = createLogger(options.logLevel, { role: 'view' });
-        const { startViewService } = await import('./viewservice');
+        const { startViewService } = await import('../viewservice');
         let vs: Awaited<ReturnType<typeof startViewService>>;
         try {
           vs = await startViewService({ ...options, log });
@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
         if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
         const options = normalizeReplicaOptions(flags as Record<string, string>, process.env);
         const log = createLogger(options.logLevel, { role: 'replica' });
-        const { startReplica, enableHeapCompaction } = await import('./replica');
+        const { startReplica, enableHeapCompaction } = await import('../replica');
         enableHeapCompaction();
         const r = await startReplica({ ...options, log });
         log.info({ id: r.id, port: r.port, view: options.viewUrl }, `replica ${r.id} listening on ${options.host}:${r.port}`);

@@ -13,9 +13,9 @@ import { spawn, ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as fs from 'node:fs';
-import { ConfigError, DEFAULTS, Env } from '../common/config';
+import { ConfigError, DEFAULTS, Env } from '../../common/config';
 
-const BIN = path.resolve(__dirname, '..', '..', 'bin', 'understudy.js');
+const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'understudy.js');
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[91m', '\x1b[96m'];
 
