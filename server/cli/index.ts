@@ -7,40 +7,15 @@ import { ConfigError, normalizeViewOptions, normalizeReplicaOptions, DEFAULTS } 
 import { createLogger } from '../log';
 import { runDev } from './dev';
 import { runClientCommand, CLIENT_COMMANDS } from './client-commands';
-
-const HELP = `understudy — a replicated key-value store
-
-Usage:
-  understudy view    [--port 7000] [--host 0.0.0.0] [--ping-interval 100] [--dead-pings 5] [--data-dir DIR]
-  understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
-  understudy dev     [--replicas 3] [--port 7000] [--data-dir .understudy]
-  understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
-  understudy status  [--view URL]
-  understudy watch KEY|PREFIX*  [--from REVISION] [--view URL]   one JSON line per change, until Ctrl-C
-
-Options (each also from the environment):
-  --port             PORT                      listen port
-  --host             HOST                      listen address (default 0.0.0.0)
-  --view             UNDERSTUDY_VIEW           view service URL (default ws://127.0.0.1:7000)
-  --url              UNDERSTUDY_URL            a replica's public address (default ws://127.0.0.1:PORT)
-  --ping-interval    UNDERSTUDY_PING_INTERVAL  ms between pings (default 100)
-  --dead-pings       UNDERSTUDY_DEAD_PINGS     missed pings before a replica is dead (default 5)
-  --data-dir         UNDERSTUDY_DATA_DIR       where the view service keeps its view across restarts
-                                               (default: none, it learns the view from the replicas;
-                                               dev: .understudy)
-  --keepalive-interval UNDERSTUDY_KEEPALIVE_INTERVAL  ms between WebSocket keepalive pings on every
-                                               link; 0 turns them off (default 15000)
-  --cluster-token    UNDERSTUDY_CLUSTER_TOKEN  shared secret of view service and replicas
-  --client-token     UNDERSTUDY_CLIENT_TOKEN   secret clients must present
-  --log-level        LOG_LEVEL                 fatal|error|warn|info|debug|trace|silent (default info)
-  --timeout          UNDERSTUDY_TIMEOUT        client operation timeout in ms (default 5000)
-  --max-connections  UNDERSTUDY_MAX_CONNECTIONS  connections a server accepts (default 10000)
-  --max-subscribers  UNDERSTUDY_MAX_SUBSCRIBERS  view subscriptions (default 80% of max-connections)
-
-Exit codes: 0 ok, 1 operation failed, 2 usage error.
-`;
+import { HELP, commandHelp, packageVersion } from './help';
+import { startupFailure } from './startup';
 
 const SERVER_FLAGS = ['port', 'host', 'ping-interval', 'dead-pings', 'cluster-token', 'client-token', 'log-level', 'max-connections', 'keepalive-interval'];
+
+function failed(line: string): number {
+  process.stderr.write(`understudy: ${line}\n`);
+  return 1;
+}
 
 function usage(message: string): number {
   process.stderr.write(`understudy: ${message}\nRun \`understudy --help\` for usage.\n`);
@@ -74,52 +49,84 @@ function untilSignal(close: () => Promise<void>, log: { info(o: object | string,
   });
 }
 
+/** `understudy COMMAND --help` and `understudy help COMMAND`: that command's text, exit 0. */
+function showHelp(cmd: string | undefined): number {
+  if (cmd === undefined) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const text = commandHelp(cmd);
+  if (text === undefined) return usage(`no help for ${JSON.stringify(cmd)}: not a command`);
+  process.stdout.write(text);
+  return 0;
+}
+
+async function runView(rest: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'max-subscribers', 'data-dir']);
+  if (flags.help) return showHelp('view');
+  if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const options = normalizeViewOptions(flags as Record<string, string>, process.env);
+  const log = createLogger(options.logLevel, { role: 'view' });
+  const { startViewService } = await import('../viewservice');
+  let vs: Awaited<ReturnType<typeof startViewService>>;
+  try {
+    vs = await startViewService({ ...options, log });
+  } catch (err) {
+    // e.g. a taken port, or an unreadable or corrupt --data-dir: say so, never start over silently.
+    return failed(startupFailure('view service', err, options.port));
+  }
+  log.info({ port: vs.port, dashboard: `http://127.0.0.1:${vs.port}/` }, `view service listening on ${options.host}:${vs.port}`);
+  return untilSignal(() => vs.close(), log);
+}
+
+async function runReplica(rest: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'view', 'url']);
+  if (flags.help) return showHelp('replica');
+  if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const options = normalizeReplicaOptions(flags as Record<string, string>, process.env);
+  const log = createLogger(options.logLevel, { role: 'replica' });
+  const { startReplica, enableHeapCompaction } = await import('../replica');
+  enableHeapCompaction();
+  let r: Awaited<ReturnType<typeof startReplica>>;
+  try {
+    r = await startReplica({ ...options, log });
+  } catch (err) {
+    return failed(startupFailure('replica', err, options.port));
+  }
+  log.info({ id: r.id, port: r.port, view: options.viewUrl }, `replica ${r.id} listening on ${options.host}:${r.port}`);
+  return untilSignal(() => r.shutdown(), log);
+}
+
+function runDevCommand(rest: string[]): Promise<number> | number {
+  const { flags, positionals } = parseArgs(rest, ['replicas', 'port', 'ping-interval', 'dead-pings', 'log-level', 'data-dir']);
+  if (flags.help) return showHelp('dev');
+  if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  return runDev(flags as Record<string, string>, process.env);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+  if (!cmd) {
     process.stdout.write(HELP);
-    return cmd ? 0 : 2;
+    return 2;
+  }
+  if (cmd === '--help' || cmd === '-h') return showHelp(undefined);
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   try {
     switch (cmd) {
-      case 'view': {
-        const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'max-subscribers', 'data-dir']);
-        if (flags.help) { process.stdout.write(HELP); return 0; }
-        if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
-        const options = normalizeViewOptions(flags as Record<string, string>, process.env);
-        const log = createLogger(options.logLevel, { role: 'view' });
-        const { startViewService } = await import('../viewservice');
-        let vs: Awaited<ReturnType<typeof startViewService>>;
-        try {
-          vs = await startViewService({ ...options, log });
-        } catch (err) {
-          // e.g. an unreadable or corrupt --data-dir: say so, never start over silently.
-          process.stderr.write(`understudy: cannot start the view service: ${(err as Error).message}\n`);
-          return 1;
-        }
-        log.info({ port: vs.port, dashboard: `http://127.0.0.1:${vs.port}/` }, `view service listening on ${options.host}:${vs.port}`);
-        return untilSignal(() => vs.close(), log);
-      }
-      case 'replica': {
-        const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'view', 'url']);
-        if (flags.help) { process.stdout.write(HELP); return 0; }
-        if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
-        const options = normalizeReplicaOptions(flags as Record<string, string>, process.env);
-        const log = createLogger(options.logLevel, { role: 'replica' });
-        const { startReplica, enableHeapCompaction } = await import('../replica');
-        enableHeapCompaction();
-        const r = await startReplica({ ...options, log });
-        log.info({ id: r.id, port: r.port, view: options.viewUrl }, `replica ${r.id} listening on ${options.host}:${r.port}`);
-        return untilSignal(() => r.shutdown(), log);
-      }
-      case 'dev': {
-        const { flags, positionals } = parseArgs(rest, ['replicas', 'port', 'ping-interval', 'dead-pings', 'log-level', 'data-dir']);
-        if (flags.help) { process.stdout.write(HELP); return 0; }
-        if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
-        return runDev(flags as Record<string, string>, process.env);
-      }
+      case 'help':
+        return showHelp(rest[0]);
+      case 'view':
+        return await runView(rest);
+      case 'replica':
+        return await runReplica(rest);
+      case 'dev':
+        return await runDevCommand(rest);
       default:
-        if (CLIENT_COMMANDS.includes(cmd)) return runClientCommand(cmd, rest);
+        if (CLIENT_COMMANDS.includes(cmd)) return await runClientCommand(cmd, rest);
         return usage(`unknown command ${JSON.stringify(cmd)}`);
     }
   } catch (err) {
