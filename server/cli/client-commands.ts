@@ -58,33 +58,37 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   }
   if (cmd === 'watch') return watch(store, positionals[0], from);
   try {
-    const [key, value] = positionals;
-    switch (cmd) {
-      case 'get': {
-        const v = await store.get(key);
-        if (flags.json) process.stdout.write(JSON.stringify(v) + '\n');
-        else if (v === null) process.stderr.write('(nil)\n');
-        else process.stdout.write(v + '\n');
-        break;
-      }
-      case 'put':
-        await store.put(key, value);
-        process.stdout.write(flags.json ? 'null\n' : 'OK\n');
-        break;
-      case 'append':
-        process.stdout.write(`${await store.append(key, value)}\n`);
-        break;
-      default: {
-        const existed = await store.delete(key);
-        process.stdout.write(flags.json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
-      }
-    }
+    await operate(store, cmd, positionals, flags.json === true);
     return 0;
   } catch (err) {
     if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
     return fail(err instanceof Error ? err.message : String(err));
   } finally {
     await store.close().catch(() => {});
+  }
+}
+
+/** One get, put, append or del, its answer printed on stdout. */
+async function operate(store: Store, cmd: string, [key, value]: string[], json: boolean): Promise<void> {
+  switch (cmd) {
+    case 'get': {
+      const v = await store.get(key);
+      if (json) process.stdout.write(JSON.stringify(v) + '\n');
+      else if (v === null) process.stderr.write('(nil)\n');
+      else process.stdout.write(v + '\n');
+      return;
+    }
+    case 'put':
+      await store.put(key, value);
+      process.stdout.write(json ? 'null\n' : 'OK\n');
+      return;
+    case 'append':
+      process.stdout.write(`${await store.append(key, value)}\n`);
+      return;
+    default: {
+      const existed = await store.delete(key);
+      process.stdout.write(json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
+    }
   }
 }
 
