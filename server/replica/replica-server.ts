@@ -14,7 +14,7 @@
  *   flush        setImmediate once per event-loop turn while machine.wantsFlush
  *   pump         setImmediate once per event-loop turn while machine.wantsPump (the next
  *                chunk of a streaming transfer; client I/O is served between chunks)
- *   HTTP         /healthz, /metrics, /digest
+ *   HTTP         /healthz, /metrics, /digest, /info
  *
  * Graceful shutdown (`shutdown()`, on SIGTERM): hold new requests, finish those in flight,
  * `leave` the view service (failover at once), answer the held ones NOT_PRIMARY with the
@@ -777,6 +777,12 @@ class ReplicaShell {
       const reason = this.notReady();
       const m = this.machine;
       sendJson(res, reason === null ? 200 : 503, { ready: reason === null, role: m.role, viewnum: m.view.viewnum, ...(reason === null ? {} : { reason }) });
+      return true;
+    }
+    if (p === '/info') {
+      // For `understudy status` (issue #16): which process this is, since when, in what role.
+      const m = this.machine;
+      sendJson(res, 200, { id: this.id, pid: process.pid, uptimeMs: Math.round(process.uptime() * 1000), role: m.role, viewnum: m.view.viewnum });
       return true;
     }
     if (p === '/digest') {

@@ -1,5 +1,5 @@
 /**
- * The fast paths of common/protocol.ts.
+ * The fast paths of common/protocol/ (fast.ts).
  *
  * #decode reads the string-free per-operation messages (a successful reply to a put, append
  * or delete; fwdack) without JSON.parse: for every text it must answer exactly what the full

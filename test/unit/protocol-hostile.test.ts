@@ -1,5 +1,5 @@
 /**
- * common/protocol.ts against hostile input (issue #5, SPEC §1 and §8): literal frames that
+ * common/protocol/decode.ts against hostile input (issue #5, SPEC §1 and §8): literal frames that
  * the fuzz test throws at a running cluster, here one by one. `decode` never throws, and
  * what it returns carries only the protocol's fields.
  */

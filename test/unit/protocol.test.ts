@@ -1,5 +1,5 @@
 /**
- * common/protocol.ts: literal frames in, Message or ProtocolError out (STYLE §5), the
+ * common/protocol/ (decode.ts, encode.ts): literal frames in, Message or ProtocolError out (STYLE §5), the
  * way ws's receiver tests feed hex frames. Sizes follow SPEC §8.
  */
 import { expect } from 'chai';

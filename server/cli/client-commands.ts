@@ -3,9 +3,12 @@
  * watch (runs until Ctrl-C). They use the client library exactly as an application would.
  */
 import { parseArgs } from './args';
-import { DEFAULTS, ConfigError } from '../common/config';
-import { UnderstudyError } from '../common/errors';
-import type { Store } from '../client/store';
+import { DEFAULTS, ConfigError } from '../../common/config';
+import { UnderstudyError } from '../../common/errors';
+import type { Store } from '../../client/store';
+import { commandHelp } from './help';
+import { viewRefusal, refusedLine } from './startup';
+import { status } from './status';
 
 export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch'];
 
@@ -16,17 +19,12 @@ function fail(message: string, code = 1): number {
   return code;
 }
 
-/** ws://host:port[/path] → http://host:port (wss → https). */
-export function httpBaseOf(wsUrl: string): string {
-  const u = new URL(wsUrl);
-  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
-  u.pathname = '';
-  u.search = '';
-  return u.toString().replace(/\/$/, '');
-}
-
 export async function runClientCommand(cmd: string, argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from'], ['help', 'json']);
+  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid'], ['help', 'json']);
+  if (flags.help) {
+    process.stdout.write(commandHelp(cmd) ?? '');
+    return 0;
+  }
   if (positionals.length !== ARITY[cmd]) {
     const want = { get: 'KEY', put: 'KEY VALUE', append: 'KEY VALUE', del: 'KEY', delete: 'KEY', status: '', watch: 'KEY|PREFIX* [--from REVISION]' }[cmd];
     return fail(`usage: understudy ${cmd} ${want}`.trimEnd(), 2);
@@ -36,7 +34,13 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   const timeoutMs = timeoutRaw === undefined ? DEFAULTS.timeoutMs : Number(timeoutRaw);
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new ConfigError(`--timeout must be a positive integer (got ${JSON.stringify(String(timeoutRaw))})`);
   if (!/^wss?:\/\//.test(view)) throw new ConfigError(`--view must be a ws:// or wss:// URL (got ${JSON.stringify(view)})`);
-  if (cmd === 'status') return status(view, timeoutMs);
+  if (flags.pid !== undefined && (cmd !== 'status' || (flags.pid !== 'primary' && flags.pid !== 'backup'))) {
+    throw new ConfigError(cmd === 'status' ? `--pid must be primary or backup (got ${JSON.stringify(String(flags.pid))})` : '--pid is only for status');
+  }
+  // Nothing listening at the URL: say so now, not after the whole timeout (issue #16).
+  const refused = await viewRefusal(view, Math.min(1000, timeoutMs));
+  if (refused !== null) return fail(refusedLine(view, refused));
+  if (cmd === 'status') return status(view, timeoutMs, flags.pid as 'primary' | 'backup' | undefined);
   const fromRaw = flags.from ?? undefined;
   const from = fromRaw === undefined ? undefined : Number(fromRaw);
   if (from !== undefined && (cmd !== 'watch' || !Number.isSafeInteger(from) || from < 0)) {
@@ -44,7 +48,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   }
 
   const token = (flags['client-token'] as string | undefined) ?? process.env.UNDERSTUDY_CLIENT_TOKEN ?? undefined;
-  const { connect } = await import('../client/node');
+  const { connect } = await import('../../client/node');
   let store;
   try {
     store = await connect({ view, timeoutMs, token: token || undefined });
@@ -54,33 +58,37 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   }
   if (cmd === 'watch') return watch(store, positionals[0], from);
   try {
-    const [key, value] = positionals;
-    switch (cmd) {
-      case 'get': {
-        const v = await store.get(key);
-        if (flags.json) process.stdout.write(JSON.stringify(v) + '\n');
-        else if (v === null) process.stderr.write('(nil)\n');
-        else process.stdout.write(v + '\n');
-        break;
-      }
-      case 'put':
-        await store.put(key, value);
-        process.stdout.write(flags.json ? 'null\n' : 'OK\n');
-        break;
-      case 'append':
-        process.stdout.write(`${await store.append(key, value)}\n`);
-        break;
-      default: {
-        const existed = await store.delete(key);
-        process.stdout.write(flags.json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
-      }
-    }
+    await operate(store, cmd, positionals, flags.json === true);
     return 0;
   } catch (err) {
     if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
     return fail(err instanceof Error ? err.message : String(err));
   } finally {
     await store.close().catch(() => {});
+  }
+}
+
+/** One get, put, append or del, its answer printed on stdout. */
+async function operate(store: Store, cmd: string, [key, value]: string[], json: boolean): Promise<void> {
+  switch (cmd) {
+    case 'get': {
+      const v = await store.get(key);
+      if (json) process.stdout.write(JSON.stringify(v) + '\n');
+      else if (v === null) process.stderr.write('(nil)\n');
+      else process.stdout.write(v + '\n');
+      return;
+    }
+    case 'put':
+      await store.put(key, value);
+      process.stdout.write(json ? 'null\n' : 'OK\n');
+      return;
+    case 'append':
+      process.stdout.write(`${await store.append(key, value)}\n`);
+      return;
+    default: {
+      const existed = await store.delete(key);
+      process.stdout.write(json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
+    }
   }
 }
 
@@ -116,37 +124,4 @@ function watch(store: Store, pattern: string, fromRevision: number | undefined):
       finish(1);
     }
   });
-}
-
-interface ViewStatus {
-  viewnum: number;
-  primary: string | null;
-  backup: string | null;
-  acked: boolean;
-  servers: { id: string; alive: boolean; lastPingMs: number | null }[];
-}
-
-async function status(view: string, timeoutMs: number): Promise<number> {
-  const url = `${httpBaseOf(view)}/view`;
-  let body: ViewStatus;
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return fail(`GET ${url}: HTTP ${res.status}`);
-    body = (await res.json()) as ViewStatus;
-  } catch (err) {
-    return fail(`cannot reach the view service at ${url}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const lines = [`view ${body.viewnum} (${body.acked ? 'acknowledged by its primary' : 'waiting for the primary\'s acknowledgement'})`];
-  const role = (id: string) => (id === body.primary ? 'primary' : id === body.backup ? 'backup' : 'idle');
-  const ids = new Set(body.servers.map((s) => s.id));
-  for (const id of [body.primary, body.backup]) if (id && !ids.has(id)) body.servers.push({ id, alive: false, lastPingMs: null });
-  const order = { primary: 0, backup: 1, idle: 2 };
-  body.servers.sort((a, b) => order[role(a.id)] - order[role(b.id)] || a.id.localeCompare(b.id));
-  for (const s of body.servers) {
-    const ping = s.lastPingMs === null || s.lastPingMs === undefined ? 'never pinged' : `last ping ${s.lastPingMs} ms ago`;
-    lines.push(`  ${role(s.id).padEnd(8)} ${s.id.padEnd(28)} ${s.alive ? 'alive' : 'DEAD '}  ${ping}`);
-  }
-  if (body.servers.length === 0) lines.push('  no replicas have pinged');
-  process.stdout.write(lines.join('\n') + '\n');
-  return 0;
 }
