@@ -104,10 +104,10 @@ describe('the React example app in headless Chromium (issue #15)', function () {
       await p.getByTestId('items').locator('li').nth(1).waitFor();
       expect(await p.getByTestId('items').locator('li').allTextContents()).to.deep.equal(['milk ×', 'bread ×']);
     }
+    await screenshot(a.page, 'example-app.png');
     await a.page.getByRole('button', { name: 'remove milk' }).click();
     await b.page.getByTestId('items').locator('li').filter({ hasText: 'milk' }).waitFor({ state: 'detached' });
 
-    await screenshot(a.page, 'example-app.png');
     expect(a.errors).to.deep.equal([]);
     expect(b.errors).to.deep.equal([]);
   });
