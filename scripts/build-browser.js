@@ -6,10 +6,6 @@
  *   dist/browser/understudy.js        ESM, readable, with a source map
  *   dist/browser/understudy.min.js    ESM, minified, with a source map
  *   dist/browser/package.json         {"type":"module"}: the .js files are ESM to Node and bundlers too
- *   dist/browser/react.js             ESM of understudy/react (client/react/index.ts, SPEC §13):
- *                                     `react` stays an import (the application's own copy, a
- *                                     peer dependency), and no client code is in it (the hooks
- *                                     take the store the application connected)
  *
  * The bundle must not contain `ws` or anything from Node (STYLE §10). esbuild's
  * `platform: 'browser'` already refuses Node built-ins it cannot resolve; on top of that a
@@ -58,15 +54,12 @@ const noNode = {
 
 /**
  * Bundle `o.entry` (default client/index.ts) into `o.outfile`. Rejects if the bundle would
- * import ws or Node, or contain code from outside `o.allowedDirs` (default client/ and common/).
- * `o.external`: packages left as imports (react, for the React entry).
- * @param {{ minify: boolean, outfile: string, entry?: string, allowedDirs?: string[], external?: string[], banner?: string }} o
+ * import ws or Node, or contain code from outside client/ and common/.
+ * @param {{ minify: boolean, outfile: string, entry?: string }} o
  * @returns {Promise<number>} the bundle's size in bytes
  */
 async function bundle(o) {
-  const allowedDirs = o.allowedDirs ?? ALLOWED_DIRS;
   const result = await esbuild.build({
-    external: o.external ?? [],
     entryPoints: [o.entry ?? entry],
     outfile: o.outfile,
     bundle: true,
@@ -79,14 +72,14 @@ async function bundle(o) {
     metafile: true,
     logLevel: 'silent',
     charset: 'utf8',
-    banner: { js: `/*! understudy ${version} · ${o.banner ?? 'browser client'} · MIT */` },
+    banner: { js: `/*! understudy ${version} · browser client · MIT */` },
     plugins: [noNode],
   });
   const outside = Object.keys(result.metafile.inputs)
     .map((p) => path.relative(root, path.resolve(root, p)).split(path.sep).join('/'))
-    .filter((p) => !allowedDirs.some((d) => p.startsWith(d)));
+    .filter((p) => !ALLOWED_DIRS.some((d) => p.startsWith(d)));
   if (outside.length > 0) {
-    throw new Error(`the bundle of ${path.relative(root, o.entry ?? entry)} may contain only ${allowedDirs.join(' and ')} code; it pulled in: ${outside.join(', ')}`);
+    throw new Error(`the browser bundle may contain only client/ and common/ code; it pulled in: ${outside.join(', ')}`);
   }
   return fs.statSync(o.outfile).size;
 }
@@ -96,16 +89,8 @@ async function main() {
   fs.writeFileSync(path.join(outdir, 'package.json'), '{\n  "type": "module"\n}\n');
   const plain = await bundle({ minify: false, outfile: path.join(outdir, 'understudy.js') });
   const min = await bundle({ minify: true, outfile: path.join(outdir, 'understudy.min.js') });
-  const react = await bundle({
-    minify: false,
-    outfile: path.join(outdir, 'react.js'),
-    entry: path.join(root, 'client', 'react', 'index.ts'),
-    allowedDirs: ['client/react/'],
-    external: ['react'],
-    banner: 'React hooks',
-  });
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
-  console.log(`browser bundle: dist/browser/understudy.js (${kib(plain)}), understudy.min.js (${kib(min)}), react.js (${kib(react)})`);
+  console.log(`browser bundle: dist/browser/understudy.js (${kib(plain)}), understudy.min.js (${kib(min)})`);
 }
 
 module.exports = { bundle, noNode };
