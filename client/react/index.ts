@@ -53,10 +53,10 @@ export function useKey(store: Store | null | undefined, key: string): KeyState {
 /**
  * Every key starting with a prefix, live: `useWatchState(store, 'todo:*')` →
  * `{ entries, revision, loading, error }`, the entries (`{ key, value, revision }`) in key
- * order. `'*'` is every key.
+ * order. `'*'` is every key; a pattern without the `*` is one key, as in `store.watch`.
  */
 export function useWatchState(store: Store | null | undefined, pattern: string): PrefixState {
-  return useSource(store, pattern.endsWith('*') ? pattern : `${pattern}*`, true, LOADING_PREFIX);
+  return useSource(store, pattern, true, LOADING_PREFIX);
 }
 
 /** The matching entries of `useWatchState`, in key order (SPEC §13): `[]` while loading. */

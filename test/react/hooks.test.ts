@@ -193,7 +193,7 @@ describe('understudy/react hooks (SPEC §13)', () => {
     const seen: { loading: boolean; n: number; revision: number }[] = [];
     const renders: string[] = [];
     function State(): React.ReactElement {
-      const s = useWatchState(fake.asStore, 'p:');
+      const s = useWatchState(fake.asStore, 'p:*');
       seen.push({ loading: s.loading, n: s.entries.length, revision: s.revision });
       return h('b');
     }
