@@ -25,9 +25,6 @@ import type { KeyState, PrefixState, Entry, Source } from './sources';
 
 export type { KeyState, PrefixState, Entry } from './sources';
 
-/** No store (yet), or the server: nothing to subscribe to. */
-const NOTHING = (): (() => void) => () => {};
-
 /** The view before the first one arrives (the client's VIEW0, without importing the client). */
 const NO_VIEW: View = Object.freeze({ viewnum: 0, primary: null, backup: null });
 
@@ -72,7 +69,7 @@ function useStoreEvent<T>(store: Store | null | undefined, event: 'view' | 'stat
     return () => { store.off(event, listener); };
   }, [store, event]);
   const snapshot = useCallback(() => (store ? read(store) : server), [store, read, server]);
-  return useSyncExternalStore(store ? subscribe : NOTHING, snapshot, () => server);
+  return useSyncExternalStore(subscribe, snapshot, () => server);
 }
 
 const readView = (s: Store): View => s.view;

@@ -30,7 +30,10 @@ export interface KeyState {
   readonly revision: number;
   /** True until the first read completed. */
   readonly loading: boolean;
-  /** Why the watch or the first read failed (an UnderstudyError); null after the next event. */
+  /**
+   * Why the watch or the first read failed (an UnderstudyError: e.g. TIMEOUT when no primary
+   * answered in time); the watch goes on, and the next write delivered clears it.
+   */
   readonly error: Error | null;
 }
 
@@ -104,7 +107,7 @@ abstract class SharedSource<S> implements Source<S> {
     }
     // The barrier read (see the top of this file): for a key its own value, for a prefix
     // the literal key `prefix*` (any read ordered after the watch would do).
-    this.store.get(this.barrierKey()).then((value) => {
+    this.store.get(this.pattern).then((value) => {
       if (this.stopWatch === null) return; // stopped meanwhile
       this.loaded = true;
       this.onLoaded(value);
@@ -114,10 +117,6 @@ abstract class SharedSource<S> implements Source<S> {
       this.loaded = true;
       this.onError(err);
     });
-  }
-
-  protected barrierKey(): string {
-    return this.pattern;
   }
 }
 
