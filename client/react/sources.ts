@@ -17,6 +17,13 @@
  * complete" signal. Until then events are folded in without notifying (a long history
  * replays as one render, not one per write).
  *
+ * The cost of exact revisions: a watch from revision 0 replays the writes of its key or
+ * prefix that are still in the primary's history (by default at most its last 10 000 events
+ * or 16 MiB), or a resync of the current values when the history no longer reaches back
+ * to 0. For a key written thousands of times that is a burst on every first mount; a
+ * watch from "now" would need the `synced` revision (or SPEC §10's getEntry) from the
+ * public API to know the revision of the value it reads.
+ *
  * Only the public Store API is used (watch, get); types only are imported, so this entry
  * bundles none of the client (it is passed the store the application connected).
  */

@@ -31,7 +31,8 @@ function Status({ store, view, error }: { store: Store | null; view: string; err
  * A shared counter. Each click appends one character to `counter` and the count is the
  * value's length: append is one atomic operation on the primary and exactly-once under
  * retries, so clicks from several windows at once are never lost (a get-then-put would
- * lose some; SPEC §10's `ifRevision` will allow a real compare-and-set).
+ * lose some; SPEC §10's `ifRevision` will allow a real compare-and-set). The value grows
+ * by a byte per click: fine for a demo, not for a counter clicked a million times.
  */
 function Counter({ store }: { store: Store | null }) {
   const { value, revision, loading, error } = useKey(store, 'counter');
