@@ -40,8 +40,8 @@ function useSource<S>(store: Store | null | undefined, pattern: string, prefix: 
 
 /**
  * One key, live: `{ value, revision, loading, error }` (SPEC §13). `revision` is the
- * revision of the key's last write (0: never written); it never goes backwards, also
- * across a failover (the watch delivers each write once, in revision order).
+ * revision of the key's last write (0: never written; see KeyState); it never goes
+ * backwards, also across a failover (the watch delivers each write once, in revision order).
  */
 export function useKey(store: Store | null | undefined, key: string): KeyState {
   return useSource(store, key, false, LOADING_KEY);

@@ -33,7 +33,11 @@ import type { Store, WatchEvent } from '../index';
 export interface KeyState {
   /** The key's value; null: absent (or not loaded yet). */
   readonly value: string | null;
-  /** The revision of the key's last write as delivered by its watch; 0: never written, or not known yet. */
+  /**
+   * The revision of the key's last write, as its watch delivered it (after a resync: the
+   * revision of that snapshot, at which the value was current); 0: never written (or
+   * deleted before the history the watch replayed), or not known yet.
+   */
   readonly revision: number;
   /** True until the first read completed. */
   readonly loading: boolean;
