@@ -12,8 +12,10 @@ import * as React from 'react';
 import { useKey, useWatch } from '../../client/react';
 import { connect, type Store } from '../../client/node';
 import { inProcess } from '../support/in-process';
-import { waitFor, waitForView, getJson, type ViewStatus } from '../support/processes';
-import { startCluster, cleanupAfterEach } from '../e2e/helpers';
+import { waitForView, getJson, type ViewStatus } from '../support/processes';
+import { startCluster } from '../support/cluster';
+import { teardownAfterEach } from '../support/teardown';
+import { waitFor } from '../support/wait';
 import { installDom } from './dom';
 
 const h = React.createElement;
@@ -50,9 +52,8 @@ describe('understudy/react on a real cluster (SPEC §13, §7)', function () {
   }
 
   describe('in-process view service and replicas', () => {
-    const teardown: (() => unknown)[] = [];
+    const teardown = teardownAfterEach();
     const { startVs, startRep } = inProcess(teardown);
-    afterEach(async () => { for (const t of teardown.splice(0).reverse()) await t(); });
 
     async function store(url: string): Promise<Store> {
       const s = await connect({ view: url, timeoutMs: 5000 });
@@ -99,13 +100,13 @@ describe('understudy/react on a real cluster (SPEC §13, §7)', function () {
   });
 
   describe('real processes', () => {
-    const opened = cleanupAfterEach();
+    const teardown = teardownAfterEach();
 
     it('the revisions useKey renders never go backwards across kill -9 of the primary, and the last write shows (SPEC §13, §7)', async () => {
-      const c = await startCluster(3);
+      const c = await startCluster(3, { teardown });
       const writer = await connect({ view: c.vs.url, timeoutMs: 10_000 });
       const reader = await connect({ view: c.vs.url, timeoutMs: 10_000 });
-      opened.stores.push(writer, reader);
+      teardown.push(() => writer.close(), () => reader.close());
       const seen: { value: string | null; revision: number }[] = [];
       const m = mount(h(KeyProbe, { store: reader, k: 'n', seen }));
       await waitFor('loaded', () => seen.length > 0);
