@@ -1,0 +1,174 @@
+/**
+ * A private etcd for tests (issue #14, SPEC §12): Debian's `etcd` binary started on free
+ * loopback ports with a temporary --data-dir, one member or a 3-member cluster. Members are
+ * killed by pid (never pkill), and `stopAllEtcd()` kills whatever this module started.
+ *
+ * The binary is found as: $ETCD_BIN, then `etcd` on PATH, then the copy that .ci/run unpacks
+ * from Debian's etcd-server package without installing it (no system daemon on 2379).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePort } from './processes';
+
+/** Where .ci/run unpacks etcd-server (dpkg -x), keep in step with it. */
+export const UNPACKED_ETCD = path.join(process.env.HOME ?? os.homedir(), '.cache', 'understudy', 'etcd', 'usr', 'bin', 'etcd');
+
+const live = new Set<ChildProcess>();
+
+/** The etcd binary, or null when there is none (tests then fail with a message naming .ci/run). */
+export function findEtcd(): string | null {
+  const candidates = [process.env.ETCD_BIN, UNPACKED_ETCD, '/usr/bin/etcd', '/usr/local/bin/etcd'];
+  for (const c of candidates) if (c && isExecutable(c)) return c;
+  const which = spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' });
+  const found = which.stdout.trim();
+  return which.status === 0 && found !== '' ? found : null;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export interface EtcdMember {
+  readonly name: string;
+  /** http://127.0.0.1:PORT, what clients use. */
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly dataDir: string;
+  readonly logs: string[];
+  /** The running process's pid, or null while stopped. */
+  pid(): number | null;
+  /** SIGKILL by pid, and wait for the exit. */
+  kill(): Promise<void>;
+  /** Start again on the same ports and data dir, and wait until it is healthy (if the cluster has quorum). */
+  restart(waitHealthy?: boolean): Promise<void>;
+  /** SIGSTOP / SIGCONT by pid. */
+  pause(): void;
+  resume(): void;
+}
+
+export interface EtcdCluster {
+  readonly members: EtcdMember[];
+  /** Every member's client URL, comma-separated: the value of `--etcd`. */
+  readonly endpoints: string;
+  /** Kill every member and remove the data dirs. */
+  stop(): Promise<void>;
+}
+
+const BINARY_MISSING = 'etcd not found: run .ci/run (it unpacks Debian\'s etcd-server) or set ETCD_BIN';
+
+/** Start `size` members (1 or 3) on free loopback ports; resolves when every member answers /health. */
+export async function startEtcd(o: { size?: number } = {}): Promise<EtcdCluster> {
+  const bin = findEtcd();
+  if (bin === null) throw new Error(BINARY_MISSING);
+  const size = o.size ?? 1;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'understudy-etcd-'));
+  const spec: { name: string; client: number; peer: number }[] = [];
+  for (let i = 0; i < size; i++) spec.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  const initialCluster = spec.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
+  const token = `understudy-test-${path.basename(root)}`;
+  const members = spec.map((s) => makeMember(bin, root, s, initialCluster, token));
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => m.clientUrl).join(','),
+    async stop() {
+      await Promise.all(members.map((m) => m.kill()));
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+  try {
+    // All at once: a member of a 3-member cluster is healthy only once a quorum runs.
+    await Promise.all(members.map((m) => m.restart(true)));
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+function makeMember(bin: string, root: string, s: { name: string; client: number; peer: number }, initialCluster: string, token: string): EtcdMember {
+  const clientUrl = `http://127.0.0.1:${s.client}`;
+  const peerUrl = `http://127.0.0.1:${s.peer}`;
+  const dataDir = path.join(root, s.name);
+  const logs: string[] = [];
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  const args = [
+    '--name', s.name, '--data-dir', dataDir,
+    '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
+    // No metrics or pprof listeners beyond the client port; quiet logs.
+    '--log-level', 'warn', '--logger', 'zap',
+  ];
+  const m: EtcdMember = {
+    name: s.name, clientUrl, peerUrl, dataDir, logs,
+    pid: () => (child !== null && child.exitCode === null && child.signalCode === null ? child.pid ?? null : null),
+    async kill() {
+      const c = child;
+      if (c === null) return;
+      if (c.exitCode === null && c.signalCode === null) process.kill(c.pid as number, 'SIGKILL');
+      await exited;
+    },
+    async restart(waitHealthy = true) {
+      await m.kill();
+      const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      live.add(c);
+      exited = new Promise<void>((resolve) => c.once('exit', () => { live.delete(c); resolve(); }));
+      const keep = (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(line);
+        if (logs.length > 500) logs.splice(0, 250);
+      };
+      c.stdout?.on('data', keep);
+      c.stderr?.on('data', keep);
+      if (waitHealthy) await waitHealthyMember(m, c);
+    },
+    pause() { const p = m.pid(); if (p !== null) process.kill(p, 'SIGSTOP'); },
+    resume() { const p = m.pid(); if (p !== null) process.kill(p, 'SIGCONT'); },
+  };
+  return m;
+}
+
+/** Poll GET /health until etcd says it is healthy (it has a leader and can serve). */
+async function waitHealthyMember(m: EtcdMember, c: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (c.exitCode !== null || c.signalCode !== null) {
+      throw new Error(`etcd ${m.name} exited (${c.signalCode ?? c.exitCode}):\n${m.logs.slice(-15).join('\n')}`);
+    }
+    if (await healthy(m.clientUrl)) return;
+    if (Date.now() > deadline) throw new Error(`etcd ${m.name} not healthy within ${timeoutMs} ms:\n${m.logs.slice(-15).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** GET /health of one member: true when it answers {"health":"true"}. */
+export async function healthy(clientUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { health?: string };
+    return res.ok && body.health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+/** Kill every etcd member this module started (SIGKILL by pid) and wait for them. */
+export async function stopAllEtcd(): Promise<void> {
+  const all = [...live];
+  for (const c of all) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    try { process.kill(c.pid as number, 'SIGCONT'); } catch { /* gone */ }
+    c.kill('SIGKILL');
+  }
+  await Promise.all(all.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+}
+
+process.once('exit', () => { for (const c of live) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
