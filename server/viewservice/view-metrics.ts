@@ -1,10 +1,10 @@
 /** The metrics of one view service (SPEC §5 `GET /metrics`): gauges read at scrape time, counters moved by the shell. */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ViewMachine } from './view-machine';
+import type { ViewReader } from './view-http';
 
 export type ViewMetrics = ReturnType<typeof viewMetrics>;
 
-export function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => number, subscribers: () => number) {
+export function viewMetrics(registry: Registry, vm: ViewReader, connections: () => number, subscribers: () => number) {
   const gauge = (name: string, help: string, value: () => number): void => {
     new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
   };

@@ -172,3 +172,69 @@ export async function stopAllEtcd(): Promise<void> {
 }
 
 process.once('exit', () => { for (const c of live) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
+
+// ── fake replicas that follow the leader hint (SPEC §6 pings over raw ws) ──
+
+/**
+ * A SPEC §6 replica stand-in: pings every `everyMs` with the latest viewnum it heard
+ * (acknowledging each view at once), to whichever view-service URL `leaderUrl()` returns
+ * (the leader hint of GET /view), reconnecting when the link drops or the leader changes.
+ */
+export class LeaderPinger {
+  viewnum = 0;
+  private ws: import('ws').WebSocket | null = null;
+  private url: string | null = null;
+  private timer: ReturnType<typeof setInterval>;
+  private stopped = false;
+
+  constructor(readonly id: string, private readonly leaderUrl: () => Promise<string | null>, everyMs = 50, readonly incarnation = `inc-${Math.random().toString(36).slice(2)}`) {
+    this.timer = setInterval(() => void this.tick(), everyMs);
+  }
+
+  private ticks = 0;
+  private asking = false;
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    // Every 5th ping, ask who leads: a paused leader keeps its links open, so a closed
+    // link alone would never move us (SIGSTOP).
+    if (++this.ticks % 5 === 0 && !this.asking && this.url !== null) {
+      this.asking = true;
+      this.leaderUrl().then((u) => this.follow(u), () => undefined).finally(() => { this.asking = false; });
+    }
+    const open = this.ws !== null && this.ws.readyState === 1;
+    if (!open) {
+      const url = await this.leaderUrl().catch(() => null);
+      if (url === null || this.stopped || (this.ws !== null && this.ws.readyState === 0)) return;
+      this.connect(url);
+      return;
+    }
+    this.ws?.send(JSON.stringify({ type: 'ping', id: this.id, incarnation: this.incarnation, viewnum: this.viewnum }));
+  }
+
+  private connect(url: string): void {
+    const { WebSocket } = require('ws') as typeof import('ws');
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    this.url = url;
+    ws.on('message', (data) => {
+      try {
+        const m = JSON.parse(String(data)) as { type?: string; view?: { viewnum: number } };
+        if (m.type === 'view' && m.view && m.view.viewnum > this.viewnum) this.viewnum = m.view.viewnum;
+      } catch { /* ignore */ }
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', () => { if (this.ws === ws) this.ws = null; });
+  }
+
+  /** Drop the link if it is not to `url` (the leader moved). */
+  follow(url: string | null): void {
+    if (url !== null && this.url !== url) this.ws?.terminate();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.ws?.terminate();
+  }
+}
