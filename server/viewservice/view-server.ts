@@ -29,7 +29,6 @@ import type { ViewOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import { systemClock, type Clock } from '../../common/clock';
 import { CloseCodes } from '../../common/errors';
-import { randomUUID } from 'node:crypto';
 import { VIEW0, NO_HOLDERS, type ReplicaId, type View, type ViewHolders } from '../../common/view';
 import type { PersistedView, ViewStorage } from '../../common/recovery';
 import { startWsServer, tokenMatches, frameText, type WsServer } from '../net/ws-server';
@@ -39,7 +38,7 @@ import { ViewMachine } from './view-machine';
 import { FileViewStorage } from './view-store';
 import { viewMetrics, type ViewMetrics } from './view-metrics';
 import { viewHttpHandlers, ViewHistory, type ViewReader } from './view-http';
-import { ViewHa, haReader } from './etcd/view-ha';
+import { startViewHa, haReader, type ViewHa } from './etcd/view-ha';
 import { logEvent, viewLogger } from './view-log';
 
 /** A running view service. */
@@ -190,15 +189,8 @@ class ViewServer implements ViewService {
       }),
     });
     if (o.etcd !== undefined) {
-      const me = { id: `${this.url}#${randomUUID().slice(0, 8)}`, url: this.url };
-      // Loaded only with --etcd: without it the view service starts exactly as before.
-      const { Etcd3Kv } = await import('./etcd/etcd3-kv');
-      this.ha = new ViewHa(new Etcd3Kv({ endpoints: o.etcd.endpoints }), o.etcd, me, {
-        lead: (storage, initial) => this.lead(storage, initial),
-        follow: () => this.follow(),
-        committed: (s) => this.committed(s),
-      }, this.log);
-      this.ha.start();
+      const shell = { lead: (st: ViewStorage, initial: PersistedView | null) => this.lead(st, initial), follow: () => this.follow(), committed: (st: PersistedView) => this.committed(st) };
+      this.ha = await startViewHa(o.etcd, this.url, shell, this.log);
     }
     // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
     this.timer = setInterval(() => this.onTick(), o.pingIntervalMs);

@@ -164,6 +164,12 @@ export class Leadership {
         return;
       }
       const held = r.read.get(key);
+      // Our own key from an attempt that failed after the put (e.g. the view read): still
+      // ours, fenced by its create revision. Without this we would wait for our own lease.
+      if (held !== undefined && held.lease === this.lease.id) {
+        await this.begin(held.createRevision);
+        return;
+      }
       this.setLeader(held === undefined ? null : parseLeader(held.value));
     } catch (err) {
       this.h.error(err as Error, 'campaign');

@@ -15,6 +15,7 @@
  * Following: the view key is watched; after any watch error it is read again (range) and
  * watched anew from that revision. Subscribers and `GET /view` get that view.
  */
+import { randomUUID } from 'node:crypto';
 import { parsePersistedView, type PersistedView, type ViewStorage } from '../../../common/recovery';
 import type { Logger } from '../../../common/logger';
 import { VIEW0 } from '../../../common/view';
@@ -37,6 +38,15 @@ export interface HaShell {
   follow(reason: string): void;
   /** etcd committed this state (ours while leading, anyone's while following): announce it. */
   committed(state: PersistedView): void;
+}
+
+/** Join the instances on etcd as `url` (the leader hint others give) and start campaigning. */
+export async function startViewHa(o: EtcdOptions, url: string, shell: HaShell, log: Logger): Promise<ViewHa> {
+  // Loaded only with --etcd: without it the view service starts exactly as before (no gRPC).
+  const { Etcd3Kv } = await import('./etcd3-kv');
+  const ha = new ViewHa(new Etcd3Kv({ endpoints: o.endpoints }), o, { id: `${url}#${randomUUID().slice(0, 8)}`, url }, shell, log);
+  ha.start();
+  return ha;
 }
 
 /** Re-read and re-watch the view key after a watch error this long later. */
