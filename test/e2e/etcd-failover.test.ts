@@ -9,10 +9,8 @@
  */
 import { expect } from 'chai';
 import { spawnView, getJson, killAll, waitFor, type ViewProc, type ViewStatus } from '../support/processes';
-import { startEtcd, stopAllEtcd, LeaderPinger, type EtcdCluster } from '../support/etcd';
+import { startEtcd, stopAllEtcd, LeaderPinger, checkHistory, type EtcdCluster } from '../support/etcd';
 import { openWs, nextMessage, type Teardown } from '../support/ws-helpers';
-import { Etcd3Kv } from '../../server/viewservice/etcd/etcd3-kv';
-import { keyHistory } from '../../server/viewservice/etcd/kv';
 
 const TTL_S = 2;
 const KILLS = Number(process.env.ETCD_KILLS ?? 3);
@@ -42,37 +40,6 @@ function hint(instances: () => ViewProc[]): () => Promise<string | null> {
     const all = await Promise.all(instances().filter(alive).map(status));
     return all.find((s) => s?.role === 'leader')?.leader ?? all.find((s) => s?.leader)?.leader ?? null;
   };
-}
-
-/**
- * SPEC §2 on the view key's history: view numbers strictly increase, view i+1 only after view
- * i was acknowledged, and no term writes after a later term began (the fence).
- */
-async function checkHistory(etcd: EtcdCluster, prefix: string): Promise<number> {
-  const kv = new Etcd3Kv({ endpoints: etcd.endpoints.split(',') });
-  try {
-    const h = (await keyHistory(kv, `${prefix}/view`)).map((e) => ({ rev: e.modRevision, ...JSON.parse(e.value) as { view: ViewStatus; acked: boolean; term: number } }));
-    expect(h.length).to.be.greaterThan(0);
-    const terms = [...new Set(h.map((e) => e.term))];
-    for (let i = 0; i < h.length; i++) {
-      const e = h[i];
-      expect(e.rev, 'written inside its term').to.be.greaterThan(e.term);
-      const later = terms.filter((t) => t > e.term && t < e.rev);
-      expect(later, `view ${e.view.viewnum} written by term ${e.term} after term ${later[0]} began`).to.deep.equal([]);
-      if (i === 0) continue;
-      const p = h[i - 1];
-      expect(e.term).to.be.at.least(p.term);
-      if (e.view.viewnum === p.view.viewnum) {
-        expect([e.view.primary, e.view.backup]).to.deep.equal([p.view.primary, p.view.backup]);
-      } else {
-        expect(e.view.viewnum, 'view numbers strictly increase').to.be.greaterThan(p.view.viewnum);
-        expect(p.acked, `view ${e.view.viewnum} follows the acknowledgement of view ${p.view.viewnum}`).to.equal(true);
-      }
-    }
-    return h.length;
-  } finally {
-    kv.close();
-  }
 }
 
 function p99(xs: number[]): number {

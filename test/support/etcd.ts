@@ -10,7 +10,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { freePort } from './processes';
+import { Etcd3Kv } from '../../server/viewservice/etcd/etcd3-kv';
+import { keyHistory } from '../../server/viewservice/etcd/kv';
 
 /** Where .ci/run unpacks etcd-server (dpkg -x), keep in step with it. */
 export const UNPACKED_ETCD = path.join(process.env.HOME ?? os.homedir(), '.cache', 'understudy', 'etcd', 'usr', 'bin', 'etcd');
@@ -236,5 +239,38 @@ export class LeaderPinger {
     this.stopped = true;
     clearInterval(this.timer);
     this.ws?.terminate();
+  }
+}
+
+// ── the view key's history (SPEC §12: read at the end of every test) ──
+
+/**
+ * SPEC §2 on the view key's history: view numbers strictly increase, view i+1 only after view
+ * i was acknowledged, and no term writes after a later term began (the fence).
+ */
+export async function checkHistory(etcd: EtcdCluster, prefix: string): Promise<number> {
+  const kv = new Etcd3Kv({ endpoints: etcd.endpoints.split(',') });
+  try {
+    const h = (await keyHistory(kv, `${prefix}/view`)).map((e) => ({ rev: e.modRevision, ...JSON.parse(e.value) as { view: { viewnum: number; primary: string | null; backup: string | null }; acked: boolean; term: number } }));
+    expect(h.length).to.be.greaterThan(0);
+    const terms = [...new Set(h.map((e) => e.term))];
+    for (let i = 0; i < h.length; i++) {
+      const e = h[i];
+      expect(e.rev, 'written inside its term').to.be.greaterThan(e.term);
+      const later = terms.filter((t) => t > e.term && t < e.rev);
+      expect(later, `view ${e.view.viewnum} written by term ${e.term} after term ${later[0]} began`).to.deep.equal([]);
+      if (i === 0) continue;
+      const p = h[i - 1];
+      expect(e.term).to.be.at.least(p.term);
+      if (e.view.viewnum === p.view.viewnum) {
+        expect([e.view.primary, e.view.backup]).to.deep.equal([p.view.primary, p.view.backup]);
+      } else {
+        expect(e.view.viewnum, 'view numbers strictly increase').to.be.greaterThan(p.view.viewnum);
+        expect(p.acked, `view ${e.view.viewnum} follows the acknowledgement of view ${p.view.viewnum}`).to.equal(true);
+      }
+    }
+    return h.length;
+  } finally {
+    kv.close();
   }
 }
