@@ -134,6 +134,7 @@ class ViewServer implements ViewService {
     this.warnings = new RateLimitedLog(this.log);
     this.clock = options.clock ?? systemClock;
     if (options.etcd === undefined) this.lead(options.dataDir ? new FileViewStorage(options.dataDir) : undefined);
+    else if (options.dataDir) this.log.warn({ dataDir: options.dataDir }, '--data-dir is not used with --etcd: etcd keeps the view');
     this.reader = options.etcd === undefined ? (this.vm as ViewMachine) : haReader(() => this.vm, () => this.ha?.latest ?? null);
     this.metrics = viewMetrics(this.registry, this.reader, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
   }

@@ -107,6 +107,29 @@ describe('several view services on etcd (SPEC §12)', function () {
     expect(await checkHistory(etcd, prefix)).to.be.greaterThan(1);
   });
 
+  it('a follower reads the view key again after a watch error: etcd restarted, the next view still reaches its subscribers', async () => {
+    const instances: ViewProc[] = [await haView(etcd, prefix), await haView(etcd, prefix)];
+    const ask = hint(() => instances);
+    pingers.push(new LeaderPinger('ws://r1', ask));
+    await waitFor('view 1 acknowledged', async () => { const l = await leaderOf(instances); const s = l && await status(l); return s && s.viewnum >= 1 && s.acked; }, 15_000);
+    const follower = await waitFor('a follower with view 1', async () => {
+      for (const p of instances) { const s = await status(p); if (s?.role === 'follower' && s.viewnum >= 1) return p; }
+      return null;
+    });
+    const sub = await openWs(follower.url, teardown);
+    const views: { viewnum: number; backup: string | null }[] = [];
+    sub.on('message', (d) => { const m = JSON.parse(String(d)); if (m.type === 'view') views.push(m.view); });
+    sub.send(JSON.stringify({ type: 'subscribe' }));
+    await waitFor('the current view', () => views.length > 0);
+
+    await etcd.members[0].kill();
+    await etcd.members[0].restart();
+    pingers.push(new LeaderPinger('ws://r2', ask));
+    await waitFor('the follower pushed the view with backup r2', () => views.some((v) => v.backup === 'ws://r2'), 20_000);
+    expect(follower.logs.some((l) => /view key watch failed/.test(l)), 'the watch failed and was set up again').to.equal(true);
+    await checkHistory(etcd, prefix);
+  });
+
   it('SIGSTOP of the leader past its lease, then SIGCONT: none of its etcd writes succeed, and it steps down', async () => {
     const instances: ViewProc[] = [await haView(etcd, prefix), await haView(etcd, prefix)];
     const ask = hint(() => instances);

@@ -81,7 +81,7 @@ export class ViewHa {
   }
 
   start(): void {
-    void this.follow();
+    void this.watchView();
     this.leadership.start();
   }
 
@@ -104,7 +104,7 @@ export class ViewHa {
   }
 
   /** Read the view key, then watch it from that revision; on any error, again a little later. */
-  private async follow(): Promise<void> {
+  private async watchView(): Promise<void> {
     if (this.stopped) return;
     try {
       const r = await this.kv.range(viewKey(this.o.prefix));
@@ -123,7 +123,7 @@ export class ViewHa {
     this.watch = null;
     if (this.stopped) return;
     this.log.warn({ err: err.message }, 'view key watch failed: reading it again');
-    this.rewatchTimer = setTimeout(() => void this.follow(), REWATCH_MS);
+    this.rewatchTimer = setTimeout(() => void this.watchView(), REWATCH_MS);
     this.rewatchTimer.unref();
   }
 
