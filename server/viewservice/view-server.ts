@@ -136,7 +136,8 @@ class ViewServer implements ViewService {
     if (options.etcd === undefined) this.lead(options.dataDir ? new FileViewStorage(options.dataDir) : undefined);
     else if (options.dataDir) this.log.warn({ dataDir: options.dataDir }, '--data-dir is not used with --etcd: etcd keeps the view');
     this.reader = options.etcd === undefined ? (this.vm as ViewMachine) : haReader(() => this.vm, () => this.ha?.latest ?? null);
-    this.metrics = viewMetrics(this.registry, this.reader, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
+    this.metrics = viewMetrics(this.registry, this.reader, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size,
+      options.etcd === undefined ? undefined : () => this.ha?.leading ?? false);
   }
 
   get machine(): ViewMachine {

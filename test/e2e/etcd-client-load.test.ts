@@ -49,6 +49,8 @@ describe('kill -9 of the leading view service under client load (SPEC §12)', fu
     await first.kill('SIGKILL');
     await waitFor('the second instance leads', async () => (await getJson<HaStatus>(`${second.http}/view`)).role === 'leader', TTL_S * 1000 + 5000, 20);
     const tookMs = Date.now() - t0;
+    const metrics = await (await fetch(`${second.http}/metrics`)).text();
+    expect(metrics).to.match(/^understudy_view_leader 1$/m);
     await load.more(200, 10_000);
     const gap = load.longestGap(t0, Date.now());
     console.log(`      another leads after ${tookMs} ms; longest gap between client operations ${gap} ms`);
