@@ -21,6 +21,7 @@ import type { Logger } from '../../../common/logger';
 import { VIEW0 } from '../../../common/view';
 import type { ViewMachine } from '../view-machine';
 import type { ViewReader } from '../view-http';
+import { RateLimitedLog } from '../../rate-limited-log';
 import type { Kv, Watch } from './kv';
 import { Leadership, viewKey, type LeaderInfo, type Term } from './leadership';
 
@@ -59,8 +60,11 @@ export class ViewHa {
   private rewatchTimer: ReturnType<typeof setTimeout> | null = null;
   /** The newest state etcd committed that we know of. */
   latest: PersistedView | null = null;
+  /** etcd errors repeat every retry while etcd is down or without quorum: rate-limited. */
+  private readonly warnings: RateLimitedLog;
 
   constructor(private readonly kv: Kv, private readonly o: EtcdOptions, me: LeaderInfo, private readonly shell: HaShell, private readonly log: Logger) {
+    this.warnings = new RateLimitedLog(log);
     this.leadership = new Leadership({ kv, prefix: o.prefix, ttlSeconds: o.leaseTtlSeconds, me }, {
       elected: (term) => this.elected(term),
       deposed: (reason) => {
@@ -68,7 +72,7 @@ export class ViewHa {
         this.shell.follow(reason);
       },
       leaderChanged: (l) => this.log.info({ leader: l }, l === null ? 'no view-service leader known' : `view-service leader: ${l.url}`),
-      error: (err, during) => this.log.warn({ err: err.message, during }, 'etcd error'),
+      error: (err, during) => this.warnings.warn(`etcd-${during}`, { err: err.message, during }, 'etcd error'),
     });
   }
 
@@ -122,7 +126,7 @@ export class ViewHa {
   private rewatch(err: Error): void {
     this.watch = null;
     if (this.stopped) return;
-    this.log.warn({ err: err.message }, 'view key watch failed: reading it again');
+    this.warnings.warn('etcd-watch', { err: err.message }, 'view key watch failed: reading it again');
     this.rewatchTimer = setTimeout(() => void this.watchView(), REWATCH_MS);
     this.rewatchTimer.unref();
   }
