@@ -114,6 +114,8 @@ export interface ViewOptions {
   readonly dataDir: string | null;
   /** @default DEFAULTS.keepaliveMs */
   readonly keepaliveMs: number;
+  /** SPEC §12: share the view with other instances through etcd; absent without --etcd. */
+  readonly etcd?: EtcdViewOptions;
 }
 
 function dataDirOf(input: Input, env: Env): string | null {
@@ -148,7 +150,33 @@ export function normalizeViewOptions(input: Input, env: Env): ViewOptions {
     limits: DEFAULTS.limits,
     dataDir: dataDirOf(input, env),
     keepaliveMs: keepaliveOf(input, env),
+    ...etcdOf(input, env),
   });
+}
+
+// ── SPEC §12: several view services on etcd (`--etcd`, `--etcd-prefix`, `--lease-ttl`) ──
+
+export interface EtcdViewOptions {
+  /** The etcd members' client URLs (http:// or https://). */
+  readonly endpoints: readonly string[];
+  /** Keys live under it; one prefix per cluster of replicas. @default '/understudy/default' */
+  readonly prefix: string;
+  /** The leader's lease, in seconds. @default 2 (etcd's practical minimum) */
+  readonly leaseTtlSeconds: number;
+}
+
+function etcdOf(input: Input, env: Env): { etcd?: EtcdViewOptions } {
+  const v = pick(input, 'etcd', env, 'UNDERSTUDY_ETCD');
+  if (v === undefined) return {};
+  const endpoints = String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = endpoints.find((e) => !/^https?:\/\/[^/\s]+\/?$/.test(e));
+  if (endpoints.length === 0 || bad !== undefined) {
+    throw new ConfigError(`--etcd must be http://HOST:PORT URLs, comma-separated (got ${JSON.stringify(String(v))})`);
+  }
+  const prefix = str(pick(input, 'etcd-prefix', env, 'UNDERSTUDY_ETCD_PREFIX'), '/understudy/default').replace(/\/+$/, '');
+  if (!prefix.startsWith('/') || prefix.length < 2) throw new ConfigError(`--etcd-prefix must be a key path like /understudy/NAME (got ${JSON.stringify(prefix)})`);
+  const leaseTtlSeconds = int(pick(input, 'lease-ttl', env, 'UNDERSTUDY_LEASE_TTL'), 'lease-ttl', 2, 2, 3600);
+  return { etcd: Object.freeze({ endpoints: Object.freeze(endpoints.map((e) => e.replace(/\/+$/, ''))), prefix, leaseTtlSeconds }) };
 }
 
 export interface ReplicaOptions {

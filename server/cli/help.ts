@@ -9,6 +9,7 @@ export const HELP = `understudy — a replicated key-value store
 
 Usage:
   understudy view    [--port 7000] [--host 0.0.0.0] [--ping-interval 100] [--dead-pings 5] [--data-dir DIR]
+                     [--etcd http://H:2379[,...] [--etcd-prefix /understudy/NAME] [--lease-ttl 2]]
   understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
   understudy dev     [--replicas 3] [--port 7000] [--data-dir .understudy]
   understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
@@ -29,6 +30,9 @@ Options (each also from the environment):
                                                dev: .understudy)
   --keepalive-interval UNDERSTUDY_KEEPALIVE_INTERVAL  ms between WebSocket keepalive pings on every
                                                link; 0 turns them off (default 15000)
+  --etcd             UNDERSTUDY_ETCD           etcd URLs: several view services share the view, one leads (SPEC §12)
+  --etcd-prefix      UNDERSTUDY_ETCD_PREFIX    the cluster's keys in etcd (default /understudy/default)
+  --lease-ttl        UNDERSTUDY_LEASE_TTL      the leader's etcd lease in seconds (default 2)
   --cluster-token    UNDERSTUDY_CLUSTER_TOKEN  shared secret of view service and replicas
   --client-token     UNDERSTUDY_CLIENT_TOKEN   secret clients must present
   --log-level        LOG_LEVEL                 fatal|error|warn|info|debug|trace|silent (default info)
@@ -59,6 +63,7 @@ export const COMMAND_HELP: Readonly<Record<string, string>> = {
 Runs the view service: WebSocket and HTTP (dashboard, /view, /metrics) on one port.
 --data-dir DIR keeps the view in DIR/view.json across restarts; without it a restarted view
 service learns the view from the replicas. --max-subscribers caps view subscriptions.
+--etcd URLS: several view services share the view through etcd; one leads (SPEC §12).
 ${SERVER_OPTIONS}`,
   replica: `understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
 

@@ -34,9 +34,20 @@ export class ViewHistory {
   }
 }
 
+/** What the routes read of the view: the machine itself, or with --etcd the view etcd committed. */
+export type ViewReader = Pick<ViewMachine, 'view' | 'acked' | 'recovering' | 'recoveryWait' | 'status'>;
+
+/** With --etcd (SPEC §12): whether this instance leads, and who does (the leader hint). */
+export interface HaStatus {
+  readonly leading: boolean;
+  readonly leader: { readonly id: string; readonly url: string } | null;
+}
+
 /** What the routes read. */
 export interface ViewHttpContext {
-  readonly machine: ViewMachine;
+  readonly machine: ViewReader;
+  /** Only with --etcd: /readyz and /view then say who leads. */
+  readonly ha?: () => HaStatus;
   readonly history: ViewHistory;
   readonly registry: Registry;
   readonly log: Logger;
@@ -57,7 +68,7 @@ function statusRoutes(ctx: ViewHttpContext): HttpHandler {
     if (refuseMethod(req, res)) return true;
     if (p === '/healthz') sendJson(res, 200, { ok: true });
     else if (p === '/readyz') sendReadiness(ctx, res);
-    else if (p === '/view') sendJson(res, 200, viewJson(ctx.machine));
+    else if (p === '/view') sendJson(res, 200, ctx.ha === undefined ? viewJson(ctx.machine) : { ...viewJson(ctx.machine), ...leaderJson(ctx.ha()) });
     else sendJson(res, 200, ctx.history.toJSON());
     return true;
   };
@@ -91,11 +102,20 @@ function sendReadiness(ctx: ViewHttpContext, res: ServerResponse): void {
     : vm.recovering ? `recovering: ${vm.recoveryWait() ?? ''}`
       : vm.view.viewnum === 0 ? 'no view yet: no replica has pinged'
         : null;
-  sendJson(res, reason === null ? 200 : 503, { ready: reason === null, viewnum: vm.view.viewnum, acked: vm.acked, recovering: vm.recovering, ...(reason === null ? {} : { reason }) });
+  const ha = ctx.ha === undefined ? {} : leaderJson(ctx.ha());
+  sendJson(res, reason === null ? 200 : 503, { ready: reason === null, viewnum: vm.view.viewnum, acked: vm.acked, recovering: vm.recovering, ...ha, ...(reason === null ? {} : { reason }) });
+}
+
+/**
+ * With --etcd: `"role": "leader"|"follower"` and `"leader": "ws://…"|null`, the URL replicas
+ * and clients should use (docs/PROTOCOL.md, the leader hint). Absent without --etcd.
+ */
+function leaderJson(h: HaStatus): { role: 'leader' | 'follower'; leader: string | null } {
+  return { role: h.leading ? 'leader' : 'follower', leader: h.leader?.url ?? null };
 }
 
 /** `GET /view` (SPEC §5): exactly viewnum, primary, backup, acked, servers[{id, alive, lastPingMs}]. */
-export function viewJson(vm: ViewMachine): { viewnum: number; primary: ReplicaId | null; backup: ReplicaId | null; acked: boolean; servers: { id: ReplicaId; alive: boolean; lastPingMs: number }[] } {
+export function viewJson(vm: ViewReader): { viewnum: number; primary: ReplicaId | null; backup: ReplicaId | null; acked: boolean; servers: { id: ReplicaId; alive: boolean; lastPingMs: number }[] } {
   const s = vm.status();
   return {
     viewnum: s.viewnum,

@@ -1,10 +1,10 @@
 /** The metrics of one view service (SPEC §5 `GET /metrics`): gauges read at scrape time, counters moved by the shell. */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ViewMachine } from './view-machine';
+import type { ViewReader } from './view-http';
 
 export type ViewMetrics = ReturnType<typeof viewMetrics>;
 
-export function viewMetrics(registry: Registry, vm: ViewMachine, connections: () => number, subscribers: () => number) {
+export function viewMetrics(registry: Registry, vm: ViewReader, connections: () => number, subscribers: () => number, leading?: () => boolean) {
   const gauge = (name: string, help: string, value: () => number): void => {
     new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
   };
@@ -13,6 +13,8 @@ export function viewMetrics(registry: Registry, vm: ViewMachine, connections: ()
   gauge('understudy_replicas_alive', 'Replicas the view service considers alive.', () => vm.status().servers.filter((s) => s.alive).length);
   gauge('understudy_connections', 'Open WebSocket connections.', connections);
   gauge('understudy_subscribers', 'Subscribed clients.', subscribers);
+  // Only with --etcd (SPEC §12): alert when no instance, or more than one, says 1.
+  if (leading) gauge('understudy_view_leader', '1 while this view-service instance leads (--etcd).', () => (leading() ? 1 : 0));
   const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
   return {
     viewChanges: counter('understudy_view_changes_total', 'View changes since start.'),

@@ -14,6 +14,11 @@
  * With `dataDir`, the machine saves every view to <dataDir>/view.json before it commits it
  * (so before this shell can announce it); without, a restart learns the view from the
  * replicas' reports (docs/VIEW-SERVICE-RESTART.md).
+ *
+ * With `etcd` (SPEC §12), several instances share the view (etcd/view-ha.ts): the leader
+ * runs the machine over the view etcd holds and announces a view only once etcd committed
+ * it; a follower has no machine, answers pings and subscriptions with etcd's view, and
+ * feeds nothing. Losing the lead closes every link with 1012.
  */
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
@@ -24,14 +29,16 @@ import type { ViewOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import { systemClock, type Clock } from '../../common/clock';
 import { CloseCodes } from '../../common/errors';
-import type { ReplicaId } from '../../common/view';
+import { VIEW0, NO_HOLDERS, type ReplicaId, type View, type ViewHolders } from '../../common/view';
+import type { PersistedView, ViewStorage } from '../../common/recovery';
 import { startWsServer, tokenMatches, frameText, type WsServer } from '../net/ws-server';
 import { createMetricsRegistry } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ViewMachine } from './view-machine';
 import { FileViewStorage } from './view-store';
 import { viewMetrics, type ViewMetrics } from './view-metrics';
-import { viewHttpHandlers, ViewHistory } from './view-http';
+import { viewHttpHandlers, ViewHistory, type ViewReader } from './view-http';
+import { startViewHa, haReader, type ViewHa } from './etcd/view-ha';
 import { logEvent, viewLogger } from './view-log';
 
 /** A running view service. */
@@ -40,7 +47,7 @@ export interface ViewService {
   readonly url: string;
   /** The bound port (useful with port 0). */
   readonly port: number;
-  /** The core, for status and tests; the shell owns all its inputs. */
+  /** The core, for status and tests; the shell owns all its inputs. With --etcd it exists only while leading (throws otherwise). */
   readonly machine: ViewMachine;
   /**
    * Stop: the timer first, then close every link with 1012 (service restart: reconnect) and
@@ -99,7 +106,13 @@ export async function startViewService(options: ViewServiceOptions): Promise<Vie
 }
 
 class ViewServer implements ViewService {
-  readonly machine: ViewMachine;
+  /** The core; null only with --etcd while not leading. */
+  private vm: ViewMachine | null = null;
+  /** What GET /view, /readyz and the metrics read: the machine, or with --etcd the committed view. */
+  private readonly reader: ViewReader;
+  private ha: ViewHa | null = null;
+  /** The view replicas and subscribers have been told: never one that is not committed (saved, or in etcd). */
+  private announced: { view: View; holders: ViewHolders } = { view: VIEW0, holders: NO_HOLDERS };
   private readonly log: Logger;
   /** Warnings a flood could repeat (bad frames, refusals): rate-limited per kind. */
   private readonly warnings: RateLimitedLog;
@@ -120,12 +133,38 @@ class ViewServer implements ViewService {
     this.log = viewLogger(options);
     this.warnings = new RateLimitedLog(this.log);
     this.clock = options.clock ?? systemClock;
-    const storage = options.dataDir ? new FileViewStorage(options.dataDir) : undefined;
-    this.machine = new ViewMachine({
-      pingIntervalMs: options.pingIntervalMs, deadPings: options.deadPings, clock: this.clock, storage, recoveryWindowMs: options.recoveryWindowMs,
-    });
-    for (const e of this.machine.takeEvents()) logEvent(this.log, e); // resumed, or recovering
-    this.metrics = viewMetrics(this.registry, this.machine, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size);
+    if (options.etcd === undefined) this.lead(options.dataDir ? new FileViewStorage(options.dataDir) : undefined);
+    else if (options.dataDir) this.log.warn({ dataDir: options.dataDir }, '--data-dir is not used with --etcd: etcd keeps the view');
+    this.reader = options.etcd === undefined ? (this.vm as ViewMachine) : haReader(() => this.vm, () => this.ha?.latest ?? null);
+    this.metrics = viewMetrics(this.registry, this.reader, () => this.server?.connectionCount() ?? 0, () => this.subscribers.size,
+      options.etcd === undefined ? undefined : () => this.ha?.leading ?? false);
+  }
+
+  get machine(): ViewMachine {
+    if (this.vm === null) throw new Error('this view service instance does not lead (--etcd): it has no view machine');
+    return this.vm;
+  }
+
+  /** Run the machine (always without --etcd; with it, from the start of a term as leader). */
+  private lead(storage: ViewStorage | undefined, initial: PersistedView | null = null): void {
+    const o = this.options;
+    this.vm = new ViewMachine({ pingIntervalMs: o.pingIntervalMs, deadPings: o.deadPings, clock: this.clock, storage, recoveryWindowMs: o.recoveryWindowMs });
+    for (const e of this.vm.takeEvents()) logEvent(this.log, e); // resumed, or recovering
+    if (o.etcd === undefined) this.announced = { view: this.vm.view, holders: this.vm.holders };
+    else if (initial !== null) this.committed(initial);
+  }
+
+  /** --etcd: we lost the lead. Replicas and clients reconnect (1012) and find the leader. */
+  private follow(): void {
+    this.vm = null;
+    for (const ws of this.links.keys()) ws.close(CloseCodes.ServiceRestart, 'view service leader changed');
+  }
+
+  /** --etcd: etcd committed this view (ours while leading, the leader's while following): announce it once. */
+  private committed(s: PersistedView): void {
+    const a = this.announced.view;
+    if (s.view.viewnum === a.viewnum && s.view.primary === a.primary && s.view.backup === a.backup) return;
+    this.announce(s.view, s.holders);
   }
 
   get port(): number {
@@ -146,8 +185,15 @@ class ViewServer implements ViewService {
       log: this.log,
       keepaliveMs: o.keepaliveMs,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
-      http: viewHttpHandlers({ machine: this.machine, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing }),
+      http: viewHttpHandlers({
+        machine: this.reader, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing,
+        ...(o.etcd === undefined ? {} : { ha: () => ({ leading: this.ha?.leading ?? false, leader: this.ha?.leader ?? null }) }),
+      }),
     });
+    if (o.etcd !== undefined) {
+      const shell = { lead: (st: ViewStorage, initial: PersistedView | null) => this.lead(st, initial), follow: () => this.follow(), committed: (st: PersistedView) => this.committed(st) };
+      this.ha = await startViewHa(o.etcd, this.url, shell, this.log);
+    }
     // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
     this.timer = setInterval(() => this.onTick(), o.pingIntervalMs);
     this.timer.unref();
@@ -159,6 +205,8 @@ class ViewServer implements ViewService {
     if (this.closing) return;
     this.closing = true; // from now on, link closes are ours, not replica deaths
     if (this.timer) clearInterval(this.timer);
+    // Revoking our lease lets another instance lead at once instead of after the TTL.
+    await this.ha?.stop().catch((err: Error) => this.log.warn({ err: err.message }, 'etcd: could not give up the lease'));
     await this.server?.close(CloseCodes.ServiceRestart, 'view service restarting');
   };
 
@@ -166,7 +214,7 @@ class ViewServer implements ViewService {
 
   private onTick(): void {
     try {
-      this.machine.tick();
+      this.vm?.tick();
       this.flush();
     } catch (err) {
       this.log.error({ err }, 'tick failed');
@@ -242,8 +290,9 @@ class ViewServer implements ViewService {
     }
     st.replica = { id: msg.id, incarnation: msg.incarnation };
     this.owners.set(msg.id, ws);
-    this.machine.ping(msg.id, msg.incarnation, msg.viewnum, reportOf(msg));
-    if (msg.suspect !== undefined) this.machine.suspect(msg.id, msg.incarnation, msg.suspect);
+    // A follower (--etcd) only tells the committed view: its pings count at the leader alone.
+    this.vm?.ping(msg.id, msg.incarnation, msg.viewnum, reportOf(msg));
+    if (msg.suspect !== undefined) this.vm?.suspect(msg.id, msg.incarnation, msg.suspect);
     // A new view goes to every link, this one included; otherwise answer this ping alone.
     if (!this.flush()) this.sendText(ws, this.viewText());
   }
@@ -260,7 +309,7 @@ class ViewServer implements ViewService {
       st.clusterAuthed = true;
     }
     this.log.info({ id: msg.id, incarnation: msg.incarnation }, `replica ${msg.id} is leaving`);
-    this.machine.leave(msg.id, msg.incarnation);
+    this.vm?.leave(msg.id, msg.incarnation);
     this.flush();
   }
 
@@ -298,28 +347,35 @@ class ViewServer implements ViewService {
     st.replica = null;
     if (r === null || this.owners.get(r.id) !== ws) return;
     this.owners.delete(r.id);
-    this.machine.linkClosed(r.id, r.incarnation);
+    this.vm?.linkClosed(r.id, r.incarnation);
   }
 
   // ── effects ──
 
   /** Log what the machine reports, and push a new view to everyone at once (SPEC §2.9). */
   private flush(): boolean {
-    for (const e of this.machine.takeEvents()) logEvent(this.log, e);
-    const next = this.machine.takeNewView();
-    if (next === null) return false;
-    const { view, holders } = next;
+    const vm = this.vm;
+    if (vm === null) return false;
+    for (const e of vm.takeEvents()) logEvent(this.log, e);
+    const next = vm.takeNewView();
+    // With --etcd the view is announced when etcd has committed it (committed()), not now.
+    if (next === null || this.options.etcd !== undefined) return false;
+    this.announce(next.view, next.holders);
+    return true;
+  }
+
+  private announce(view: View, holders: ViewHolders): void {
+    this.announced = { view, holders };
     this.metrics.viewChanges.inc();
     this.history.add(view, this.clock.now());
     this.log.info({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, holders },
       `view ${view.viewnum}: primary=${view.primary ?? '-'} backup=${view.backup ?? '-'}`);
     const text = encode({ type: 'view', view, holders }); // encoded once, sent to all
     for (const ws of new Set<WebSocket>([...this.owners.values(), ...this.subscribers])) this.sendText(ws, text);
-    return true;
   }
 
   private viewText(): string {
-    const msg: ViewMsg = { type: 'view', view: this.machine.view, holders: this.machine.holders };
+    const msg: ViewMsg = { type: 'view', view: this.announced.view, holders: this.announced.holders };
     return encode(msg);
   }
 
