@@ -10,7 +10,8 @@
 import { expect } from 'chai';
 import { spawnView, getJson, killAll, waitFor, type ViewProc, type ViewStatus } from '../support/processes';
 import { startEtcd, stopAllEtcd, LeaderPinger, checkHistory, type EtcdCluster } from '../support/etcd';
-import { openWs, nextMessage, type Teardown } from '../support/ws-helpers';
+import { openWs, nextMessage } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
 
 const TTL_S = 2;
 const KILLS = Number(process.env.ETCD_KILLS ?? 3);
@@ -52,7 +53,7 @@ describe('several view services on etcd (SPEC §12)', function () {
   let etcd: EtcdCluster;
   let prefix: string;
   const pingers: LeaderPinger[] = [];
-  const teardown: Teardown = [];
+  const teardown = teardownAfterEach();
 
   beforeEach(async () => {
     etcd = await startEtcd();
@@ -60,7 +61,6 @@ describe('several view services on etcd (SPEC §12)', function () {
   });
   afterEach(async () => {
     for (const p of pingers.splice(0)) p.stop();
-    for (const f of teardown.splice(0)) f();
     await killAll();
     await etcd?.stop();
     await stopAllEtcd();
