@@ -47,9 +47,9 @@ import { VIEW0, NO_HOLDERS } from '../../common/view';
 import type { View, ViewHolders, ReplicaId } from '../../common/view';
 import type { ReplicaReport } from '../../common/recovery';
 import { DEFAULT_LIMITS, Limits, utf8Length } from '../../common/limits';
-import { Store, StoreBounds, DEFAULT_STORE_BOUNDS, SnapshotChunk, TransferCursor, jsonStringBytes } from './store';
-import { HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
-import { WatchRegistry, Watch, WatchPush, DEFAULT_MAX_WATCHES_PER_CONN, replayBatch, eventMsg } from './watches';
+import { KvState, StoreBounds, DEFAULT_STORE_BOUNDS, SnapshotChunk, TransferCursor, jsonStringBytes } from './kv-state';
+import { HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './write-history';
+import { WatchRegistry, Watch, WatchPush, DEFAULT_MAX_WATCHES_PER_CONN, replayBatch, eventMsg } from './watch-registry';
 
 /** The shell's handle of a client connection. */
 export type ConnId = number;
@@ -149,7 +149,7 @@ type Transfer =
   | { state: 'acked'; index: number }; //   the backup installed it
 
 /** A transfer being received (backup side): the state it builds, and the chunks so far. */
-interface Staging { viewnum: number; peer: PeerIdentity; store: Store; chunks: number }
+interface Staging { viewnum: number; peer: PeerIdentity; store: KvState; chunks: number }
 
 /**
  * Chunks of a streaming transfer sent and not yet acknowledged, at most. With 256 KiB
@@ -191,7 +191,7 @@ export class ReplicaMachine {
   readonly incarnation: string;
   private readonly limits: Limits;
   private readonly chunkBytes: number;
-  private _store: Store;
+  private _store: KvState;
   private readonly watches: WatchRegistry;
   private effects: ReplicaEffect[] = [];
 
@@ -220,14 +220,14 @@ export class ReplicaMachine {
     this.incarnation = o.incarnation;
     this.limits = o.limits ?? DEFAULT_LIMITS;
     this.chunkBytes = o.chunkBytes ?? TRANSFER_CHUNK_BYTES;
-    this._store = new Store(this.limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS, o.history ?? DEFAULT_HISTORY_BOUNDS);
+    this._store = new KvState(this.limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS, o.history ?? DEFAULT_HISTORY_BOUNDS);
     this.watches = new WatchRegistry(o.maxWatchesPerConn ?? DEFAULT_MAX_WATCHES_PER_CONN);
   }
 
   get role(): Role { return this._role; }
   get view(): View { return this._view; }
   /** The state (a backup swaps in the store its transfer built, at xfer-end). */
-  get store(): Store { return this._store; }
+  get store(): KvState { return this._store; }
   /** The viewnum for the next ping: a primary withholds a view until its backup has the state (SPEC §3.4). */
   get pingViewnum(): number { return this.pingNum; }
   /** The replica the shell keeps one /peer link to (while primary of a view with a backup). */
@@ -698,7 +698,7 @@ export class ReplicaMachine {
    */
   private onForward(peer: PeerIdentity, m: FwdMsg): void {
     const s = this.staging;
-    let store: Store;
+    let store: KvState;
     if (s !== null && s.viewnum === this._view.viewnum && s.peer.incarnation === peer.incarnation) {
       store = s.store; // a transfer under way (perhaps a fresh one over an installed one) takes them
     } else if (this.installed === this._view.viewnum) store = this._store;

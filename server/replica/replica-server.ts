@@ -45,7 +45,7 @@ import { ReplicaMetrics, type Inflight } from './replica-metrics';
 import { PeerHold } from './peer-hold';
 import { receivingTransfer } from './heap-policy';
 import { ReplicaMachine, notPrimary, type ConnId, type PeerIdentity, type ReplicaInput } from './replica-machine';
-import type { HistoryBounds } from './history';
+import type { HistoryBounds } from './write-history';
 
 /** A running replica. */
 /** Ping intervals without any acknowledgement from a stalled backup before the primary reports it (1 s by default). */

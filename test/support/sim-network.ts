@@ -30,8 +30,8 @@ import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, ResMsg, OpName } from '../../common/messages';
 import { DEFAULT_LIMITS, type Limits } from '../../common/limits';
 import { decode, TRUSTED } from '../../common/protocol';
-import type { StoreBounds } from '../../server/replica/store';
-import type { HistoryBounds } from '../../server/replica/history';
+import type { StoreBounds } from '../../server/replica/kv-state';
+import type { HistoryBounds } from '../../server/replica/write-history';
 import { ManualClock } from './manual-clock';
 
 export interface Envelope {

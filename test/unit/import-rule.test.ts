@@ -1,7 +1,7 @@
 /**
  * The import rule that keeps the deterministic cores honest (STYLE §1, §2, §10):
- * everything under common/ and the cores (server/**\/*-machine.ts, server/replica/store.ts,
- * server/replica/history.ts, server/replica/watches.ts, server/replica/value-arena.ts,
+ * everything under common/ and the cores (server/**\/*-machine.ts, server/replica/kv-state.ts,
+ * server/replica/write-history.ts, server/replica/watch-registry.ts, server/replica/value-arena.ts,
  * server/replica/snapshot.ts,
  * client/requests.ts, client/watches.ts) may import only from common/ or from another core,
  * through relative paths; never `ws`, `node:*`, `pino`, `http`, …; and never start timers.
@@ -51,11 +51,11 @@ function isCommon(file: string): boolean {
 function isCore(file: string): boolean {
   return isCommon(file)
     || (/^server\/.+-machine\.ts$/.test(file))
-    || file === 'server/replica/store.ts'
+    || file === 'server/replica/kv-state.ts'
     || file === 'server/replica/value-arena.ts'
     || file === 'server/replica/snapshot.ts'
-    || file === 'server/replica/history.ts'
-    || file === 'server/replica/watches.ts'
+    || file === 'server/replica/write-history.ts'
+    || file === 'server/replica/watch-registry.ts'
     || file === 'client/requests.ts'
     || file === 'client/watches.ts';
 }

@@ -9,7 +9,7 @@ import { ReplicaMachine, ReplicaEffect, PeerIdentity, WATCH_CLIENT } from '../..
 import { makeView } from '../../common/view';
 import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, OpName, WatchMsg } from '../../common/messages';
-import type { HistoryBounds } from '../../server/replica/history';
+import type { HistoryBounds } from '../../server/replica/write-history';
 
 const A = 'ws://a';
 const B = 'ws://b';
