@@ -53,6 +53,11 @@ function isCore(file: string): boolean {
     || (/^server\/.+-machine\.ts$/.test(file))
     || file === 'server/replica/kv-state.ts'
     || file === 'server/replica/value-arena.ts'
+    || file === 'server/replica/replica-io.ts'
+    || file === 'server/replica/primary-role.ts'
+    || file === 'server/replica/backup-role.ts'
+    || file === 'server/replica/ping-rules.ts'
+    || file === 'server/replica/peer-hold.ts'
     || file === 'server/replica/snapshot.ts'
     || file === 'server/replica/write-history.ts'
     || file === 'server/replica/watch-registry.ts'
