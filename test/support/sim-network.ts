@@ -103,6 +103,8 @@ export class SimNetwork {
   readonly clock = new ManualClock();
   /** Pings sent and not yet delivered to the view service (deliverPings). */
   pings: PingRecord[] = [];
+  /** /peer links a backup's core closed (closePeer), for assertions. */
+  readonly peerCloses: { at: string; link: number; code: number; reason: string }[] = [];
   /** Every ping sent, for assertions (e.g. "one viewnum-0 ping"). */
   readonly pingLog: PingRecord[] = [];
   vs: ViewMachine | null;
@@ -342,6 +344,7 @@ export class SimNetwork {
         else this.pausedLinks.add(e.link);
         break;
       case 'closePeer': {
+        this.peerCloses.push({ at: id, link: e.link, code: e.code, reason: e.reason });
         this.pausedLinks.delete(e.link);
         const owner = this.nodes.get(this.linkOwners.get(e.link)?.primary ?? '');
         if (owner && owner.link.epoch === e.link && owner.link.up) this.breakLink(owner);
