@@ -7,7 +7,7 @@ export { startReplica, digestOf, PEER_FRAME_ALLOWANCE, PAUSE_PENDING, RESUME_PEN
 export type { Replica, StartReplicaOptions } from './replica-server';
 export { ReplicaMachine, toRes, notPrimary } from './replica-machine';
 export type {
-  ReplicaMachineOptions, ReplicaInput, ReplicaEffect, Role, ConnId, PeerIdentity, FromPrimaryMsg, FromBackupMsg,
+  ReplicaMachineOptions, ReplicaInput, ReplicaEffect, ReplicaReady, PingOut, Role, ConnId, PeerLinkId, PeerIdentity, FromPrimaryMsg, FromBackupMsg,
 } from './replica-machine';
 export { KvState, DEFAULT_STORE_BOUNDS, DEFAULT_CHUNK_BYTES } from './kv-state';
 export { enableHeapCompaction } from './heap-policy';
