@@ -1,0 +1,83 @@
+/**
+ * The replica core's one Ready per step (raft's Ready): what the shell is told to do after
+ * each step or tick, instead of reading getters. Pure: no ports, no timers.
+ */
+import { expect } from 'chai';
+import { ReplicaMachine, PAUSE_PENDING, RESUME_PENDING } from '../../server/replica/replica-machine';
+import { takeEffects } from '../support/effects';
+import { makeView } from '../../common/view';
+import type { ReqMsg } from '../../common/messages';
+
+const A = 'ws://a';
+const B = 'ws://b';
+
+function primaryWithBackup(): ReplicaMachine {
+  const p = new ReplicaMachine({ me: A, incarnation: 'ia' });
+  p.step({ kind: 'view', view: makeView(1, A, null), holders: { primary: 'ia', backup: null } });
+  p.step({ kind: 'view', view: makeView(2, A, B), holders: { primary: 'ia', backup: 'ib' } });
+  p.step({ kind: 'backupLinkUp' });
+  p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
+  takeEffects(p);
+  return p;
+}
+
+const put = (seq: number): ReqMsg => ({ type: 'req', client: 'c', seq, ack: seq, op: 'put', key: `k${seq % 100}`, value: 'v' });
+
+describe('ReplicaMachine Ready', () => {
+  it('the backup link target, and when to flush: "soon" with nothing in flight (no added latency), "turn" behind ops in flight (batching)', () => {
+    const p = primaryWithBackup();
+    expect(p.ready().backupTarget).to.equal(B);
+    expect(p.ready().flush).to.equal('none');
+    p.step({ kind: 'clientOp', conn: 1, req: put(1) });
+    expect(p.ready().flush).to.equal('soon');
+    p.step({ kind: 'flush' });
+    p.step({ kind: 'clientOp', conn: 1, req: put(2) });
+    expect(p.ready().flush).to.equal('turn');
+    takeEffects(p);
+    expect(p.ready().effects, 'advance() consumed them').to.deep.equal([]);
+  });
+
+  it('drained only when nothing ordered is unanswered and, as primary, the view is acknowledged (graceful shutdown)', () => {
+    const p = new ReplicaMachine({ me: A, incarnation: 'ia' });
+    p.step({ kind: 'view', view: makeView(1, A, null), holders: { primary: 'ia', backup: null } });
+    p.step({ kind: 'view', view: makeView(2, A, B), holders: { primary: 'ia', backup: 'ib' } });
+    expect(p.ready().drained, 'view 2 not acknowledged yet').to.equal(false);
+    p.step({ kind: 'backupLinkUp' });
+    p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
+    expect(p.ready().drained).to.equal(true);
+    p.step({ kind: 'clientOp', conn: 1, req: put(1) });
+    expect(p.ready().drained).to.equal(false);
+    p.step({ kind: 'flush' });
+    p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: 1 } });
+    expect(p.ready().drained).to.equal(true);
+  });
+
+  it(`pauses client reads at ${PAUSE_PENDING} unanswered requests and resumes at ${RESUME_PENDING} (backpressure)`, () => {
+    const p = primaryWithBackup();
+    let seq = 0;
+    while (seq < PAUSE_PENDING - 1) p.step({ kind: 'clientOp', conn: 1, req: put(++seq) });
+    expect(p.ready().pauseClients).to.equal(false);
+    p.step({ kind: 'clientOp', conn: 1, req: put(++seq) });
+    expect(p.ready().pauseClients).to.equal(true);
+    p.step({ kind: 'flush' });
+    p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: PAUSE_PENDING - RESUME_PENDING - 1 } });
+    expect(p.ready().pauseClients, 'still above the resume mark').to.equal(true);
+    p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: PAUSE_PENDING - RESUME_PENDING } });
+    expect(p.ready().pauseClients).to.equal(false);
+  });
+
+  it('pings only while the link to the view service is up, and never after leave (graceful shutdown)', () => {
+    const m = new ReplicaMachine({ me: A, incarnation: 'ia' });
+    m.tick(100);
+    expect(m.ready().ping, 'no link').to.equal(null);
+    m.step({ kind: 'vsLinkUp' });
+    expect(m.ready().ping).to.deep.include({ type: 'ping', id: A, incarnation: 'ia', viewnum: 0 });
+    takeEffects(m);
+    m.step({ kind: 'view', view: makeView(1, A, null), holders: { primary: 'ia', backup: null } });
+    expect(m.ready().ping).to.deep.include({ viewnum: 1, role: 'primary', initialised: true });
+    takeEffects(m);
+    m.step({ kind: 'leave' });
+    m.tick(200);
+    expect(m.ready().ping).to.equal(null);
+  });
+});
