@@ -41,7 +41,7 @@ export class PeerHolds {
   get size(): number { return this.held.size; }
   isHeld(link: PeerLinkId): boolean { return this.held.size !== 0 && this.held.has(link); }
 
-  /** Start holding `link` for view `viewnum` at `now`; false when too many links are held. */
+  /** Start holding `link` for view `viewnum` at `now` (−1: before the first tick); false when too many links are held. */
   start(link: PeerLinkId, viewnum: number, now: number, first: HeldFrame): boolean {
     if (this.held.size >= MAX_HELD_LINKS) return false;
     this.held.set(link, { viewnum, since: now, frames: [first] });
@@ -71,6 +71,7 @@ export class PeerHolds {
   expire(now: number, holdMs: number): { link: PeerLinkId; viewnum: number; peer: PeerIdentity }[] {
     const out: { link: PeerLinkId; viewnum: number; peer: PeerIdentity }[] = [];
     for (const [link, h] of this.held) {
+      if (h.since < 0) h.since = now; // held before the first tick: the hold time starts now
       if (now - h.since < holdMs) continue;
       this.held.delete(link);
       out.push({ link, viewnum: h.viewnum, peer: h.frames[0].peer });

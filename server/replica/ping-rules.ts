@@ -77,9 +77,9 @@ export class PingRules {
     return viewnum;
   }
 
-  /** The backup to report as unable to apply forwards at `now`, or null (see the top). */
+  /** The backup to report as unable to apply forwards at `now` (−1: not known yet), or null (see the top). */
   suspect(f: ForwardProgress, now: number): string | null {
-    if (f.backup === null) {
+    if (f.backup === null || now < 0) { // not primary with a backup, or no tick yet (no time known)
       this.seen = false;
       return null;
     }

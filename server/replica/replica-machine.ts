@@ -121,8 +121,8 @@ export class ReplicaMachine implements RoleContext {
   private pingNum = 0;
   /** A newer view a backup's reject named (I was deposed): a hint for the clients I refuse, never adopted. */
   private newerView: View | null = null;
-  /** The time of the last tick. */
-  private now = 0;
+  /** The time of the last tick (−1: none yet; time-based rules start counting at the first). */
+  private now = -1;
 
   constructor(o: ReplicaMachineOptions) {
     this.me = o.me;

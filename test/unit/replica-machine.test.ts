@@ -385,6 +385,16 @@ describe('ReplicaMachine', () => {
       expect(b.store.revision).to.equal(3);
     });
 
+    it('a hold that starts before the first tick is timed from the first tick, not from time zero', () => {
+      const b = machine(B);
+      const v = makeView(2, A, B);
+      b.step({ kind: 'fromPrimary', link: 3, peer: peer(A), msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } });
+      effects(b);
+      b.tick(5_000_000);
+      expect(effects(b), 'still held').to.deep.equal([]);
+      expect(setView(b, v)[0]).to.deep.equal({ kind: 'readPeer', link: 3, on: true });
+    });
+
     it('closes a held link with 1013 when the view service never announces its view (a forged view), on tick', () => {
       const b = machine(B);
       setView(b, makeView(1, C, null));

@@ -80,4 +80,20 @@ describe('ReplicaMachine Ready', () => {
     m.tick(200);
     expect(m.ready().ping).to.equal(null);
   });
+
+  it('backup-stall suspicion counts from the first tick: time is an input, and none has come before it', () => {
+    const p = primaryWithBackup();
+    p.step({ kind: 'vsLinkUp' });
+    p.step({ kind: 'clientOp', conn: 1, req: put(1) });
+    p.step({ kind: 'backupLinkDown' }); // stalled: a request waits and the link is down
+    takeEffects(p);
+    p.tick(1_000_000_000);
+    expect(p.ready().ping).to.not.have.property('suspect');
+    takeEffects(p);
+    p.tick(1_000_000_000 + 900);
+    expect(p.ready().ping).to.not.have.property('suspect');
+    takeEffects(p);
+    p.tick(1_000_000_000 + 1000); // 10 intervals of 100 ms without an acknowledgement
+    expect(p.ready().ping).to.have.property('suspect', B);
+  });
 });
