@@ -51,8 +51,12 @@ export type ReplicaInput =
   | { kind: 'unwatch'; conn: ConnId; msg: UnwatchMsg }
   /** A client connection closed: its watches die with it. */
   | { kind: 'connClosed'; conn: ConnId }
+  /** Graceful shutdown begins: client requests are held from now on (neither ordered nor refused yet). */
+  | { kind: 'shutdown' }
   /** Graceful shutdown: the shell sent (or is sending) `leave`; no more pings from now on. */
-  | { kind: 'leave' };
+  | { kind: 'leave' }
+  /** Graceful shutdown: the hand-off is over; the held requests (and any later one) get NOT_PRIMARY. */
+  | { kind: 'releaseHeld' };
 
 export type ReplicaEffect =
   | { kind: 'reply'; conn: ConnId; msg: ResMsg }

@@ -121,6 +121,13 @@ export class ReplicaMachine implements RoleContext {
   private pingNum = 0;
   /** A newer view a backup's reject named (I was deposed): a hint for the clients I refuse, never adopted. */
   private newerView: View | null = null;
+  /**
+   * Graceful shutdown (null: not shutting down): the client requests held meanwhile, at most
+   * RESUME_PENDING (later ones are refused at once). They are never executed here: once the
+   * view service has named the next primary they are refused NOT_PRIMARY with that view.
+   */
+  private shutdown: Extract<ReplicaInput, { kind: 'clientOp' }>[] | null = null;
+  private shutdownReleased = false;
   /** The time of the last tick (−1: none yet; time-based rules start counting at the first). */
   private now = -1;
 
@@ -148,6 +155,8 @@ export class ReplicaMachine implements RoleContext {
   get pingViewnum(): number { return this.pingNum; }
   /** The replica the shell keeps one /peer link to (status; Ready.backupTarget is the order). */
   get backupTarget(): ReplicaId | null { return this.primary.backupTarget; }
+  /** Client requests held by a graceful shutdown. */
+  heldCount(): number { return this.shutdown?.length ?? 0; }
   /** Requests ordered but not yet answered. */
   pendingCount(): number { return this._role === 'primary' ? this.primary.pendingCount : 0; }
   /**
@@ -175,7 +184,8 @@ export class ReplicaMachine implements RoleContext {
   step(input: ReplicaInput): void {
     switch (input.kind) {
       case 'clientOp':
-        if (this._role === 'primary') this.primary.order(input.conn, input.req, input.raw);
+        if (this.shutdown !== null) this.holdForShutdown(input);
+        else if (this._role === 'primary') this.primary.order(input.conn, input.req, input.raw);
         else this.refuse(input.conn, input.req);
         return;
       case 'flush': if (this._role === 'primary') this.primary.flush(); return;
@@ -192,7 +202,9 @@ export class ReplicaMachine implements RoleContext {
         return;
       case 'vsLinkUp': return this.pings.linkUp();
       case 'vsLinkDown': return this.pings.linkDown();
+      case 'shutdown': if (this.shutdown === null) this.shutdown = []; return;
       case 'leave': return this.pings.leave();
+      case 'releaseHeld': return this.releaseForShutdown();
       case 'peerClosed': return this.holds.drop(input.link);
       case 'watch':
         if (this._role === 'primary') this.primary.registerWatch(input.conn, input.msg);
@@ -366,6 +378,22 @@ export class ReplicaMachine implements RoleContext {
     this.newerView = m.view;
     this._role = 'idle';
     this.primary.stepDown(m.view);
+  }
+
+  // ───────────────────────────── graceful shutdown ─────────────────────────────
+
+  private holdForShutdown(input: Extract<ReplicaInput, { kind: 'clientOp' }>): void {
+    const held = this.shutdown as Extract<ReplicaInput, { kind: 'clientOp' }>[];
+    if (held.length < RESUME_PENDING && !this.shutdownReleased) held.push(input);
+    else this.refuse(input.conn, input.req);
+  }
+
+  /** Still primary: no successor (no backup) or no answer; refuse, never execute. Clients go to the new primary. */
+  private releaseForShutdown(): void {
+    const held = this.shutdown ?? [];
+    this.shutdown = [];
+    this.shutdownReleased = true;
+    for (const input of held) this.refuse(input.conn, input.req);
   }
 
   // ───────────────────────────── shared ─────────────────────────────

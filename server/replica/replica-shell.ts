@@ -33,7 +33,7 @@ import { createMetricsRegistry, metricsHandler } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ReplicaMetrics } from './replica-metrics';
 import { receivingTransfer } from './heap-policy';
-import { ReplicaMachine, notPrimary, RESUME_PENDING, type ReplicaInput, type ReplicaEffect, type ReplicaReady } from './replica-machine';
+import { ReplicaMachine, type ReplicaInput, type ReplicaEffect, type ReplicaReady } from './replica-machine';
 import type { HistoryBounds } from './write-history';
 import { ClientEndpoint } from './client-endpoint';
 import { PeerEndpoint, MAX_PEER_LINKS } from './peer-endpoint';
@@ -99,9 +99,8 @@ export class ReplicaShell {
   /** The last Ready said drained (graceful shutdown waits for it). */
   private drained = true;
   private closing = false;
-  /** shutdown() began: new client requests are held in `held`, not ordered. */
+  /** shutdown() began (the machine holds new client requests). */
   private holding = false;
-  private held: Extract<ReplicaInput, { kind: 'clientOp' }>[] = [];
   private leaving = false;
   /** What shutdown() waits for, re-checked after every Ready and link event. */
   private waiter: (() => void) | null = null;
@@ -184,6 +183,7 @@ export class ReplicaShell {
   async shutdown(): Promise<void> {
     if (this.closing || this.holding) return;
     this.holding = true;
+    this.run({ kind: 'shutdown' });
     const m = this.machine;
     const t0 = Date.now();
     this.log.info({ role: m.role, viewnum: m.view.viewnum, pending: m.pendingCount() }, 'graceful shutdown: finishing the requests in flight');
@@ -196,15 +196,9 @@ export class ReplicaShell {
     const wasIn = m.role !== 'idle';
     const handedOff = sent && wasIn ? await this.until(() => this.closing || m.role === 'idle' || !this.vs?.up, HANDOFF_MS) : !wasIn;
     if (this.closing) return;
-    const held = this.held;
-    this.held = [];
-    this.holding = false;
-    for (const input of held) {
-      // Still primary: no successor (no backup) or no answer; refuse, never execute.
-      if (m.role !== 'primary') this.run(input);
-      else this.clients.push(input.conn, notPrimary(input.req.seq, m.view));
-    }
-    this.log.info({ sent, handedOff, held: held.length, viewnum: m.view.viewnum, ms: Date.now() - t0 },
+    const held = m.heldCount();
+    this.run({ kind: 'releaseHeld' }); // NOT_PRIMARY with the view that names the next primary
+    this.log.info({ sent, handedOff, held, viewnum: m.view.viewnum, ms: Date.now() - t0 },
       `left the view service${handedOff ? '' : ' (no new view yet)'}; closing links with 1012`);
     await this.close(CloseCodes.ServiceRestart);
   }
@@ -267,7 +261,6 @@ export class ReplicaShell {
   private stepOne(input: ShellInput): void {
     const m = this.machine;
     if (input === TICK) m.tick(Date.now());
-    else if (this.holding && input.kind === 'clientOp') return this.hold(input);
     else m.step(input);
     const rd = m.ready();
     try {
@@ -278,12 +271,6 @@ export class ReplicaShell {
     }
     this.countTransitions();
     this.waiter?.();
-  }
-
-  /** Shutting down: a new request is held until the view service names the next primary (bounded). */
-  private hold(input: Extract<ReplicaInput, { kind: 'clientOp' }>): void {
-    if (this.held.length < RESUME_PENDING) this.held.push(input);
-    else this.clients.push(input.conn, notPrimary(input.req.seq, this.machine.view));
   }
 
   private applyEffect(e: ReplicaEffect): void {

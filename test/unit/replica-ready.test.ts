@@ -96,4 +96,22 @@ describe('ReplicaMachine Ready', () => {
     p.tick(1_000_000_000 + 1000); // 10 intervals of 100 ms without an acknowledgement
     expect(p.ready().ping).to.have.property('suspect', B);
   });
+
+  it('graceful shutdown: requests are held, never executed, then refused NOT_PRIMARY with the view naming the next primary', () => {
+    const p = primaryWithBackup();
+    p.step({ kind: 'shutdown' });
+    p.step({ kind: 'clientOp', conn: 1, req: put(1) });
+    expect(takeEffects(p).filter((e) => e.kind !== 'log')).to.deep.equal([]);
+    expect(p.ready().drained, 'a held request is not pending').to.equal(true);
+    expect(p.store.index).to.equal(0);
+    const v3 = makeView(3, B, null);
+    p.step({ kind: 'view', view: v3, holders: { primary: 'ib', backup: null } });
+    takeEffects(p);
+    p.step({ kind: 'releaseHeld' });
+    p.step({ kind: 'clientOp', conn: 2, req: put(2) });
+    expect(takeEffects(p).filter((e) => e.kind === 'reply').map((e) => (e as { msg: { seq: number; code?: string; view?: unknown } }).msg))
+      .to.deep.equal([1, 2].map((seq) => ({ type: 'res', seq, ok: false, code: 'NOT_PRIMARY', message: `not the primary of view 3 (its primary is ${B})`, view: v3 })));
+    expect(p.store.index, 'nothing held was executed').to.equal(0);
+  });
 });
+
