@@ -59,6 +59,7 @@ import { PrimaryRole } from './primary-role';
 import { BackupRole } from './backup-role';
 import { PingRules } from './ping-rules';
 import { PeerHolds } from './peer-hold';
+import { clientsPaused, RESUME_PENDING } from './backpressure';
 import {
   notPrimary, watchNotPrimary,
   type ConnId, type FromPrimaryMsg, type PeerIdentity, type PeerLinkId, type ReplicaEffect, type ReplicaInput,
@@ -67,6 +68,7 @@ import {
 
 export * from './replica-io';
 export { TRANSFER_WINDOW, WATCH_CLIENT } from './primary-role';
+export { PAUSE_PENDING, RESUME_PENDING, PAUSE_PENDING_BYTES, RESUME_PENDING_BYTES } from './backpressure';
 
 export interface ReplicaMachineOptions {
   /** My id: the advertised URL. */
@@ -89,14 +91,6 @@ export interface ReplicaMachineOptions {
 
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
 const TRANSFER_CHUNK_BYTES = 128 * 1024;
-/** Stop reading client sockets at this many unanswered requests. @default 100000 */
-export const PAUSE_PENDING = 100_000;
-/** Resume reading at this many. @default 50000 */
-export const RESUME_PENDING = 50_000;
-/** Stop reading client sockets when the unanswered requests hold this much (pendingBytes). @default 64 MiB */
-export const PAUSE_PENDING_BYTES = 64 * 1024 * 1024;
-/** Resume at this much. @default 32 MiB */
-export const RESUME_PENDING_BYTES = 32 * 1024 * 1024;
 /** How long frames for an unannounced view are held before their link is closed. @default max(1 s, 10 × pingInterval) */
 export const holdMs = (pingIntervalMs: number): number => Math.max(1000, 10 * pingIntervalMs);
 
@@ -237,13 +231,8 @@ export class ReplicaMachine implements RoleContext {
     rd.pump = primary && p.wantsPump;
     rd.receivingTransfer = this.backup.receiving;
     const n = this.pendingCount();
-    if (n === 0) {
-      rd.drained = !primary || this.pingNum === this._view.viewnum;
-      if (rd.pauseClients) this.setPause(false);
-    } else {
-      rd.drained = false;
-      this.applyBackpressure(n, this.pendingBytes());
-    }
+    rd.drained = n === 0 && (!primary || this.pingNum === this._view.viewnum);
+    if (n !== 0 || rd.pauseClients) this.applyBackpressure(n, this.pendingBytes());
     if (rd.ping === null) this.nextPing();
     return rd;
   }
@@ -254,21 +243,11 @@ export class ReplicaMachine implements RoleContext {
     this.rd.ping = null;
   }
 
-  /**
-   * Backpressure: with PAUSE_PENDING requests unanswered, or PAUSE_PENDING_BYTES held by
-   * them, the shell stops reading client sockets (TCP pushes back on the clients) until
-   * RESUME_PENDING and RESUME_PENDING_BYTES, so the ordered but unanswered requests stay
-   * bounded, in number and in memory, without an extra error code.
-   */
   private applyBackpressure(n: number, bytes: number): void {
-    if (!this.rd.pauseClients && (n >= PAUSE_PENDING || bytes >= PAUSE_PENDING_BYTES)) this.setPause(true, n, bytes);
-    else if (this.rd.pauseClients && n <= RESUME_PENDING && bytes <= RESUME_PENDING_BYTES) this.setPause(false, n, bytes);
-  }
-
-  private setPause(on: boolean, pending = 0, pendingBytes = 0): void {
-    this.rd.pauseClients = on;
-    if (on) this.log('warn', 'too many requests waiting for the backup: pausing client reads', { pending, pendingBytes });
-    else this.log('info', 'resuming client reads', { pending, pendingBytes });
+    const paused = clientsPaused(this.rd.pauseClients, n, bytes);
+    if (paused === this.rd.pauseClients) return;
+    this.rd.pauseClients = paused;
+    this.log(paused ? 'warn' : 'info', paused ? 'too many requests waiting for the backup: pausing client reads' : 'resuming client reads', { pending: n, pendingBytes: bytes });
   }
 
   private nextPing(): void {

@@ -58,6 +58,7 @@ function isCore(file: string): boolean {
     || file === 'server/replica/backup-role.ts'
     || file === 'server/replica/ping-rules.ts'
     || file === 'server/replica/peer-hold.ts'
+    || file === 'server/replica/backpressure.ts'
     || file === 'server/replica/snapshot.ts'
     || file === 'server/replica/write-history.ts'
     || file === 'server/replica/watch-registry.ts'
