@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/logger';
 import { CloseCodes } from '../../common/errors';
 import { RateLimitedLog } from '../rate-limited-log';
@@ -85,9 +86,34 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
   });
   server.keepAliveTimeout = 65_000;
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload, perMessageDeflate: false });
+  server.on('upgrade', upgradeHandler(o, wss));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const keepalive = startKeepalive(wss, o.keepaliveMs ?? 0, o.log);
+  return {
+    server,
+    wss,
+    port,
+    connectionCount: () => wss.clients.size,
+    close: (code: number = CloseCodes.GoingAway, reason = 'shutting down') => new Promise<void>((resolve) => {
+      if (keepalive) clearInterval(keepalive);
+      for (const ws of wss.clients) ws.close(code, reason);
+      wss.close();
+      server.close(() => resolve());
+      server.closeAllConnections?.();
+      setTimeout(() => { for (const ws of wss.clients) ws.terminate(); }, 200).unref();
+    }),
+  };
+}
+
+/** Route WebSocket upgrades by path, within each path's connection bound (HTTP 404 / 503 otherwise). */
+function upgradeHandler(o: WsServerOptions, wss: WebSocketServer): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
   const warnings = new RateLimitedLog(o.log);
   const open = new Map<string, number>(); // path → open connections (keys: the fixed route paths)
-  server.on('upgrade', (req, socket, head) => {
+  return (req, socket, head) => {
     // Until ws takes the socket over, a reset from the other end must not become an
     // unhandled 'error' (SPEC §1: bad input never kills the process).
     socket.on('error', () => socket.destroy());
@@ -118,26 +144,6 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
       ws.on('error', (err) => o.log.debug({ err: err.message }, 'websocket error'));
       route(ws, req, url);
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const keepalive = startKeepalive(wss, o.keepaliveMs ?? 0, o.log);
-  return {
-    server,
-    wss,
-    port,
-    connectionCount: () => wss.clients.size,
-    close: (code: number = CloseCodes.GoingAway, reason = 'shutting down') => new Promise<void>((resolve) => {
-      if (keepalive) clearInterval(keepalive);
-      for (const ws of wss.clients) ws.close(code, reason);
-      wss.close();
-      server.close(() => resolve());
-      server.closeAllConnections?.();
-      setTimeout(() => { for (const ws of wss.clients) ws.terminate(); }, 200).unref();
-    }),
   };
 }
 

@@ -1,13 +1,13 @@
 /**
  * State-transfer chunks (SPEC §3.4, docs/PROTOCOL.md §3.2): the primary's side of a
- * streaming transfer (TransferCursor, opened by Store.openTransfer) and the JSON byte
+ * streaming transfer (TransferCursor, opened by KvState.openTransfer) and the JSON byte
  * accounting that keeps chunks and forwarded frames under the message limit.
  * DETERMINISTIC: imports only from common/ and the store's types.
  */
 import type { DedupEntry, HistoryEntry, DataEntry } from '../../common/messages';
 import { utf8Length } from '../../common/limits';
-import type { History, WriteEvent } from './history';
-import type { Slot, ClientTable } from './store';
+import type { WriteHistory, WriteEvent } from './write-history';
+import type { Slot, ClientTable } from './kv-state';
 
 /** Target size of one snapshot chunk, in UTF-8 bytes of its JSON. @default 524288 */
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
@@ -87,7 +87,7 @@ function splitByJsonBytes(s: string, maxBytes: number): string[] {
 }
 
 /**
- * The primary's side of one streaming transfer (Store.openTransfer). It reads the store's
+ * The primary's side of one streaming transfer (KvState.openTransfer). It reads the store's
  * live maps: the data through a live Map iterator (entries deleted before it reaches them
  * are skipped, entries added are visited, which is why every key a write touches is marked
  * handled), the at-most-once table and the history only in `meta()`, at the start.
@@ -110,7 +110,7 @@ export class TransferCursor {
     data: Map<string, Slot>,
     private readonly valueOf: (slot: Slot) => string,
     private readonly clients: Map<string, ClientTable>,
-    history: History,
+    history: WriteHistory,
     private readonly onClose: () => void,
   ) {
     this.iter = data.entries();

@@ -11,7 +11,7 @@ import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/conf
 import { connect, Store, ConnectOptions, UnderstudyError } from '../../client/node';
 import type { WatchEvent } from '../../client/core/watches';
 import type { WebSocketCtor } from '../../client/connection';
-import type { HistoryBounds } from '../../server/replica/history';
+import type { HistoryBounds } from '../../server/replica/write-history';
 import { teardownAfterEach } from '../support/teardown';
 import { waitFor } from '../support/wait';
 

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { SimNetwork } from '../support/sim-network';
 import { Watches, WatchEvent } from '../../client/core/watches';
 import type { View } from '../../common/view';
-import type { HistoryBounds } from '../../server/replica/history';
+import type { HistoryBounds } from '../../server/replica/write-history';
 
 const A = 'ws://a';
 const B = 'ws://b';

@@ -17,21 +17,30 @@
  *                  it learns the view from the replicas' reports (`reports: true`)
  *
  * Views come from `setView(view, holders)` (tests independent of the view service) or from
- * the real ViewMachine through `pingAll()` / `tickVs()` when constructed with `{ vs: true }`.
+ * the real ViewMachine when constructed with `{ vs: true }`: every replica has a link to it
+ * (cut by isolate/cutVs, restored by heal, dropped and reopened by restartVs), `tick(id)` /
+ * `pingAll()` / `tickVs()` tick the machines, and the pings their Ready asks for are queued
+ * (`pings`) and answered by `deliverPings()` (which pingAll and tickVs call), as the real
+ * shell sends them: the machine decides when and with what viewnum (ping-rules.ts).
+ *
+ * Each step's one Ready is applied as the shell does: effects routed, `backupTarget` kept,
+ * `flush`/`pump` stepped by `flushAll()` (one event-loop turn), `readPeer`/`closePeer` pause
+ * or break the /peer link.
  *
  * A primary's link models the shell's: one link per backupTarget with an epoch; frames sent
  * on an older epoch are discarded (a closed TCP connection), so a link is FIFO and reliable
  * while it is up, like a WebSocket.
  */
-import { ReplicaMachine, ReplicaEffect, FromPrimaryMsg, FromBackupMsg, ConnId, PeerIdentity } from '../../server/replica/replica-machine';
+import { ReplicaMachine, ReplicaEffect, FromPrimaryMsg, FromBackupMsg, ConnId, PeerIdentity, PingOut } from '../../server/replica/replica-machine';
+import { fwdFrameText } from '../../server/replica/forward-frames';
 import { ViewMachine } from '../../server/viewservice/view-machine';
 import type { ViewStorage } from '../../common/recovery';
 import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, ResMsg, OpName } from '../../common/messages';
 import { DEFAULT_LIMITS, type Limits } from '../../common/limits';
 import { decode, TRUSTED } from '../../common/protocol';
-import type { StoreBounds } from '../../server/replica/store';
-import type { HistoryBounds } from '../../server/replica/history';
+import type { StoreBounds } from '../../server/replica/kv-state';
+import type { HistoryBounds } from '../../server/replica/write-history';
 import { ManualClock } from './manual-clock';
 
 export interface Envelope {
@@ -53,9 +62,17 @@ interface SimNode {
   id: string;
   incarnation: string;
   machine: ReplicaMachine;
-  /** The primary side of the link to machine.backupTarget. */
+  /** The primary side of the link to Ready.backupTarget. */
   link: { target: string | null; epoch: number; up: boolean };
+  /** What the last Ready said. */
+  flush: boolean;
+  pump: boolean;
+  /** The replica's link to the view service is up. */
+  vsUp: boolean;
 }
+
+/** A ping a replica's Ready asked for, on its way to the view service. */
+export interface PingRecord { from: string; incarnation: string; msg: PingOut }
 
 export interface SimOptions {
   limits?: Limits;
@@ -84,6 +101,12 @@ export class SimNetwork {
   /** Every frame delivered, for assertions (e.g. "one fwd frame"). */
   readonly delivered: Envelope[] = [];
   readonly clock = new ManualClock();
+  /** Pings sent and not yet delivered to the view service (deliverPings). */
+  pings: PingRecord[] = [];
+  /** /peer links a backup's core closed (closePeer), for assertions. */
+  readonly peerCloses: { at: string; link: number; code: number; reason: string }[] = [];
+  /** Every ping sent, for assertions (e.g. "one viewnum-0 ping"). */
+  readonly pingLog: PingRecord[] = [];
   vs: ViewMachine | null;
   readonly pingIntervalMs: number;
   /** Reconnect links on deliver(). */
@@ -92,6 +115,10 @@ export class SimNetwork {
   private cuts = new Set<string>();
   private vsCut = new Set<string>();
   private held = new Set<string>();
+  /** /peer links (by epoch) whose reading the backup's core stopped (readPeer off). */
+  private pausedLinks = new Set<number>();
+  /** /peer link epoch → the primary that opened it and its identity. */
+  private linkOwners = new Map<number, { primary: string; peer: PeerIdentity }>();
   private epochs = 0;
   private incarnations = 0;
 
@@ -107,6 +134,11 @@ export class SimNetwork {
   /** The view service restarts: a new machine over `storage` (default: the one it had; null: none). */
   restartVs(storage: ViewStorage | null | undefined = this.o.storage): ViewMachine {
     this.vs = this.newVs(storage ?? undefined);
+    for (const id of [...this.nodes.keys()]) {
+      this.setVsLink(id, false); // the old process's links closed; answers on them are lost
+      if (!this.vsCut.has(id)) this.setVsLink(id, true);
+    }
+    this.pings = [];
     return this.vs;
   }
 
@@ -136,9 +168,13 @@ export class SimNetwork {
 
   private start(id: string): SimNode {
     const incarnation = `${id}#${++this.incarnations}`;
-    const machine = new ReplicaMachine({ me: id, incarnation, limits: this.o.limits, storeBounds: this.o.storeBounds, chunkBytes: this.o.chunkBytes, history: this.o.history });
-    const node: SimNode = { id, incarnation, machine, link: { target: null, epoch: ++this.epochs, up: false } };
+    const machine = new ReplicaMachine({
+      me: id, incarnation, limits: this.o.limits, storeBounds: this.o.storeBounds, chunkBytes: this.o.chunkBytes, history: this.o.history,
+      pingIntervalMs: this.pingIntervalMs,
+    });
+    const node: SimNode = { id, incarnation, machine, link: { target: null, epoch: ++this.epochs, up: false }, flush: false, pump: false, vsUp: false };
     this.nodes.set(id, node);
+    if (this.vs && !this.vsCut.has(id)) this.setVsLink(id, true);
     return node;
   }
 
@@ -170,18 +206,46 @@ export class SimNetwork {
     }
   }
 
-  /** Every reachable replica pings the real ViewMachine; answers and new views are delivered. */
+  /** The replica's link to the view service opens (up) or closes: its machine is told, as the shell's link does. */
+  setVsLink(id: string, up: boolean): void {
+    const n = this.nodes.get(id);
+    if (!n || n.vsUp === up) return;
+    n.vsUp = up;
+    this.step(id, { kind: up ? 'vsLinkUp' : 'vsLinkDown' });
+  }
+
+  /** Time passes for one replica: machine.tick(clock.now()) and its Ready applied. */
+  tick(id: string): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    n.machine.tick(this.clock.now());
+    this.applyReady(n);
+  }
+
+  /** Every replica ticks (a ping is due), and every queued ping reaches the view service. */
   pingAll(): void {
+    for (const id of [...this.nodes.keys()]) this.tick(id);
+    this.deliverPings();
+  }
+
+  /** Queued pings reach the real ViewMachine (in order); each is answered with its view, new views are pushed. */
+  deliverPings(): void {
     const vs = this.needVs();
-    for (const n of [...this.nodes.values()]) {
-      if (this.vsCut.has(n.id) || this.nodes.get(n.id) !== n) continue;
-      const view = vs.ping(n.id, n.incarnation, n.machine.pingViewnum, this.o.reports ? n.machine.report() : undefined);
+    const pings = this.pings;
+    this.pings = [];
+    for (const p of pings) {
+      const n = this.nodes.get(p.from);
+      if (!n || n.incarnation !== p.incarnation || !n.vsUp) continue; // the link it went out on is gone
+      const { view: _v, holders: _h, role: _r, initialised: _i, suspect, ...bare } = p.msg;
+      const report = this.o.reports ? { view: p.msg.view!, holders: p.msg.holders ?? null, role: p.msg.role!, initialised: p.msg.initialised! } : undefined;
+      const view = vs.ping(bare.id, bare.incarnation, bare.viewnum, report);
+      if (suspect !== undefined) vs.suspect(bare.id, bare.incarnation, suspect);
       this.step(n.id, { kind: 'view', view, holders: vs.holders });
       this.pushNewView();
     }
   }
 
-  /** One pingInterval: advance the clock, every reachable replica pings, the VS ticks. */
+  /** One pingInterval: advance the clock, every reachable replica ticks and pings, the VS ticks. */
   tickVs(): void {
     const vs = this.needVs();
     this.clock.advance(this.pingIntervalMs);
@@ -232,34 +296,70 @@ export class SimNetwork {
 
   // ───────────────────────── the network ─────────────────────────
 
-  /** Step a replica and route its effects. `via` is the /peer link a fromPrimary frame came on. */
-  step(id: string, input: Parameters<ReplicaMachine['step']>[0], via?: Envelope): void {
+  /** Step a replica and apply its Ready. */
+  step(id: string, input: Parameters<ReplicaMachine['step']>[0]): void {
     const n = this.nodes.get(id);
     if (!n) return;
     n.machine.step(input);
-    for (const e of n.machine.takeEffects()) {
-      switch (e.kind) {
-        case 'reply': this.replies.push({ at: id, conn: e.conn, msg: e.msg }); break;
-        case 'push': this.pushes.push({ at: id, conn: e.conn, msg: e.msg }); break;
-        case 'log': this.logs.push({ at: id, effect: e }); if (process.env.SIM_LOG) console.log(id, e.level, e.msg, JSON.stringify(e.data ?? {})); break;
-        case 'toBackup':
-          if (n.link.up && n.link.target) {
-            // a pre-encoded frame travels as text and is decoded as the real /peer route does
-            const msg = e.text === undefined ? e.msg : decode(e.text, this.o.limits ?? DEFAULT_LIMITS, TRUSTED) as FromPrimaryMsg;
-            this.queue.push({ from: id, to: n.link.target, dir: 'toBackup', msg, link: n.link.epoch, peer: { id, incarnation: n.incarnation } });
-          }
-          break;
-        case 'toPrimary':
-          if (via) this.queue.push({ from: id, to: via.from, dir: 'toPrimary', msg: e.msg, link: via.link, peer: via.peer });
-          break;
-      }
-    }
-    this.syncLink(n);
+    this.applyReady(n);
   }
 
-  /** The shell's rule: one link to machine.backupTarget; a new target means a new link. */
-  private syncLink(n: SimNode): void {
-    const target = n.machine.backupTarget;
+  /** The shell's part: route the effects, send the ping, keep one link to backupTarget. */
+  private applyReady(n: SimNode): void {
+    const rd = n.machine.ready();
+    for (const e of rd.effects) this.route(n, e);
+    if (rd.ping !== null && this.vs && n.vsUp) {
+      const rec = { from: n.id, incarnation: n.incarnation, msg: rd.ping };
+      this.pings.push(rec);
+      this.pingLog.push(rec);
+    }
+    n.flush = rd.flush !== 'none';
+    n.pump = rd.pump;
+    n.machine.advance();
+    this.syncLink(n, rd.backupTarget);
+  }
+
+  private route(n: SimNode, e: ReplicaEffect): void {
+    const id = n.id;
+    switch (e.kind) {
+      case 'reply': this.replies.push({ at: id, conn: e.conn, msg: e.msg }); break;
+      case 'push': this.pushes.push({ at: id, conn: e.conn, msg: e.msg }); break;
+      case 'log': this.logs.push({ at: id, effect: e }); if (process.env.SIM_LOG) console.log(id, e.level, e.msg, JSON.stringify(e.data ?? {})); break;
+      case 'toBackup':
+        if (n.link.up && n.link.target) {
+          // a fwd travels as the text the shell builds from the raw frames, decoded as the real /peer route does
+          const msg = e.msg.type === 'fwd' ? decode(fwdFrameText(e.msg, e.raws), this.o.limits ?? DEFAULT_LIMITS, TRUSTED) as FromPrimaryMsg : e.msg;
+          const peer = { id, incarnation: n.incarnation };
+          this.linkOwners.set(n.link.epoch, { primary: id, peer });
+          this.queue.push({ from: id, to: n.link.target, dir: 'toBackup', msg, link: n.link.epoch, peer });
+        }
+        break;
+      case 'toPrimary': {
+        const owner = this.linkOwners.get(e.link);
+        if (owner) this.queue.push({ from: id, to: owner.primary, dir: 'toPrimary', msg: e.msg, link: e.link, peer: owner.peer });
+        break;
+      }
+      case 'readPeer':
+        if (e.on) this.pausedLinks.delete(e.link);
+        else this.pausedLinks.add(e.link);
+        break;
+      case 'closePeer': {
+        this.peerCloses.push({ at: id, link: e.link, code: e.code, reason: e.reason });
+        this.pausedLinks.delete(e.link);
+        const owner = this.nodes.get(this.linkOwners.get(e.link)?.primary ?? '');
+        if (owner && owner.link.epoch === e.link && owner.link.up) this.breakLink(owner);
+        break;
+      }
+      case 'relinkBackup':
+        // Link.restart(): the socket ends (frames in flight on it are lost), the link reconnects
+        // (reconnect()); the machine already counts it as down.
+        n.link = { target: n.link.target, epoch: ++this.epochs, up: false };
+        break;
+    }
+  }
+
+  /** The shell's rule: one link to Ready.backupTarget; a new target means a new link. */
+  private syncLink(n: SimNode, target: string | null): void {
     if (target === n.link.target) return;
     n.link = { target, epoch: ++this.epochs, up: false };
   }
@@ -293,8 +393,8 @@ export class SimNetwork {
   /** Flush every machine that wants it, and pump every streaming transfer (one event-loop turn). */
   flushAll(): void {
     for (const n of [...this.nodes.values()]) {
-      if (n.machine.wantsFlush) this.step(n.id, { kind: 'flush' });
-      if (n.machine.wantsPump) this.step(n.id, { kind: 'pump' });
+      if (n.flush) this.step(n.id, { kind: 'flush' });
+      if (n.pump && this.nodes.get(n.id) === n) this.step(n.id, { kind: 'pump' });
     }
   }
 
@@ -305,13 +405,13 @@ export class SimNetwork {
 
   /** Deliver one frame (the first not held); false if none. */
   deliverOne(): boolean {
-    const i = this.queue.findIndex((e) => !this.held.has(`${e.from}>${e.to}`));
+    const i = this.queue.findIndex((e) => !this.held.has(`${e.from}>${e.to}`) && !(e.dir === 'toBackup' && this.pausedLinks.has(e.link)));
     if (i < 0) return false;
     const [env] = this.queue.splice(i, 1);
     if (!this.live(env)) return true;
     this.delivered.push(env);
     if (env.dir === 'toBackup') {
-      this.step(env.to, { kind: 'fromPrimary', peer: env.peer, msg: env.msg as FromPrimaryMsg }, env);
+      this.step(env.to, { kind: 'fromPrimary', link: env.link, peer: env.peer, msg: env.msg as FromPrimaryMsg });
     } else {
       this.step(env.to, { kind: 'fromBackup', msg: env.msg as FromBackupMsg });
     }
@@ -338,16 +438,19 @@ export class SimNetwork {
 
   isolate(id: string): void {
     for (const other of this.nodes.keys()) if (other !== id) this.cut(id, other);
-    this.vsCut.add(id);
+    this.cutVs(id);
   }
 
   cutVs(id: string): void {
     this.vsCut.add(id);
+    this.setVsLink(id, false);
   }
 
   heal(): void {
     this.cuts.clear();
+    const cut = [...this.vsCut];
     this.vsCut.clear();
+    if (this.vs) for (const id of cut) this.setVsLink(id, true);
   }
 
   hold(from: string, to: string): void {

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { utf8Length } from '../../common/limits';
-import { jsonStringBytes } from '../../server/replica/store';
+import { jsonStringBytes } from '../../server/replica/kv-state';
 import { mulberry32 } from '../support/random';
 
 const ALPHABET = ['a', 'Z', '0', ' ', '~', '"', '\\', '\n', '\t', '\x01', '\x7f', 'é', 'ß', '€', '日', '😀', '\ud800', '\udc00'];

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { withoutText } from '../support/effects';
+import { withoutText, takeEffects, wantsFlush } from '../support/effects';
 import { ReplicaMachine, ReplicaEffect, PeerIdentity } from '../../server/replica/replica-machine';
 import { makeView } from '../../common/view';
 import type { View, ViewHolders } from '../../common/view';
@@ -25,7 +25,7 @@ function setView(m: ReplicaMachine, v: View, h: ViewHolders = holders(v)): Repli
 
 /** The effects without log lines (asserted exactly). */
 function effects(m: ReplicaMachine): ReplicaEffect[] {
-  return withoutText(m.takeEffects().filter((e) => e.kind !== 'log'));
+  return withoutText(takeEffects(m).filter((e) => e.kind !== 'log'));
 }
 
 function req(seq: number, op: OpName, key: string, value?: string, client = 'c'): ReqMsg {
@@ -57,7 +57,7 @@ function installedBackup(): { b: ReplicaMachine; v: View } {
   for (const msg of [
     { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } as const,
     { type: 'xfer-end', viewnum: 2 } as const,
-  ]) b.step({ kind: 'fromPrimary', peer: peer(A), msg });
+  ]) b.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg });
   effects(b);
   return { b, v };
 }
@@ -114,7 +114,7 @@ describe('ReplicaMachine', () => {
         { kind: 'reply', conn: 1, msg: { type: 'res', seq: 1, ok: true, value: null, rev: 1 } },
         { kind: 'reply', conn: 1, msg: { type: 'res', seq: 2, ok: true, value: 'v', rev: 1 } },
       ]);
-      expect(m.wantsFlush).to.equal(false);
+      expect(wantsFlush(m)).to.equal(false);
     });
   });
 
@@ -150,11 +150,11 @@ describe('ReplicaMachine', () => {
       expect(effects(m)).to.have.length(1);
       setView(m, makeView(2, A, B));
       m.step({ kind: 'clientOp', conn: 1, req: req(2, 'append', 'k', 'b') }); // after the snapshot (index 1)
-      expect(m.wantsFlush, 'nothing is forwarded before the link is up').to.equal(false);
+      expect(wantsFlush(m), 'nothing is forwarded before the link is up').to.equal(false);
       m.step({ kind: 'backupLinkUp' });
       const begin = effects(m);
       expect(begin[0]).to.have.nested.property('msg.index', 1);
-      expect(m.wantsFlush).to.equal(true);
+      expect(wantsFlush(m)).to.equal(true);
       m.step({ kind: 'flush' });
       // the key the append changed went out as of the snapshot ('a'), pulled ahead by the
       // append, before the end of this one-key transfer; the cursor skipped it
@@ -179,7 +179,7 @@ describe('ReplicaMachine', () => {
       expect(effects(m)[0]).to.have.nested.property('msg.index', 0);
       m.step({ kind: 'clientOp', conn: 1, req: req(1, 'put', 'k', 'v') });
       m.step({ kind: 'backupLinkDown' });
-      expect(m.wantsFlush).to.equal(false);
+      expect(wantsFlush(m)).to.equal(false);
       m.step({ kind: 'backupLinkUp' });
       const e = effects(m);
       expect(e.map((x) => (x as { msg: { type: string } }).msg.type)).to.deep.equal(['xfer-begin', 'xfer-data', 'xfer-data', 'xfer-data', 'xfer-end']);
@@ -227,7 +227,7 @@ describe('ReplicaMachine', () => {
         kind: 'toBackup',
         msg: { type: 'fwd', viewnum: 2, index: 1, ops: [1, 2, 3].map((s) => req(s, 'append', 'k', String(s))) },
       }]);
-      expect(p.wantsFlush).to.equal(false);
+      expect(wantsFlush(p)).to.equal(false);
       p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: 2 } });
       expect(effects(p).map((e) => (e as { conn: number }).conn)).to.deep.equal([1, 2]);
       p.step({ kind: 'fromBackup', msg: { type: 'fwdack', viewnum: 2, index: 3 } });
@@ -252,7 +252,7 @@ describe('ReplicaMachine', () => {
       effects(p);
       p.step({ kind: 'backupLinkDown' });
       p.step({ kind: 'clientOp', conn: 1, req: req(4, 'put', 'k4', 'v') });
-      expect(p.wantsFlush).to.equal(false);
+      expect(wantsFlush(p)).to.equal(false);
       p.step({ kind: 'backupLinkUp' });
       p.step({ kind: 'flush' });
       const [e] = effects(p);
@@ -291,16 +291,26 @@ describe('ReplicaMachine', () => {
       expect(p.pendingCount()).to.equal(0);
     });
 
-    it('adopts a newer view from a reject: replaced, every waiting op gets NOT_PRIMARY', () => {
-      const { p } = primaryWithBackup();
+    it('a reject naming a newer view deposes it without adopting that view: every waiting op gets NOT_PRIMARY pointing there (SPEC §3.3)', () => {
+      const { p, v } = primaryWithBackup();
       p.step({ kind: 'clientOp', conn: 1, req: req(1, 'put', 'k', 'v') });
       const v3 = makeView(3, B, C);
       p.step({ kind: 'fromBackup', msg: { type: 'reject', view: v3, reason: 'x' } });
       expect(effects(p)).to.deep.equal([
         { kind: 'reply', conn: 1, msg: { type: 'res', seq: 1, ok: false, code: 'NOT_PRIMARY', message: `not the primary of view 3 (its primary is ${B})`, view: v3 } },
       ]);
+      expect(p.view, 'views come from the view service only').to.deep.equal(v);
+      expect(p.role).to.equal('idle');
+      expect(p.backupTarget).to.equal(null);
+      expect(p.pingViewnum).to.equal(2);
+      // new requests are refused, pointed at the newer view, until the view service's arrives
+      p.step({ kind: 'clientOp', conn: 2, req: req(2, 'get', 'k') });
+      expect(effects(p)).to.deep.equal([
+        { kind: 'reply', conn: 2, msg: { type: 'res', seq: 2, ok: false, code: 'NOT_PRIMARY', message: `not the primary of view 3 (its primary is ${B})`, view: v3 } },
+      ]);
+      setView(p, v3);
       expect(p.view).to.deep.equal(v3);
-      expect(p.pingViewnum).to.equal(2); // a view learned from a peer is not reported to the view service
+      expect(p.pingViewnum).to.equal(3);
     });
 
     it('keeps waiting ops on a reject with an older or equal view, and relinks for a fresh transfer', () => {
@@ -352,7 +362,7 @@ describe('ReplicaMachine', () => {
   });
 
   describe('backup (SPEC §3.3)', () => {
-    it('installs a transfer from its view\'s primary and answers xferack with the index', () => {
+    it('never adopts a view from an xfer-begin: the frames wait, unread, until the view service announces the view, then install (views come from the view service only)', () => {
       const b = machine(B);
       const v = makeView(2, A, B);
       const steps = [
@@ -360,16 +370,47 @@ describe('ReplicaMachine', () => {
         { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } as const,
         { type: 'xfer-end', viewnum: 2 } as const,
       ];
-      for (const msg of steps) b.step({ kind: 'fromPrimary', peer: peer(A), msg: msg as never });
-      // it learned view 2 from xfer-begin
-      expect(b.view).to.deep.equal(v);
-      expect(b.role).to.equal('backup');
-      expect(effects(b)).to.deep.equal([
-        { kind: 'toPrimary', msg: { type: 'chunkack', viewnum: 2, n: 1 } },
-        { kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 5 } },
+      for (const msg of steps) b.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg: msg as never });
+      expect(b.view, 'not adopted from the peer').to.deep.equal(makeView(0, null, null));
+      expect(b.role).to.equal('idle');
+      expect(effects(b), 'held: the shell stops reading the link').to.deep.equal([{ kind: 'readPeer', link: 1, on: false }]);
+      // the view service announces view 2: the held frames are stepped in order
+      expect(setView(b, v)).to.deep.equal([
+        { kind: 'readPeer', link: 1, on: true },
+        { kind: 'toPrimary', link: 1, msg: { type: 'chunkack', viewnum: 2, n: 1 } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'xferack', viewnum: 2, index: 5 } },
       ]);
+      expect(b.role).to.equal('backup');
       expect(b.store.get('k')).to.equal('v');
       expect(b.store.revision).to.equal(3);
+    });
+
+    it('a hold that starts before the first tick is timed from the first tick, not from time zero', () => {
+      const b = machine(B);
+      const v = makeView(2, A, B);
+      b.step({ kind: 'fromPrimary', link: 3, peer: peer(A), msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } });
+      effects(b);
+      b.tick(5_000_000);
+      expect(effects(b), 'still held').to.deep.equal([]);
+      expect(setView(b, v)[0]).to.deep.equal({ kind: 'readPeer', link: 3, on: true });
+    });
+
+    it('closes a held link with 1013 when the view service never announces its view (a forged view), on tick', () => {
+      const b = machine(B);
+      setView(b, makeView(1, C, null));
+      b.tick(1_000);
+      const forged = makeView(2 ** 40, A, B);
+      b.step({ kind: 'fromPrimary', link: 7, peer: peer(A), msg: { type: 'xfer-begin', view: forged, holders: holders(forged), index: 0, revision: 0 } });
+      expect(effects(b)).to.deep.equal([{ kind: 'readPeer', link: 7, on: false }]);
+      b.tick(1_999);
+      expect(effects(b)).to.deep.equal([]);
+      b.tick(2_000);
+      expect(effects(b)).to.deep.equal([
+        { kind: 'readPeer', link: 7, on: true },
+        { kind: 'closePeer', link: 7, code: 1013, reason: 'view not announced' },
+      ]);
+      expect(b.view.viewnum).to.equal(1);
+      expect(b.role).to.equal('idle');
     });
 
     it('a backup that restarted before the transfer reached it still takes the transfer, so the primary can acknowledge the view (no permanent stall, SPEC §2.3)', () => {
@@ -382,10 +423,10 @@ describe('ReplicaMachine', () => {
         { type: 'xfer-begin', view: v, holders: holders(v), index: 4, revision: 2 } as const,
         { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } as const,
         { type: 'xfer-end', viewnum: 2 } as const,
-      ]) b.step({ kind: 'fromPrimary', peer: peer(A), msg: msg as never });
+      ]) b.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg: msg as never });
       expect(effects(b)).to.deep.equal([
-        { kind: 'toPrimary', msg: { type: 'chunkack', viewnum: 2, n: 1 } },
-        { kind: 'toPrimary', msg: { type: 'xferack', viewnum: 2, index: 4 } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'chunkack', viewnum: 2, n: 1 } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'xferack', viewnum: 2, index: 4 } },
       ]);
       expect(b.store.get('k')).to.equal('v');
       // It still never serves: only the primary slot is tied to the incarnation.
@@ -399,28 +440,28 @@ describe('ReplicaMachine', () => {
       const b = machine(B);
       const v = makeView(2, A, B);
       setView(b, v);
-      b.step({ kind: 'fromPrimary', peer: peer(C), msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } });
-      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'reject', view: v, reason: `${C} is not the primary of view 2` } }]);
+      b.step({ kind: 'fromPrimary', link: 1, peer: peer(C), msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } });
+      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: `${C} is not the primary of view 2` } }]);
     });
 
     it('rejects fwd before the transfer is installed', () => {
       const b = machine(B);
       const v = makeView(2, A, B);
       setView(b, v);
-      b.step({ kind: 'fromPrimary', peer: peer(A), msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
-      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'reject', view: v, reason: 'no state transfer installed for view 2' } }]);
+      b.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
+      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: 'no state transfer installed for view 2' } }]);
       expect(b.store.size).to.equal(0);
     });
 
     it('rejects fwd with a stale viewnum, or from a peer that is not the primary', () => {
       const { b, v } = installedBackup();
-      b.step({ kind: 'fromPrimary', peer: peer(A), msg: { type: 'fwd', viewnum: 1, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
-      b.step({ kind: 'fromPrimary', peer: peer(C), msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
-      b.step({ kind: 'fromPrimary', peer: { id: A, incarnation: 'other' }, msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
+      b.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg: { type: 'fwd', viewnum: 1, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
+      b.step({ kind: 'fromPrimary', link: 1, peer: peer(C), msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
+      b.step({ kind: 'fromPrimary', link: 1, peer: { id: A, incarnation: 'other' }, msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
       expect(effects(b)).to.deep.equal([
-        { kind: 'toPrimary', msg: { type: 'reject', view: v, reason: 'fwd for view 1, but my view is 2' } },
-        { kind: 'toPrimary', msg: { type: 'reject', view: v, reason: `${C} is not the primary of view 2` } },
-        { kind: 'toPrimary', msg: { type: 'reject', view: v, reason: `${A} is not the primary of view 2` } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: 'fwd for view 1, but my view is 2' } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: `${C} is not the primary of view 2` } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: `${A} is not the primary of view 2` } },
       ]);
       expect(b.store.size).to.equal(0);
     });
@@ -428,16 +469,16 @@ describe('ReplicaMachine', () => {
     it('applies fwd in order, acks cumulatively, skips already-applied ops of a resend, rejects a gap', () => {
       const { b, v } = installedBackup();
       const fwd = (index: number, seqs: number[]) => b.step({
-        kind: 'fromPrimary', peer: peer(A),
+        kind: 'fromPrimary', link: 1, peer: peer(A),
         msg: { type: 'fwd', viewnum: 2, index, ops: seqs.map((s) => req(s, 'append', 'k', String(s))) },
       });
       fwd(1, [1, 2]);
       fwd(2, [2, 3]); // resend overlapping: op 2 skipped
       fwd(5, [5]); // gap
       expect(effects(b)).to.deep.equal([
-        { kind: 'toPrimary', msg: { type: 'fwdack', viewnum: 2, index: 2 } },
-        { kind: 'toPrimary', msg: { type: 'fwdack', viewnum: 2, index: 3 } },
-        { kind: 'toPrimary', msg: { type: 'reject', view: v, reason: 'fwd starts at index 5, expected at most 4' } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'fwdack', viewnum: 2, index: 2 } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'fwdack', viewnum: 2, index: 3 } },
+        { kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: 'fwd starts at index 5, expected at most 4' } },
       ]);
       expect(b.store.get('k')).to.equal('123');
     });
@@ -446,8 +487,8 @@ describe('ReplicaMachine', () => {
       const m = machine(C);
       const v = makeView(2, A, B);
       setView(m, v);
-      m.step({ kind: 'fromPrimary', peer: peer(A), msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
-      expect(effects(m)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'reject', view: v, reason: `${C} is not a backup in view 2` } }]);
+      m.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg: { type: 'fwd', viewnum: 2, index: 1, ops: [req(1, 'put', 'k', 'v')] } });
+      expect(effects(m)).to.deep.equal([{ kind: 'toPrimary', link: 1, msg: { type: 'reject', view: v, reason: `${C} is not a backup in view 2` } }]);
     });
   });
 });

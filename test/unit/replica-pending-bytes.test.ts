@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { ReplicaMachine } from '../../server/replica/replica-machine';
+import { takeEffects } from '../support/effects';
 import { makeView } from '../../common/view';
 import type { ReqMsg } from '../../common/messages';
 
@@ -21,7 +22,7 @@ function primary(): ReplicaMachine {
   p.step({ kind: 'view', view: makeView(2, A, B), holders: { primary: 'ia', backup: 'ib' } });
   p.step({ kind: 'backupLinkUp' });
   p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
-  p.takeEffects();
+  takeEffects(p);
   return p;
 }
 

@@ -4,12 +4,12 @@
  * backup), a registration is ordered like a read, and a deposed primary sends nothing.
  */
 import { expect } from 'chai';
-import { withoutText } from '../support/effects';
+import { withoutText, takeEffects } from '../support/effects';
 import { ReplicaMachine, ReplicaEffect, PeerIdentity, WATCH_CLIENT } from '../../server/replica/replica-machine';
 import { makeView } from '../../common/view';
 import type { View, ViewHolders } from '../../common/view';
 import type { ReqMsg, OpName, WatchMsg } from '../../common/messages';
-import type { HistoryBounds } from '../../server/replica/history';
+import type { HistoryBounds } from '../../server/replica/write-history';
 
 const A = 'ws://a';
 const B = 'ws://b';
@@ -31,7 +31,7 @@ function setView(m: ReplicaMachine, v: View): ReplicaEffect[] {
 }
 
 function effects(m: ReplicaMachine): ReplicaEffect[] {
-  return withoutText(m.takeEffects().filter((e) => e.kind !== 'log'));
+  return withoutText(takeEffects(m).filter((e) => e.kind !== 'log'));
 }
 
 let seq = 0;
@@ -313,16 +313,16 @@ describe('ReplicaMachine watches (issue #4)', () => {
       const v = makeView(2, A, B);
       setView(b, v);
       const peer: PeerIdentity = { id: A, incarnation: INC[A] };
-      b.step({ kind: 'fromPrimary', peer, msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } });
-      b.step({ kind: 'fromPrimary', peer, msg: { type: 'xfer-end', viewnum: 2 } });
+      b.step({ kind: 'fromPrimary', link: 1, peer, msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 0, revision: 0 } });
+      b.step({ kind: 'fromPrimary', link: 1, peer, msg: { type: 'xfer-end', viewnum: 2 } });
       effects(b);
       op(p, 'put', 'k', 'a');
       watch(p, 1, 'k', 0);
       op(p, 'append', 'k', 'b');
       op(p, 'delete', 'k');
       p.step({ kind: 'flush' });
-      for (const e of effects(p)) if (e.kind === 'toBackup') b.step({ kind: 'fromPrimary', peer, msg: e.msg });
-      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', msg: { type: 'fwdack', viewnum: 2, index: 4 } }]);
+      for (const e of effects(p)) if (e.kind === 'toBackup') b.step({ kind: 'fromPrimary', link: 1, peer, msg: e.msg });
+      expect(effects(b)).to.deep.equal([{ kind: 'toPrimary', link: 1, msg: { type: 'fwdack', viewnum: 2, index: 4 } }]);
       expect(b.store.index).to.equal(p.store.index);
       expect([...b.store.history.since(0)]).to.deep.equal([...p.store.history.since(0)]);
     });

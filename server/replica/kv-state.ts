@@ -15,7 +15,7 @@
  */
 import type { ReqMsg, StoredResult, OpResult, HistoryEntry } from '../../common/messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
-import { History, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './history';
+import { WriteHistory, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './write-history';
 import { ValueArena } from './value-arena';
 import { TransferCursor, DEFAULT_CHUNK_BYTES, type SnapshotChunk, type SnapshotBegin } from './snapshot';
 
@@ -49,7 +49,7 @@ export interface ClientTable {
 
 const isWrite = (op: string) => op !== 'get';
 
-export class Store {
+export class KvState {
   private data = new Map<string, Slot>();
   private arena = new ValueArena();
   /** Insertion order = least recently used first (a touch deletes and re-inserts). */
@@ -58,7 +58,7 @@ export class Store {
   private lastClient: string | null = null;
   private _revision = 0;
   private _index = 0;
-  private readonly _history: History;
+  private readonly _history: WriteHistory;
   private _lastWrite: WriteEvent | null = null;
   /** The primary's live outgoing transfer (openTransfer): writes pull keys ahead of it. */
   private live: TransferCursor | null = null;
@@ -70,7 +70,7 @@ export class Store {
     readonly bounds: StoreBounds = DEFAULT_STORE_BOUNDS,
     historyBounds: HistoryBounds = DEFAULT_HISTORY_BOUNDS,
   ) {
-    this._history = new History(historyBounds);
+    this._history = new WriteHistory(historyBounds);
   }
 
   /**
@@ -85,7 +85,7 @@ export class Store {
   /** Number of clients in the at-most-once table. */
   get clientCount(): number { return this.clients.size; }
   /** The last applied writes, one event per revision (read-only use: the store appends to it). */
-  get history(): History { return this._history; }
+  get history(): WriteHistory { return this._history; }
   /** The event of the last write that changed the data (whatever the history keeps). */
   get lastWrite(): WriteEvent | null { return this._lastWrite; }
 
@@ -296,8 +296,8 @@ export class Store {
   }
 
   /** A new, empty store with the same limits and bounds (a backup's staging store). */
-  emptyLike(): Store {
-    return new Store(this.limits, this.bounds, this._history.bounds);
+  emptyLike(): KvState {
+    return new KvState(this.limits, this.bounds, this._history.bounds);
   }
 
   /**

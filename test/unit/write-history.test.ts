@@ -1,15 +1,15 @@
 /**
- * server/replica/history.ts and the store's use of it: the bounded write history that
+ * server/replica/write-history.ts and the store's use of it: the bounded write history that
  * watch replays read (issue #4). Pure: no ports, no timers.
  */
 import { expect } from 'chai';
-import { History, EVENT_OVERHEAD_BYTES, WriteEvent } from '../../server/replica/history';
-import { Store, SnapshotChunk } from '../../server/replica/store';
+import { WriteHistory, EVENT_OVERHEAD_BYTES, WriteEvent } from '../../server/replica/write-history';
+import { KvState, SnapshotChunk } from '../../server/replica/kv-state';
 import type { ReqMsg, OpName } from '../../common/messages';
 
 const ev = (rev: number, key = 'k', value: string | null = `v${rev}`): WriteEvent => ({ key, value, rev });
 
-function fill(h: History, from: number, to: number): void {
+function fill(h: WriteHistory, from: number, to: number): void {
   for (let r = from; r <= to; r++) h.push(ev(r), 1, 2);
 }
 
@@ -20,9 +20,9 @@ function req(op: OpName, key: string, value?: string, client = 'c'): ReqMsg {
   return r;
 }
 
-describe('History', () => {
+describe('WriteHistory', () => {
   it('covers a contiguous range of revisions (base, last]', () => {
-    const h = new History({ maxEvents: 10, maxBytes: 1 << 20 });
+    const h = new WriteHistory({ maxEvents: 10, maxBytes: 1 << 20 });
     expect([h.base, h.last, h.length]).to.deep.equal([0, 0, 0]);
     fill(h, 1, 3);
     expect([h.base, h.last, h.length]).to.deep.equal([0, 3, 3]);
@@ -31,7 +31,7 @@ describe('History', () => {
   });
 
   it('evicts the oldest events beyond maxEvents, and then no longer reaches back', () => {
-    const h = new History({ maxEvents: 3, maxBytes: 1 << 20 });
+    const h = new WriteHistory({ maxEvents: 3, maxBytes: 1 << 20 });
     fill(h, 1, 5);
     expect([h.base, h.last]).to.deep.equal([2, 5]);
     expect(h.reaches(2)).to.equal(true);
@@ -40,7 +40,7 @@ describe('History', () => {
   });
 
   it('evicts beyond maxBytes (keys, values and a fixed cost per event), keeping at least the newest', () => {
-    const h = new History({ maxEvents: 100, maxBytes: 3 * (3 + EVENT_OVERHEAD_BYTES) });
+    const h = new WriteHistory({ maxEvents: 100, maxBytes: 3 * (3 + EVENT_OVERHEAD_BYTES) });
     fill(h, 1, 5);
     expect(h.length).to.equal(3);
     expect(h.bytes).to.equal(3 * (3 + EVENT_OVERHEAD_BYTES));
@@ -49,14 +49,14 @@ describe('History', () => {
   });
 
   it('restarts after a revision that does not follow (never a hole in the range)', () => {
-    const h = new History();
+    const h = new WriteHistory();
     fill(h, 1, 2);
     h.push(ev(9), 1, 2);
     expect([h.base, h.last]).to.deep.equal([8, 9]);
   });
 
   it('#reset starts empty at a revision (after a state transfer)', () => {
-    const h = new History();
+    const h = new WriteHistory();
     fill(h, 1, 4);
     h.reset(40);
     expect([h.base, h.last, h.length, h.bytes]).to.deep.equal([40, 40, 0, 0]);
@@ -64,16 +64,16 @@ describe('History', () => {
   });
 
   it('stays correct across its internal compaction (many evictions)', () => {
-    const h = new History({ maxEvents: 10, maxBytes: 1 << 30 });
+    const h = new WriteHistory({ maxEvents: 10, maxBytes: 1 << 30 });
     fill(h, 1, 5000);
     expect([h.base, h.last]).to.deep.equal([4990, 5000]);
     expect([...h.since(4995)].map((e) => e.rev)).to.deep.equal([4996, 4997, 4998, 4999, 5000]);
   });
 });
 
-describe('Store history (watch replays)', () => {
+describe('KvState history (watch replays)', () => {
   it('records one event per write that changes the data, with the whole new value', () => {
-    const s = new Store();
+    const s = new KvState();
     s.apply(req('put', 'a', 'x'));
     s.apply(req('append', 'a', 'y'));
     s.apply(req('get', 'a'));
@@ -92,18 +92,18 @@ describe('Store history (watch replays)', () => {
   });
 
   it('records no event for a refused write (TOO_LARGE)', () => {
-    const s = new Store({ maxKeyBytes: 4, maxValueBytes: 4, maxMessageBytes: 1 << 20 });
+    const s = new KvState({ maxKeyBytes: 4, maxValueBytes: 4, maxMessageBytes: 1 << 20 });
     expect(s.apply(req('put', 'k', 'toolong'))).to.include({ ok: false, code: 'TOO_LARGE' });
     expect(s.history.length).to.equal(0);
   });
 
   it('is carried by the state transfer, a big value in pieces, and installed whole', () => {
-    const a = new Store();
+    const a = new KvState();
     a.apply(req('put', 'big', 'x"\u0001😀'.repeat(20_000)));
     for (let i = 0; i < 50; i++) a.apply(req('put', `k${i}`, 'v'.repeat(100)));
     a.apply(req('delete', 'k3'));
     const chunks = a.snapshotNow(16 * 1024);
-    const b = new Store();
+    const b = new KvState();
     b.apply(req('put', 'stale', 'from a deposed primary'));
     b.install({ index: a.index, revision: a.revision }, JSON.parse(JSON.stringify(chunks)) as SnapshotChunk[]);
     expect([b.history.base, b.history.last]).to.deep.equal([a.history.base, a.history.last]);
@@ -111,14 +111,14 @@ describe('Store history (watch replays)', () => {
   });
 
   it('installs an empty history at the snapshot revision when the transferred events have a hole', () => {
-    const b = new Store();
+    const b = new KvState();
     b.apply(req('put', 'stale', 'x'));
     b.install({ index: 10, revision: 7 }, [{ data: [], dedup: [], events: [[5, 'k', 'a'], [7, 'k', 'b']] }]);
     expect([b.history.base, b.history.last, b.history.length]).to.deep.equal([7, 7, 0]);
   });
 
   it('installs an empty history at the snapshot revision from a transfer without events', () => {
-    const b = new Store();
+    const b = new KvState();
     b.apply(req('put', 'stale', 'x'));
     b.install({ index: 3, revision: 2 }, [{ data: [['k', 'v']], dedup: [] }]);
     expect([b.history.base, b.history.length]).to.deep.equal([2, 0]);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Store, SnapshotChunk, jsonStringBytes } from '../../server/replica/store';
+import { KvState, SnapshotChunk, jsonStringBytes } from '../../server/replica/kv-state';
 import type { ReqMsg, OpName } from '../../common/messages';
 import { DEFAULT_LIMITS, utf8Length, formatBytes } from '../../common/limits';
 
@@ -39,16 +39,16 @@ function workload(n: number, seed: number): ReqMsg[] {
 }
 
 /** Everything observable about a store, for equality checks. */
-function stateOf(s: Store): unknown {
+function stateOf(s: KvState): unknown {
   return { entries: s.sortedEntries(), revision: s.revision, index: s.index, chunks: [...s.snapshot()] };
 }
 
-describe('Store', () => {
+describe('KvState', () => {
   beforeEach(() => { seqs = new Map(); });
 
   describe('#apply', () => {
     it('put stores the value and returns null with the new revision', () => {
-      const s = new Store();
+      const s = new KvState();
       expect(s.apply(req('put', 'a', 'x'))).to.deep.equal({ ok: true, value: null, rev: 1 });
       expect(s.get('a')).to.equal('x');
       expect(s.revision).to.equal(1);
@@ -56,7 +56,7 @@ describe('Store', () => {
     });
 
     it('get returns the current value (or null) and the revision at it, without bumping it', () => {
-      const s = new Store();
+      const s = new KvState();
       expect(s.apply(req('get', 'a'))).to.deep.equal({ ok: true, value: null, rev: 0 });
       s.apply(req('put', 'a', 'x'));
       expect(s.apply(req('get', 'a'))).to.deep.equal({ ok: true, value: 'x', rev: 1 });
@@ -65,14 +65,14 @@ describe('Store', () => {
     });
 
     it('append returns the new length in UTF-8 bytes, like Redis APPEND', () => {
-      const s = new Store();
+      const s = new KvState();
       expect(s.apply(req('append', 'a', 'ab'))).to.deep.equal({ ok: true, value: 2, rev: 1 });
       expect(s.apply(req('append', 'a', 'é€😀'))).to.deep.equal({ ok: true, value: 2 + 2 + 3 + 4, rev: 2 });
       expect(s.get('a')).to.equal('abé€😀');
     });
 
     it('delete returns whether the key existed; deleting a missing key changes nothing', () => {
-      const s = new Store();
+      const s = new KvState();
       s.apply(req('put', 'a', 'x'));
       expect(s.apply(req('delete', 'a'))).to.deep.equal({ ok: true, value: true, rev: 2 });
       expect(s.apply(req('delete', 'a'))).to.deep.equal({ ok: true, value: false, rev: 2 });
@@ -81,7 +81,7 @@ describe('Store', () => {
     });
 
     it('refuses a put over maxValueBytes with TOO_LARGE, storing nothing', () => {
-      const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
+      const s = new KvState({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
       const r = s.apply(req('put', 'a', 'héllo'));
       expect(r).to.deep.include({ ok: false, code: 'TOO_LARGE' });
       expect((r as { message: string }).message).to.equal(`value is ${formatBytes(6)}; the limit is maxValueBytes = ${formatBytes(4)}`);
@@ -90,7 +90,7 @@ describe('Store', () => {
     });
 
     it('refuses an append whose result would exceed maxValueBytes, keeping the old value', () => {
-      const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
+      const s = new KvState({ ...DEFAULT_LIMITS, maxValueBytes: 4 });
       s.apply(req('put', 'a', 'abc'));
       const r = s.apply(req('append', 'a', 'é'));
       expect(r).to.deep.equal({ ok: false, code: 'TOO_LARGE', message: `the value would grow to ${formatBytes(5)}; the limit is maxValueBytes = ${formatBytes(4)}` });
@@ -99,7 +99,7 @@ describe('Store', () => {
     });
 
     it('refuses a key over maxKeyBytes with TOO_LARGE', () => {
-      const s = new Store({ ...DEFAULT_LIMITS, maxKeyBytes: 2 });
+      const s = new KvState({ ...DEFAULT_LIMITS, maxKeyBytes: 2 });
       expect(s.apply(req('put', 'abc', 'x'))).to.deep.include({ ok: false, code: 'TOO_LARGE' });
       expect(s.size).to.equal(0);
     });
@@ -107,7 +107,7 @@ describe('Store', () => {
 
   describe('at-most-once table (SPEC §1 exactly-once)', () => {
     it('applies a write once and returns the first result to a duplicate', () => {
-      const s = new Store();
+      const s = new KvState();
       const first = s.apply(req('append', 'a', 'x', { seq: 1 }));
       const again = s.apply(req('append', 'a', 'x', { seq: 1 }));
       expect(again).to.deep.equal(first);
@@ -117,7 +117,7 @@ describe('Store', () => {
     });
 
     it('returns a recorded TOO_LARGE again for a duplicate, even if it would fit now', () => {
-      const s = new Store({ ...DEFAULT_LIMITS, maxValueBytes: 3 });
+      const s = new KvState({ ...DEFAULT_LIMITS, maxValueBytes: 3 });
       s.apply(req('put', 'a', 'ab', { client: 'x', seq: 1 }));
       const first = s.apply(req('append', 'a', 'cd', { client: 'y', seq: 1 }));
       s.apply(req('delete', 'a', undefined, { client: 'x', seq: 2 }));
@@ -126,21 +126,21 @@ describe('Store', () => {
     });
 
     it('never records gets: a repeated get returns the current value', () => {
-      const s = new Store();
+      const s = new KvState();
       s.apply(req('get', 'a', undefined, { seq: 1 }));
       s.apply(req('put', 'a', 'v', { seq: 2 }));
       expect(s.apply(req('get', 'a', undefined, { seq: 1 }))).to.deep.equal({ ok: true, value: 'v', rev: 1 });
     });
 
     it('keeps clients apart: the same seq from two clients are two operations', () => {
-      const s = new Store();
+      const s = new KvState();
       s.apply(req('append', 'a', 'x', { client: 'p', seq: 1 }));
       s.apply(req('append', 'a', 'y', { client: 'q', seq: 1 }));
       expect(s.get('a')).to.equal('xy');
     });
 
     it('forgets results below ack and refuses such a seq as a stale duplicate', () => {
-      const s = new Store();
+      const s = new KvState();
       s.apply(req('append', 'a', 'x', { seq: 1, ack: 1 }));
       s.apply(req('append', 'a', 'y', { seq: 2, ack: 2 }));
       const r = s.apply(req('append', 'a', 'x', { seq: 1, ack: 1 }));
@@ -151,13 +151,13 @@ describe('Store', () => {
     });
 
     it('a seq below its own ack is stale at once', () => {
-      const s = new Store();
+      const s = new KvState();
       expect(s.apply(req('put', 'a', 'x', { seq: 3, ack: 5 }))).to.deep.include({ ok: false, code: 'BAD_REQUEST' });
       expect(s.size).to.equal(0);
     });
 
     it('bounds the results per client, forgetting the lowest seqs as stale', () => {
-      const s = new Store(DEFAULT_LIMITS, { maxClients: 10, maxResultsPerClient: 10 });
+      const s = new KvState(DEFAULT_LIMITS, { maxClients: 10, maxResultsPerClient: 10 });
       for (let i = 1; i <= 11; i++) s.apply(req('append', 'a', '.', { seq: i }));
       expect(s.get('a')).to.equal('.'.repeat(11));
       // 11 > 10 results → trimmed to 9: seqs 1 and 2 forgotten and stale
@@ -166,7 +166,7 @@ describe('Store', () => {
     });
 
     it('bounds the number of clients, evicting the least recently used', () => {
-      const s = new Store(DEFAULT_LIMITS, { maxClients: 2, maxResultsPerClient: 10 });
+      const s = new KvState(DEFAULT_LIMITS, { maxClients: 2, maxResultsPerClient: 10 });
       s.apply(req('append', 'a', 'p', { client: 'p', seq: 1 }));
       s.apply(req('append', 'a', 'q', { client: 'q', seq: 1 }));
       s.apply(req('get', 'a', undefined, { client: 'p', seq: 2 })); // touches p
@@ -180,9 +180,9 @@ describe('Store', () => {
 
   describe('#snapshot / #install', () => {
     it('round-trips data, revision, index and the at-most-once table', () => {
-      const a = new Store();
+      const a = new KvState();
       for (const r of workload(300, 7)) a.apply(r);
-      const b = new Store();
+      const b = new KvState();
       b.install({ index: a.index, revision: a.revision }, JSON.parse(JSON.stringify(a.snapshotNow())) as SnapshotChunk[]);
       expect(stateOf(b)).to.deep.equal(stateOf(a));
       // and they stay equal under the same further operations (same dedup answers, same evictions)
@@ -191,7 +191,7 @@ describe('Store', () => {
     });
 
     it('replaces the old state wholesale', () => {
-      const b = new Store();
+      const b = new KvState();
       b.apply(req('put', 'old', 'x'));
       b.install({ index: 9, revision: 4 }, []);
       expect(b.size).to.equal(0);
@@ -202,19 +202,19 @@ describe('Store', () => {
 
     it('keeps every chunk under the chunk size, splitting a big value into pieces', () => {
       const limits = { ...DEFAULT_LIMITS };
-      const a = new Store(limits);
+      const a = new KvState(limits);
       a.apply(req('put', 'big', 'x"\u0001😀'.repeat(20_000)));
       for (let i = 0; i < 200; i++) a.apply(req('put', `k${i}`, 'v'.repeat(100), { client: `c${i}` }));
       const chunks = a.snapshotNow(16 * 1024);
       expect(chunks.length).to.be.greaterThan(10);
       for (const c of chunks) expect(utf8Length(JSON.stringify(c))).to.be.at.most(16 * 1024 + 200);
-      const b = new Store(limits);
+      const b = new KvState(limits);
       b.install({ index: a.index, revision: a.revision }, JSON.parse(JSON.stringify(chunks)) as SnapshotChunk[]);
       expect(stateOf(b)).to.deep.equal(stateOf(a));
     });
 
     it('yields no chunk for an empty store', () => {
-      expect(new Store().snapshotNow()).to.deep.equal([]);
+      expect(new KvState().snapshotNow()).to.deep.equal([]);
     });
   });
 
@@ -224,11 +224,11 @@ describe('Store', () => {
      * operations written meanwhile (each preceded by the keys it pulled ahead), in the order
      * the primary emits them; it applies the ops to the state it is receiving.
      */
-    function streamWhileWriting(seed: number, chunkBytes: number, keys: number): { a: Store; b: Store; pulled: number } {
+    function streamWhileWriting(seed: number, chunkBytes: number, keys: number): { a: KvState; b: KvState; pulled: number } {
       const rnd = lcg(seed);
-      const a = new Store();
+      const a = new KvState();
       for (let i = 0; i < keys; i++) a.apply(req('put', `k${i}`, i % 17 === 0 ? 'é"😀'.repeat(300 + i) : `v${i}`, { client: `w${i % 3}` }));
-      const b = new Store();
+      const b = new KvState();
       const wire = (c: SnapshotChunk) => b.receive(JSON.parse(JSON.stringify(c)) as SnapshotChunk);
       b.beginInstall({ index: a.index, revision: a.revision });
       const cursor = a.openTransfer();
@@ -268,7 +268,7 @@ describe('Store', () => {
     }
 
     it('a key written before the cursor reaches it is sent once, as of the start; one created later is never sent by the cursor', () => {
-      const a = new Store();
+      const a = new KvState();
       a.apply(req('put', 'x', '1'));
       a.apply(req('put', 'y', '2'));
       const cursor = a.openTransfer();
@@ -282,7 +282,7 @@ describe('Store', () => {
     });
 
     it('a big value\'s pieces are returned together, and a closed cursor stops pulling', () => {
-      const a = new Store();
+      const a = new KvState();
       a.apply(req('put', 'big', 'b'.repeat(10_000)));
       a.apply(req('put', 'small', 's'));
       const cursor = a.openTransfer();
@@ -300,22 +300,22 @@ describe('Store', () => {
   });
 
   it('an ack forgets exactly the results below it, also when seqs were recorded out of order', () => {
-    const s = new Store();
+    const s = new KvState();
     for (const seq of [1, 2, 5, 3, 4, 7, 6]) s.apply(req('put', `k${seq}`, 'v', { client: 'c', seq }));
     s.apply(req('get', 'k1', undefined, { client: 'c', seq: 8, ack: 5 }));
     const [table] = s.openTransfer().meta()[0].dedup;
     expect(table[1]).to.equal(5);
     expect(table[2].map(([seq]) => seq).sort()).to.deep.equal([5, 6, 7]);
     // in order: the sweep stops at the first kept seq, with the same result
-    const t = new Store();
+    const t = new KvState();
     for (let seq = 1; seq <= 7; seq++) t.apply(req('put', `k${seq}`, 'v', { client: 'c', seq }));
     t.apply(req('get', 'k1', undefined, { client: 'c', seq: 8, ack: 5 }));
     expect(t.openTransfer().meta()[0].dedup[0][2].map(([seq]) => seq)).to.deep.equal([5, 6, 7]);
   });
 
   it('is deterministic: the same operations give the same state', () => {
-    const a = new Store(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
-    const b = new Store(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
+    const a = new KvState(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
+    const b = new KvState(DEFAULT_LIMITS, { maxClients: 3, maxResultsPerClient: 4 });
     const ra = workload(500, 42).map((r) => a.apply(r));
     const rb = workload(500, 42).map((r) => b.apply(r));
     expect(ra).to.deep.equal(rb);

@@ -35,7 +35,7 @@ export const EVENT_OVERHEAD_BYTES = 32;
 
 interface Slot { event: WriteEvent; bytes: number }
 
-export class History {
+export class WriteHistory {
   /** slots[head] is the oldest kept event (revision base + 1). */
   private slots: Slot[] = [];
   private head = 0;

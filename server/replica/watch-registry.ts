@@ -14,8 +14,8 @@
  */
 import type { EventMsg, SyncedMsg, ErrorMsg } from '../../common/messages';
 import { patternKey } from '../../common/protocol';
-import type { Store } from './store';
-import type { WriteEvent } from './history';
+import type { KvState } from './kv-state';
+import type { WriteEvent } from './write-history';
 
 /** Watches one client connection may hold. @default 1000 */
 export const DEFAULT_MAX_WATCHES_PER_CONN = 1000;
@@ -50,7 +50,7 @@ export function eventMsg(w: Watch, e: WriteEvent): EventMsg {
  *  - otherwise a resync: the current value of every matching key (a missing exact key as
  *    null), each with rev R and `resync: true`; the writes in between are skipped.
  */
-export function replayBatch(store: Store, w: Watch, from: number | undefined): WatchPush[] {
+export function replayBatch(store: KvState, w: Watch, from: number | undefined): WatchPush[] {
   const rev = store.revision;
   const out: WatchPush[] = [];
   if (from !== undefined && from < rev) {

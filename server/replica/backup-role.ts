@@ -1,0 +1,103 @@
+/**
+ * The backup's side of the replica core (SPEC §3.3): it installs a transfer only from the
+ * primary of its view (with its holder incarnation) and accepts `fwd` only for that view,
+ * from that peer, after the install, in index order; anything else is rejected with its
+ * view. The ReplicaMachine holds one and steps it while it is backup.
+ */
+import type { FwdMsg } from '../../common/messages';
+import type { KvState } from './kv-state';
+import type { FromPrimaryMsg, PeerIdentity, PeerLinkId, RoleContext } from './replica-io';
+
+/** A transfer being received: the state it builds, and the chunks so far. */
+interface Staging { viewnum: number; peer: PeerIdentity; store: KvState; chunks: number }
+
+export class BackupRole {
+  /** Viewnum whose transfer is installed (0: none). */
+  private _installed = 0;
+  private staging: Staging | null = null;
+
+  constructor(
+    private readonly ctx: RoleContext,
+    /** xfer-end: the transfer's state replaces mine. */
+    private readonly install: (store: KvState) => void,
+  ) {}
+
+  get installed(): number { return this._installed; }
+  /** A state transfer is being received (between xfer-begin and xfer-end). */
+  get receiving(): boolean { return this.staging !== null; }
+
+  /** A new view: a transfer for another view is dropped. */
+  onView(viewnum: number): void {
+    if (this.staging && this.staging.viewnum !== viewnum) this.staging = null;
+  }
+
+  private isMyPrimary(peer: PeerIdentity): boolean {
+    const { view, holders } = this.ctx;
+    return peer.id === view.primary && holders !== null && peer.incarnation === holders.primary;
+  }
+
+  fromPrimary(link: PeerLinkId, peer: PeerIdentity, m: FromPrimaryMsg): void {
+    const v = this.ctx.view.viewnum;
+    const viewnum = m.type === 'xfer-begin' ? m.view.viewnum : m.viewnum;
+    if (viewnum !== v) return this.reject(link, m, `${m.type} for view ${viewnum}, but my view is ${v}`);
+    if (!this.isMyPrimary(peer)) return this.reject(link, m, `${peer.id} is not the primary of view ${v}`);
+    switch (m.type) {
+      case 'xfer-begin': {
+        // The state is built in a staging store as the chunks arrive (and the fwds behind
+        // them are applied to it); it replaces mine at xfer-end. Mine counts for nothing
+        // until then: a backup never serves, and acknowledges only what the staging applied.
+        const store = this.ctx.store.emptyLike();
+        store.beginInstall({ index: m.index, revision: m.revision });
+        this.staging = { viewnum: v, peer, store, chunks: 0 };
+        return;
+      }
+      case 'xfer-data':
+      case 'xfer-end':
+        return this.onTransferPart(link, peer, m);
+      case 'fwd':
+        return this.onForward(link, peer, m);
+    }
+  }
+
+  private onTransferPart(link: PeerLinkId, peer: PeerIdentity, m: Extract<FromPrimaryMsg, { type: 'xfer-data' | 'xfer-end' }>): void {
+    const s = this.staging;
+    const v = this.ctx.view.viewnum;
+    if (!s || s.peer.incarnation !== peer.incarnation) return this.reject(link, m, `${m.type} without xfer-begin`);
+    if (m.type === 'xfer-data') {
+      s.store.receive(m.events ? { data: m.data, dedup: m.dedup, events: m.events } : { data: m.data, dedup: m.dedup });
+      this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'chunkack', viewnum: v, n: ++s.chunks } });
+      return;
+    }
+    s.store.finishInstall();
+    this.install(s.store);
+    this.staging = null;
+    this._installed = v;
+    this.ctx.log('info', `installed state transfer for view ${v}`, { index: s.store.index, keys: s.store.size, chunks: s.chunks });
+    this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'xferack', viewnum: v, index: s.store.index } });
+  }
+
+  /**
+   * Apply forwarded ops in index order; ops already applied (a resend) are skipped. During
+   * a transfer they go to the staging store, behind the snapshot's meta part: the primary
+   * sent every key they touch (as of the snapshot) before them.
+   */
+  private onForward(link: PeerLinkId, peer: PeerIdentity, m: FwdMsg): void {
+    const s = this.staging;
+    const v = this.ctx.view.viewnum;
+    let store: KvState;
+    if (s !== null && s.viewnum === v && s.peer.incarnation === peer.incarnation) {
+      store = s.store; // a transfer under way (perhaps a fresh one over an installed one) takes them
+    } else if (this._installed === v) store = this.ctx.store;
+    else return this.reject(link, m, `no state transfer installed for view ${v}`);
+    const last = store.index;
+    if (m.index > last + 1) return this.reject(link, m, `fwd starts at index ${m.index}, expected at most ${last + 1}`);
+    for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) store.apply(m.ops[i]);
+    this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'fwdack', viewnum: v, index: store.index } });
+  }
+
+  /** Rejected with my view: a primary that learns a newer view from it knows it was replaced. */
+  reject(link: PeerLinkId, m: FromPrimaryMsg, reason: string): void {
+    this.ctx.log('debug', `rejected ${m.type}: ${reason}`);
+    this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'reject', view: this.ctx.view, reason } });
+  }
+}
