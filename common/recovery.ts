@@ -4,6 +4,7 @@
  * file I/O lives in the view service's shell (server/viewservice/view-store.ts).
  */
 import type { View, ViewHolders } from './view';
+import type { PingMsg } from './messages';
 import { validView } from './protocol';
 
 /**
@@ -91,4 +92,10 @@ export function parsePersistedView(text: string): PersistedView {
     acked: o.acked,
     maxViewnum: max,
   });
+}
+
+/** The report fields of a ping, if it carries them (a SPEC §6 ping does not). */
+export function reportOf(msg: PingMsg): ReplicaReport | undefined {
+  if (msg.view === undefined || msg.role === undefined || msg.initialised === undefined) return undefined;
+  return { view: msg.view, holders: msg.holders ?? null, role: msg.role, initialised: msg.initialised };
 }

@@ -4,8 +4,8 @@
  * bad messages are counted (MAX_BAD_IN_ROW in a row close it with 1008), and a peer without
  * the right token is closed with 4401. What each guard reports (metrics, rate-limited
  * warnings) is the endpoint's: one GuardPolicy per endpoint, shared by its sockets, so a
- * socket costs no closures. Used by the replica's client and peer endpoints; written to
- * serve the view service's endpoints too.
+ * socket costs no closures. Used by the replica's client and peer endpoints and by the view
+ * service's links.
  */
 import WebSocket from 'ws';
 import type { IncomingMessage } from 'node:http';

@@ -183,3 +183,9 @@ export function frameText(data: unknown, isBinary: boolean): string | null {
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return null;
 }
+
+/** The host to put in `url`: loopback when bound to every interface, brackets for IPv6. */
+export function publicHost(host: string): string {
+  if (host === '0.0.0.0' || host === '' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -21,17 +21,17 @@
  * feeds nothing. Losing the lead closes every link with 1012.
  */
 import type { IncomingMessage } from 'node:http';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { decode, encode, isProtocolError } from '../../common/protocol';
 import type { PingMsg, SubscribeMsg, ViewMsg, ErrorMsg, LeaveMsg } from '../../common/messages';
-import type { ReplicaReport } from '../../common/recovery';
 import type { ViewOptions } from '../../common/config';
 import type { Logger } from '../../common/logger';
 import { systemClock, type Clock } from '../../common/clock';
 import { CloseCodes } from '../../common/errors';
 import { VIEW0, NO_HOLDERS, type ReplicaId, type View, type ViewHolders } from '../../common/view';
-import type { PersistedView, ViewStorage } from '../../common/recovery';
-import { startWsServer, tokenMatches, frameText, type WsServer } from '../net/ws-server';
+import { reportOf, type PersistedView, type ViewStorage } from '../../common/recovery';
+import { startWsServer, tokenMatches, frameText, publicHost, type WsServer } from '../net/ws-server';
+import { GuardedSocket, remoteOf, POLICY_VIOLATION, type GuardPolicy } from '../net/guarded-socket';
 import { createMetricsRegistry } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
 import { ViewMachine } from './view-machine';
@@ -76,9 +76,6 @@ export type ViewServiceOptions = ViewOptions & {
 const MAX_FRAME_BYTES = 64 * 1024;
 /** A socket with more than this queued is a slow consumer: closed (4408), never buffered without bound. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-/** This many undecodable messages in a row close the link (1008 policy violation). */
-const MAX_BAD_IN_ROW = 20;
-const POLICY_VIOLATION = 1008;
 /**
  * A link that has neither pinged nor subscribed this long after opening is closed (1008):
  * idle sockets must not hold connection slots that replicas need. @default 10 s
@@ -86,14 +83,14 @@ const POLICY_VIOLATION = 1008;
 const IDLE_LINK_MS = 10_000;
 
 interface LinkState {
-  readonly remote: string;
+  /** The link, with the shared guards: bounded sends, bad-message counting, 4401 closes. */
+  readonly socket: GuardedSocket;
   /** The `?token=` of the upgrade request, if any. */
   readonly urlToken: string | null;
   /** The replica this link pings for (the id and incarnation of its last ping). */
   replica: { id: ReplicaId; incarnation: string } | null;
   /** A ping on this link carried the right cluster token. */
   clusterAuthed: boolean;
-  badInRow: number;
   /** Closes the link unless a ping or subscribe arrives first (IDLE_LINK_MS). */
   idleTimer: ReturnType<typeof setTimeout> | null;
 }
@@ -119,8 +116,21 @@ class ViewServer implements ViewService {
   private readonly clock: Clock;
   private readonly links = new Map<WebSocket, LinkState>();
   /** The link that currently speaks for each replica id; only its close kills that replica. */
-  private readonly owners = new Map<ReplicaId, WebSocket>();
-  private readonly subscribers = new Set<WebSocket>();
+  private readonly owners = new Map<ReplicaId, LinkState>();
+  private readonly subscribers = new Set<LinkState>();
+  /** What the guards of every link report (one policy, no closure per socket). */
+  private readonly guards: GuardPolicy = {
+    maxBufferedBytes: MAX_BUFFERED_BYTES,
+    slowConsumer: (s) => {
+      this.metrics.slowConsumers.inc();
+      this.warnings.warn('slow-consumer', { remote: s.remote, buffered: s.ws.bufferedAmount }, 'closing a slow consumer with 4408');
+    },
+    unauthorized: (s, what) => {
+      // Never log the token itself.
+      this.metrics.unauthorized.inc();
+      this.warnings.warn('unauthorized', { remote: s.remote }, `${what}: wrong or missing token; closing with 4401`);
+    },
+  };
   /** The view changes, for the dashboard's timeline (`GET /view/history`). */
   private readonly history = new ViewHistory();
   private readonly registry = createMetricsRegistry();
@@ -157,7 +167,7 @@ class ViewServer implements ViewService {
   /** --etcd: we lost the lead. Replicas and clients reconnect (1012) and find the leader. */
   private follow(): void {
     this.vm = null;
-    for (const ws of this.links.keys()) ws.close(CloseCodes.ServiceRestart, 'view service leader changed');
+    for (const st of this.links.values()) st.socket.close(CloseCodes.ServiceRestart, 'view service leader changed');
   }
 
   /** --etcd: etcd committed this view (ours while leading, the leader's while following): announce it once. */
@@ -223,78 +233,83 @@ class ViewServer implements ViewService {
 
   private onConnection(ws: WebSocket, req: IncomingMessage, url: URL): void {
     const st: LinkState = {
-      remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      socket: new GuardedSocket(ws, remoteOf(req), this.guards),
       urlToken: url.searchParams.get('token'),
       replica: null,
       clusterAuthed: false,
-      badInRow: 0,
       idleTimer: null,
     };
     st.idleTimer = setTimeout(() => {
       st.idleTimer = null;
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (!st.socket.open) return;
       this.metrics.idleClosed.inc();
-      this.warnings.warn('idle', { remote: st.remote }, 'link neither pinged nor subscribed in time; closing with 1008');
-      ws.close(POLICY_VIOLATION, 'no ping or subscribe');
+      this.warnings.warn('idle', { remote: st.socket.remote }, 'link neither pinged nor subscribed in time; closing with 1008');
+      st.socket.close(POLICY_VIOLATION, 'no ping or subscribe');
     }, this.options.idleLinkMs ?? IDLE_LINK_MS);
     st.idleTimer.unref?.();
     this.links.set(ws, st);
     ws.on('message', (data, isBinary) => {
       try {
-        this.onMessage(ws, st, data, isBinary);
+        this.onMessage(st, data, isBinary);
       } catch (err) {
         // A bug must not take the process down with it (SPEC §1); it is logged loudly.
-        this.log.error({ err, remote: st.remote }, 'message handler failed');
+        this.log.error({ err, remote: st.socket.remote }, 'message handler failed');
       }
     });
     ws.on('close', () => {
       if (st.idleTimer) clearTimeout(st.idleTimer);
       this.links.delete(ws);
-      this.subscribers.delete(ws);
+      this.subscribers.delete(st);
       if (this.closing) return;
-      this.release(ws, st);
+      this.release(st);
       this.flush();
     });
   }
 
-  private onMessage(ws: WebSocket, st: LinkState, data: unknown, isBinary: boolean): void {
-    if (ws.readyState !== WebSocket.OPEN) return; // e.g. closed with 4401: what follows is ignored
+  private onMessage(st: LinkState, data: unknown, isBinary: boolean): void {
+    if (!st.socket.open) return; // e.g. closed with 4401: what follows is ignored
     const text = frameText(data, isBinary);
-    if (text === null) { this.sendError(ws, st, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames'); return; }
+    if (text === null) { this.sendError(st, 'BAD_REQUEST', 'binary frames are not accepted: send JSON text frames'); return; }
     const msg = decode(text, this.options.limits);
-    if (isProtocolError(msg)) { this.sendError(ws, st, msg.code, msg.message); return; }
-    if (msg.type === 'ping') { st.badInRow = 0; this.onPing(ws, st, msg); return; }
-    if (msg.type === 'leave') { st.badInRow = 0; this.onLeave(ws, st, msg); return; }
-    if (msg.type === 'subscribe') { st.badInRow = 0; this.onSubscribe(ws, st, msg); return; }
-    this.sendError(ws, st, 'BAD_REQUEST', `the view service takes only "ping" and "subscribe" messages (got ${JSON.stringify(msg.type)})`);
+    if (isProtocolError(msg)) { this.sendError(st, msg.code, msg.message); return; }
+    if (msg.type === 'ping') { st.socket.good(); this.onPing(st, msg); return; }
+    if (msg.type === 'leave') { st.socket.good(); this.onLeave(st, msg); return; }
+    if (msg.type === 'subscribe') { st.socket.good(); this.onSubscribe(st, msg); return; }
+    this.sendError(st, 'BAD_REQUEST', `the view service takes only "ping" and "subscribe" messages (got ${JSON.stringify(msg.type)})`);
   }
 
-  private onPing(ws: WebSocket, st: LinkState, msg: PingMsg): void {
-    // SPEC §6: the token is in each ping, or in the first (or the upgrade URL's ?token=).
-    const token = this.options.clusterToken;
-    if (token !== null && (msg.token !== undefined || !st.clusterAuthed)) {
-      if (!tokenMatches(token, msg.token ?? st.urlToken)) { this.unauthorized(ws, st, 'ping'); return; }
-      st.clusterAuthed = true;
-    }
+  /**
+   * SPEC §6: with a cluster token, it is in each ping (or leave), or in the link's first one
+   * (or the upgrade URL's ?token=). A wrong one closes the link with 4401.
+   */
+  private clusterAuthed(st: LinkState, token: string | undefined, what: string): boolean {
+    const expected = this.options.clusterToken;
+    if (expected === null || (token === undefined && st.clusterAuthed)) return true;
+    if (!tokenMatches(expected, token ?? st.urlToken)) { st.socket.refuse(what); return false; }
+    st.clusterAuthed = true;
+    return true;
+  }
+
+  private onPing(st: LinkState, msg: PingMsg): void {
+    if (!this.clusterAuthed(st, msg.token, 'ping')) return;
     this.notIdle(st);
     const prev = st.replica;
-    if (prev !== null && (prev.id !== msg.id || prev.incarnation !== msg.incarnation)) this.release(ws, st);
+    if (prev !== null && (prev.id !== msg.id || prev.incarnation !== msg.incarnation)) this.release(st);
     const owner = this.owners.get(msg.id);
-    if (owner !== undefined && owner !== ws) {
+    if (owner !== undefined && owner !== st) {
       // A newer link for the same replica (it reconnected; the old link may be half-open).
       // The old link's close must not kill the replica, so it stops owning the id now.
-      const old = this.links.get(owner);
-      if (old) old.replica = null;
-      this.log.info({ id: msg.id, remote: st.remote }, 'replica link replaced by a newer one');
-      owner.close(CloseCodes.Replaced, 'replaced by a newer link');
+      owner.replica = null;
+      this.log.info({ id: msg.id, remote: st.socket.remote }, 'replica link replaced by a newer one');
+      owner.socket.close(CloseCodes.Replaced, 'replaced by a newer link');
     }
     st.replica = { id: msg.id, incarnation: msg.incarnation };
-    this.owners.set(msg.id, ws);
+    this.owners.set(msg.id, st);
     // A follower (--etcd) only tells the committed view: its pings count at the leader alone.
     this.vm?.ping(msg.id, msg.incarnation, msg.viewnum, reportOf(msg));
     if (msg.suspect !== undefined) this.vm?.suspect(msg.id, msg.incarnation, msg.suspect);
     // A new view goes to every link, this one included; otherwise answer this ping alone.
-    if (!this.flush()) this.sendText(ws, this.viewText());
+    if (!this.flush()) st.socket.send(this.viewText());
   }
 
   /**
@@ -302,38 +317,34 @@ class ViewServer implements ViewService {
    * at once. The link keeps its ownership, so the leaving replica still hears the new view
    * (it answers its held requests NOT_PRIMARY with it); its later close changes nothing.
    */
-  private onLeave(ws: WebSocket, st: LinkState, msg: LeaveMsg): void {
-    const token = this.options.clusterToken;
-    if (token !== null && (msg.token !== undefined || !st.clusterAuthed)) {
-      if (!tokenMatches(token, msg.token ?? st.urlToken)) { this.unauthorized(ws, st, 'leave'); return; }
-      st.clusterAuthed = true;
-    }
+  private onLeave(st: LinkState, msg: LeaveMsg): void {
+    if (!this.clusterAuthed(st, msg.token, 'leave')) return;
     this.log.info({ id: msg.id, incarnation: msg.incarnation }, `replica ${msg.id} is leaving`);
     this.vm?.leave(msg.id, msg.incarnation);
     this.flush();
   }
 
-  private onSubscribe(ws: WebSocket, st: LinkState, msg: SubscribeMsg): void {
+  private onSubscribe(st: LinkState, msg: SubscribeMsg): void {
     const { clientToken, clusterToken } = this.options;
     if (clientToken !== null) {
       const given = msg.token ?? st.urlToken;
       if (!tokenMatches(clientToken, given) && !(clusterToken !== null && tokenMatches(clusterToken, given))) {
-        this.unauthorized(ws, st, 'subscribe');
+        st.socket.refuse('subscribe');
         return;
       }
     }
-    if (!this.subscribers.has(ws)) {
+    if (!this.subscribers.has(st)) {
       if (this.subscribers.size >= this.options.maxSubscribers) {
         this.metrics.overloaded.inc();
-        this.warnings.warn('overloaded', { remote: st.remote, limit: this.options.maxSubscribers }, 'subscription refused: maxSubscribers reached; closing with 4429');
-        ws.close(CloseCodes.Overloaded, 'too many subscriptions');
+        this.warnings.warn('overloaded', { remote: st.socket.remote, limit: this.options.maxSubscribers }, 'subscription refused: maxSubscribers reached; closing with 4429');
+        st.socket.close(CloseCodes.Overloaded, 'too many subscriptions');
         return;
       }
-      this.log.debug({ remote: st.remote }, 'subscriber added');
+      this.log.debug({ remote: st.socket.remote }, 'subscriber added');
     }
     this.notIdle(st);
-    this.subscribers.add(ws);
-    this.sendText(ws, this.viewText());
+    this.subscribers.add(st);
+    st.socket.send(this.viewText());
   }
 
   private notIdle(st: LinkState): void {
@@ -342,10 +353,10 @@ class ViewServer implements ViewService {
   }
 
   /** The link no longer speaks for its replica: if it owned the id, that incarnation is dead. */
-  private release(ws: WebSocket, st: LinkState): void {
+  private release(st: LinkState): void {
     const r = st.replica;
     st.replica = null;
-    if (r === null || this.owners.get(r.id) !== ws) return;
+    if (r === null || this.owners.get(r.id) !== st) return;
     this.owners.delete(r.id);
     this.vm?.linkClosed(r.id, r.incarnation);
   }
@@ -371,7 +382,7 @@ class ViewServer implements ViewService {
     this.log.info({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, holders },
       `view ${view.viewnum}: primary=${view.primary ?? '-'} backup=${view.backup ?? '-'}`);
     const text = encode({ type: 'view', view, holders }); // encoded once, sent to all
-    for (const ws of new Set<WebSocket>([...this.owners.values(), ...this.subscribers])) this.sendText(ws, text);
+    for (const st of new Set<LinkState>([...this.owners.values(), ...this.subscribers])) st.socket.send(text);
   }
 
   private viewText(): string {
@@ -379,42 +390,10 @@ class ViewServer implements ViewService {
     return encode(msg);
   }
 
-  /** Send unless the socket is not open; a socket over the buffer bound is closed instead (4408). */
-  private sendText(ws: WebSocket, text: string): void {
-    if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.metrics.slowConsumers.inc();
-      this.warnings.warn('slow-consumer', { remote: this.links.get(ws)?.remote, buffered: ws.bufferedAmount }, 'closing a slow consumer with 4408');
-      ws.close(CloseCodes.SlowConsumer, 'send buffer full');
-      return;
-    }
-    ws.send(text);
-  }
-
-  private sendError(ws: WebSocket, st: LinkState, code: ErrorMsg['code'], message: string): void {
+  private sendError(st: LinkState, code: ErrorMsg['code'], message: string): void {
     this.metrics.badMessages.inc();
-    this.warnings.warn('bad-message', { remote: st.remote, code, reason: message }, 'bad message');
-    this.sendText(ws, encode({ type: 'error', code, message }));
-    if (++st.badInRow >= MAX_BAD_IN_ROW) ws.close(POLICY_VIOLATION, 'too many bad messages');
-  }
-
-  private unauthorized(ws: WebSocket, st: LinkState, what: string): void {
-    // Never log the token itself.
-    this.metrics.unauthorized.inc();
-    this.warnings.warn('unauthorized', { remote: st.remote }, `${what}: wrong or missing token; closing with 4401`);
-    ws.close(CloseCodes.Unauthorized, 'unauthorized');
+    this.warnings.warn('bad-message', { remote: st.socket.remote, code, reason: message }, 'bad message');
+    st.socket.send(encode({ type: 'error', code, message }));
+    st.socket.bad();
   }
 }
-
-/** The report fields of a ping, if it carries them (a SPEC §6 ping does not). */
-function reportOf(msg: PingMsg): ReplicaReport | undefined {
-  if (msg.view === undefined || msg.role === undefined || msg.initialised === undefined) return undefined;
-  return { view: msg.view, holders: msg.holders ?? null, role: msg.role, initialised: msg.initialised };
-}
-
-/** The host to put in `url`: loopback when bound to every interface, brackets for IPv6. */
-function publicHost(host: string): string {
-  if (host === '0.0.0.0' || host === '' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
-}
-
