@@ -15,7 +15,7 @@
  *   flush        Ready.flush: process.nextTick ('soon') or setImmediate ('turn')
  *   pump         Ready.pump: setImmediate (the next chunk of a streaming transfer; client I/O
  *                is served between chunks)
- *   HTTP         http-routes.ts: /healthz, /readyz, /digest; /metrics
+ *   HTTP         http-routes.ts: /healthz, /readyz, /info, /digest; /metrics
  *
  * Graceful shutdown (`shutdown()`, on SIGTERM): hold new requests, finish those in flight,
  * `leave` the view service (failover at once), answer the held ones NOT_PRIMARY with the
