@@ -20,7 +20,11 @@ describe('e2e: streaming state transfer (SPEC §3.4)', function () {
 
   it('serves clients while a new backup receives 20k keys; every acknowledged write survives the primary\'s kill -9', async () => {
     const KEYS = 20_000;
-    const cluster = await startCluster(1, { teardown });
+    // deadPings 20 (1 s): the two replicas hash 20k keys for /digest and stream a transfer,
+    // and on a loaded machine a 250 ms silence made the view service declare both dead at
+    // once (a view then formed that its primary never acknowledged before the kill -9).
+    // Nothing here is about failure detection, so a slower one costs nothing.
+    const cluster = await startCluster(1, { teardown, deadPings: 20 });
     const { vs } = cluster;
     const a = cluster.replicas[0];
     await waitForView(vs, (v) => v.primary === a.id && v.acked);
