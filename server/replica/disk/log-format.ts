@@ -197,3 +197,14 @@ function allZero(buf: Buffer, a: number, b: number): boolean {
   for (let i = a; i < b; i++) if (buf[i] !== 0) return false;
   return true;
 }
+
+/**
+ * Data the server must not start on (SPEC §9: exit 1 naming the file and offset). Thrown by
+ * recovery; the message says where and what, and how to start anyway (--reset-data).
+ */
+export class DataDamage extends Error {
+  constructor(readonly file: string, readonly offset: number, readonly reason: string) {
+    super(`damaged data in ${file} at offset ${offset}: ${reason} (start with --reset-data to move the data dir aside and start empty)`);
+    this.name = 'DataDamage';
+  }
+}
