@@ -174,7 +174,7 @@ async function truncateDurably(pfs: PromisedFs, file: string, length: number): P
 
 /** Temporary files, snapshots the manifest does not name, segments before logFrom: left by a crash mid-way. */
 async function removeStrays(pfs: PromisedFs, dir: string, names: string[], m: Manifest): Promise<void> {
-  const stray = names.filter((n) => n.endsWith('.tmp')
+  const stray = names.filter((n) => (n.endsWith('.tmp') && !n.startsWith('LOCK'))
     || (n.endsWith('.snap') && n !== m.snapshot?.file)
     || (parseSegmentName(n) ?? Infinity) < m.logFrom);
   for (const n of stray) await pfs.unlink(path.join(dir, n)).catch(() => undefined);
