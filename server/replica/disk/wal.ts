@@ -95,7 +95,9 @@ export class Wal {
   private lastView: LogRecord | null;
   private dirty = false;
   private failed: Error | null = null;
-  private closing: (() => void) | null = null;
+  /** Callbacks of close(), once it was called; `closed` once the file is closed. */
+  private closing: (() => void)[] | null = null;
+  private closed = false;
   private readonly timer: NodeJS.Timeout | null = null;
   /** Counters since start. */
   readonly stats: WalStats = { batches: 0, records: 0, ops: 0, fsyncs: 0, bytes: 0 };
@@ -176,9 +178,11 @@ export class Wal {
 
   /** Write what is queued, sync under the policy, close the file. */
   close(cb: () => void): void {
+    if (this.closed || this.failed !== null) { queueMicrotask(cb); return; } // a failed log is fatal: nothing to flush
     if (this.timer !== null) clearInterval(this.timer);
-    this.closing = cb;
-    if (!this.busy) this.flush();
+    const first = this.closing === null;
+    (this.closing ??= []).push(cb);
+    if (first && !this.busy) this.flush();
   }
 
   private flush(): void {
@@ -271,8 +275,11 @@ export class Wal {
 
   private finish(): void {
     this.busy = true;
-    const done = this.closing!;
-    this.closeFile(() => { this.fd = -1; done(); });
+    this.closeFile(() => {
+      this.fd = -1;
+      this.closed = true;
+      for (const cb of this.closing!) cb();
+    });
   }
 
   private fail(err: Error): void {
