@@ -113,6 +113,23 @@ describe('Wal', () => {
     });
   });
 
+  describe('--fsync everysec (SPEC §9: may lose the last second on power loss, never on a process crash)', () => {
+    it('reports durable once written (in the page cache), and fdatasyncs on tick()', async () => {
+      const fs = new PowerLossFs();
+      const { wal, marks } = await openWal(fs, { fsync: 'everysec', autoTick: false });
+      for (let i = 1; i <= 3; i++) wal.appendOps(i, 1, frame(i));
+      await until(() => marks.length > 0 && marks[marks.length - 1].index === 3);
+      expect(wal.stats.fsyncs).to.equal(0);
+      expect(opsOnDisk(fs)).to.deep.equal([1, 2, 3]); // a process crash keeps these
+      wal.tick();
+      await until(() => wal.stats.fsyncs === 1);
+      wal.appendOps(4, 1, frame(4));
+      await until(() => marks[marks.length - 1].index === 4);
+      fs.powerLoss(); // the power cut loses what came after the last tick
+      expect(opsOnDisk(fs)).to.deep.equal([1, 2, 3]);
+    });
+  });
+
   describe('segments', () => {
     it('rolls past segmentBytes; each segment starts with the identity and the last view', async () => {
       const fs = new PowerLossFs();

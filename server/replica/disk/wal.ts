@@ -62,6 +62,11 @@ export interface WalOptions {
   onError: (err: Error) => void;
   /** Observes each fdatasync: latency and records covered (metrics, benchmark). */
   onSync?: (ms: number, records: number) => void;
+  /**
+   * everysec: run `tick()` from an own unref'd one-second interval. Tests pass false and call
+   * tick() themselves (time as an input, STYLE §2). @default true
+   */
+  autoTick?: boolean;
 }
 
 /** Segment file name for `seq` (fixed width, so names sort in order). */
@@ -111,8 +116,8 @@ export class Wal {
     this.appendedViewnum = o.lastViewnum ?? 0;
     this.identity = { type: RecordType.Identity, index: 0, count: 0, payload: o.identity };
     this.lastView = o.view == null ? null : { type: RecordType.View, index: this.appendedViewnum, count: 0, payload: o.view };
-    if (this.policy === 'everysec') {
-      this.timer = setInterval(() => this.syncEverySecond(), EVERYSEC_MS);
+    if (this.policy === 'everysec' && o.autoTick !== false) {
+      this.timer = setInterval(() => this.tick(), EVERYSEC_MS);
       this.timer.unref();
     }
     this.roll();
@@ -155,6 +160,7 @@ export class Wal {
 
   /** The seq of the oldest segment still needed once a snapshot covers ops up to `index`. */
   segmentNeededAfter(index: number): number {
+    if (this.segments.length === 0) throw new Error('the log is still opening its first segment');
     let need = this.segments[this.segments.length - 1].seq;
     for (const s of this.segments) if (s.firstIndex <= index + 1) need = s.seq;
     return need;
@@ -229,9 +235,12 @@ export class Wal {
     else this.flush();
   }
 
-  /** everysec: one fdatasync per second when something was written, between batches. */
-  private syncEverySecond(): void {
-    if (this.busy || !this.dirty || this.failed !== null) return;
+  /**
+   * everysec: called once a second; fdatasyncs when something was written since the last
+   * sync, between batches (it never overlaps a write: one I/O in flight at a time).
+   */
+  tick(): void {
+    if (this.policy !== 'everysec' || this.busy || !this.dirty || this.failed !== null) return;
     this.busy = true;
     this.datasync(0, () => { this.busy = false; this.flush(); });
   }
