@@ -104,6 +104,8 @@ export class Wal {
   private closing: (() => void)[] | null = null;
   private closed = false;
   private readonly timer: NodeJS.Timeout | null = null;
+  /** flush, bound once: scheduling a batch allocates no closure. */
+  private readonly flushSoon = (): void => this.flush();
   /** Counters since start. */
   readonly stats: WalStats = { batches: 0, records: 0, ops: 0, fsyncs: 0, bytes: 0 };
 
@@ -154,7 +156,7 @@ export class Wal {
     if (this.failed !== null || this.closing !== null) throw new Error('the log is closed or failed');
     this.pending.push(r);
     // Start on the next microtask, not now: every append of this turn joins the batch.
-    if (this.pending.length === 1 && !this.busy) queueMicrotask(() => this.flush());
+    if (this.pending.length === 1 && !this.busy) queueMicrotask(this.flushSoon);
     return ++this.seq;
   }
 
