@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import {
-  encodeRecords, scan, RecordType, LogRecord, HEADER_BYTES, SECTOR_BYTES, recordBytes,
+  crc32, encodeRecords, scan, RecordType, LogRecord, HEADER_BYTES, SECTOR_BYTES, recordBytes,
 } from '../../server/replica/disk/log-format';
 
 function ops(index: number, text: string): LogRecord {
@@ -16,6 +17,14 @@ const RECORDS: LogRecord[] = [
 ];
 
 describe('log-format', () => {
+  describe('#crc32', () => {
+    it('equals zlib.crc32 for every length from 0 to 600 (table below 256 bytes, native above)', () => {
+      const buf = Buffer.alloc(700);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + 7) & 0xff;
+      for (let n = 0; n <= 600; n++) expect(crc32(buf, 50, 50 + n), `length ${n}`).to.equal(zlibCrc32(buf.subarray(50, 50 + n)));
+    });
+  });
+
   describe('#encodeRecords / #scan', () => {
     it('round-trips every field and keeps the payload bytes as given (SPEC §9: frames not re-encoded)', () => {
       const buf = encodeRecords(RECORDS);
