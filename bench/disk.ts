@@ -8,6 +8,7 @@
  *  2. Wal at 1 in flight: one writer, append → wait durable → append (the latency floor).
  *  3. Wal at 16×64: 1024 closed-loop writers of ~150-byte fwd frames → ops/s, ops per fsync,
  *     the Wal's own fdatasync p50/p99 (batches are bigger, so each sync is longer).
+ *  4. recovery: scan 64 MiB of log (~190-byte frames, 64-op records) → seconds and MB/s.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -74,6 +75,25 @@ async function walRun(dir: string, writers: number, seconds: number): Promise<{ 
   return { ops: wal.stats.ops, fsyncs: wal.stats.fsyncs, opsPerSec: wal.stats.ops / elapsed, syncMs, latMs };
 }
 
+/** 4. Write `mib` MiB of log (fsync no), then time recover() over it. */
+async function recoveryRun(dir: string, mib: number): Promise<{ ms: number; records: number; ops: number }> {
+  const fresh = (): { id: string; incarnation: string; lineage: string } => ({ id: 'bench', incarnation: 'i', lineage: 'L' });
+  const rec = await recover({ dir, fresh });
+  let durable: () => void = () => undefined;
+  const wal = new Wal({ dir, ...walStateFrom(rec), fsync: 'no', onDurable: () => durable(), onError: (e) => { throw e; } });
+  const ops = Array.from({ length: 64 }, (_, k) => frame(k).slice(frame(k).indexOf('[') + 1, -2)).join(',');
+  let index = 1;
+  while (wal.stats.bytes < mib * 1024 * 1024) {
+    const written = new Promise<void>((r) => { durable = r; });
+    for (let k = 0; k < 16; k++, index += 64) wal.appendOps(index, 64, `{"type":"fwd","viewnum":2,"index":${index},"ops":[${ops}]}`);
+    await written; // closed loop: the queue never grows past one turn's appends
+  }
+  await new Promise<void>((r) => wal.close(r));
+  const t0 = process.hrtime.bigint();
+  const again = await recover({ dir, fresh });
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, records: again.ops.length, ops: again.lastIndex };
+}
+
 async function main(): Promise<void> {
   const base = arg('--dir', os.tmpdir());
   const seconds = Number(arg('--seconds', '3'));
@@ -90,6 +110,8 @@ async function main(): Promise<void> {
       console.log(`wal ${label}: ${Math.round(r.opsPerSec)} ops/s, ${r.ops} ops / ${r.fsyncs} fsyncs = ${(r.ops / r.fsyncs).toFixed(1)} ops per fsync; ` +
         `fdatasync p50 ${fmt(s50)} p99 ${fmt(s99)}; append→durable p50 ${fmt(l50)} p99 ${fmt(l99)}`);
     }
+    const r = await recoveryRun(fs.mkdtempSync(path.join(dir, 'rec-')), 64);
+    console.log(`recovery of 64 MiB of log: ${fmt(r.ms)} (${r.records} records, ${r.ops} ops, ${(64 / (r.ms / 1000)).toFixed(0)} MiB/s)`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

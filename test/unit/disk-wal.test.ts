@@ -27,6 +27,8 @@ function frame(i: number): string {
   return `{"type":"fwd","viewnum":2,"index":${i},"ops":[{"type":"req","client":"c","seq":${i},"op":"put","key":"k${i}","value":"v"}]}`;
 }
 
+const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, k) => a + k);
+
 function opsOnDisk(fs: PowerLossFs, seq = 1): number[] {
   const buf = fs.contentOf(path.join(DIR, segmentName(seq))) ?? Buffer.alloc(0);
   return scan(buf).records.filter((r) => r.type === RecordType.Ops).map((r) => r.index);
@@ -49,6 +51,18 @@ describe('Wal', () => {
       expect(wal.stats.fsyncs).to.be.below(1024 / 5);
       expect(wal.stats.ops / wal.stats.fsyncs).to.be.at.least(16);
       for (let i = 1; i < marks.length; i++) expect(marks[i].seq).to.be.above(marks[i - 1].seq);
+    });
+
+    it('caps a batch at about 4 MiB after a stall; the marks still cover every append, in order', async () => {
+      const fs = new PowerLossFs();
+      const { wal, marks } = await openWal(fs);
+      const big = 'x'.repeat(1024 * 1024);
+      for (let i = 1; i <= 10; i++) wal.appendOps(i, 1, big);
+      await until(() => marks.length > 0 && marks[marks.length - 1].index === 10);
+      expect(wal.stats.batches).to.be.at.least(3); // 10 MiB (and the segment head) in batches of ≤ ~4 MiB
+      expect(marks.map((m) => m.seq)).to.deep.equal([...marks.map((m) => m.seq)].sort((a, b) => a - b));
+      expect(marks[marks.length - 1].seq).to.equal(10);
+      expect(opsOnDisk(fs)).to.deep.equal(range(1, 10));
     });
 
     it('has at most one fdatasync in flight', async () => {

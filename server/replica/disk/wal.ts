@@ -81,6 +81,11 @@ export function parseSegmentName(name: string): number | null {
 }
 
 const EVERYSEC_MS = 1000;
+/**
+ * A batch takes records up to about this many payload bytes; the rest wait for the next one.
+ * Bounds the batch buffer after a disk stall (a batch is otherwise everything queued).
+ */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** The write-ahead log of one replica. */
 export class Wal {
@@ -96,6 +101,10 @@ export class Wal {
   private appendedIndex: number;
   private appendedViewnum: number;
   private writtenIndex: number;
+  /** What the last batch made durable; the next mark starts from it. */
+  private mark: DurableMark;
+  /** Segment head records at the front of `pending` (no ticket). */
+  private headPending = 0;
   private identity: LogRecord;
   private lastView: LogRecord | null;
   private dirty = false;
@@ -116,6 +125,7 @@ export class Wal {
     this.segments = [...(o.segments ?? [])];
     this.appendedIndex = this.writtenIndex = o.lastIndex ?? 0;
     this.appendedViewnum = o.lastViewnum ?? 0;
+    this.mark = { seq: 0, index: this.appendedIndex, viewnum: this.appendedViewnum };
     this.identity = { type: RecordType.Identity, index: 0, count: 0, payload: o.identity };
     this.lastView = o.view == null ? null : { type: RecordType.View, index: this.appendedViewnum, count: 0, payload: o.view };
     if (this.policy === 'everysec' && o.autoTick !== false) {
@@ -197,9 +207,8 @@ export class Wal {
     if (this.busy || this.failed !== null) return;
     if (this.pending.length === 0) { if (this.closing !== null) this.finish(); return; }
     this.busy = true;
-    const batch = this.pending;
-    this.pending = [];
-    const mark: DurableMark = { seq: this.seq, index: this.appendedIndex, viewnum: this.appendedViewnum };
+    const batch = this.takeBatch();
+    const mark = this.markAfter(batch);
     const buf = encodeRecords(batch);
     const at = this.position;
     this.position += buf.length;
@@ -210,6 +219,35 @@ export class Wal {
       if (this.policy !== 'always') { this.dirty = true; return this.batchDone(mark); }
       this.datasync(batch.length, () => this.batchDone(mark));
     });
+  }
+
+  /** The records of the next batch: all that are queued, up to MAX_BATCH_BYTES. */
+  private takeBatch(): LogRecord[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.pending.length && (n === 0 || bytes < MAX_BATCH_BYTES)) {
+      const p = this.pending[n++].payload;
+      bytes += p.length;
+    }
+    if (n === this.pending.length) {
+      const all = this.pending;
+      this.pending = [];
+      return all;
+    }
+    return this.pending.splice(0, n);
+  }
+
+  /** The mark a batch makes durable: the previous one, advanced by the batch's tickets, ops and views. */
+  private markAfter(batch: LogRecord[]): DurableMark {
+    const heads = Math.min(this.headPending, batch.length);
+    this.headPending -= heads;
+    let { index, viewnum } = this.mark;
+    for (const r of batch) {
+      if (r.type === RecordType.Ops) index = Math.max(index, r.index + r.count - 1);
+      else if (r.type === RecordType.View) viewnum = Math.max(viewnum, r.index);
+    }
+    this.mark = { seq: this.mark.seq + batch.length - heads, index, viewnum };
+    return this.mark;
   }
 
   private count(batch: LogRecord[], bytes: number): void {
@@ -259,7 +297,9 @@ export class Wal {
         this.segments.push({ seq, firstIndex: this.writtenIndex + 1 });
         this.syncDir((e) => {
           if (e !== null) return this.fail(e);
-          this.pending.unshift(...(this.lastView === null ? [this.identity] : [this.identity, this.lastView]));
+          const heads = this.lastView === null ? [this.identity] : [this.identity, this.lastView];
+          this.pending.unshift(...heads);
+          this.headPending = heads.length;
           this.busy = false;
           this.flush();
         });
