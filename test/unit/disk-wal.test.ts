@@ -181,6 +181,28 @@ describe('Wal', () => {
     });
   });
 
+  describe('failures', () => {
+    it('stops at the first failed write or fdatasync and reports it, never retrying (fsyncgate)', async () => {
+      const fs = new PowerLossFs();
+      const { wal, marks, errors } = await openWal(fs);
+      await until(() => marks.length === 1);
+      fs.crashAt('fdatasync', '.wal');
+      wal.appendOps(1, 1, frame(1));
+      await until(() => errors.length === 1);
+      expect(marks.map((m) => m.index)).to.deep.equal([0]);
+      expect(() => wal.appendOps(2, 1, frame(2))).to.throw(/failed/);
+      await new Promise<void>((r) => wal.close(r)); // close still returns
+    });
+
+    it('reports a record over the limits through onError, not as an uncaught exception', async () => {
+      const fs = new PowerLossFs();
+      const { wal, errors } = await openWal(fs);
+      wal.appendOps(1, 1, 'x'.repeat(17 * 1024 * 1024));
+      await until(() => errors.length === 1);
+      expect(errors[0]).to.be.instanceOf(RangeError);
+    });
+  });
+
   describe('#close', () => {
     it('writes and syncs what is queued, then closes', async () => {
       const fs = new PowerLossFs();

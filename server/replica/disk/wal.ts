@@ -209,7 +209,8 @@ export class Wal {
     this.busy = true;
     const batch = this.takeBatch();
     const mark = this.markAfter(batch);
-    const buf = encodeRecords(batch);
+    let buf: Buffer;
+    try { buf = encodeRecords(batch); } catch (err) { return this.fail(err as Error); } // a record over the limits
     const at = this.position;
     this.position += buf.length;
     this.fs.writev(this.fd, [buf], at, (err) => {
@@ -339,5 +340,6 @@ export class Wal {
     this.busy = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.o.onError(err);
+    for (const cb of this.closing ?? []) cb(); // whoever waits for close() is not left hanging
   }
 }
