@@ -25,6 +25,22 @@ function err(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: ${message}`), { code });
 }
 
+/** Synced bytes, plus a random subset of the unsynced sectors after them (the rest zeros). */
+function tornWrite(inode: Inode, rand: () => number): Buffer {
+  const base = inode.synced;
+  const cur = inode.data;
+  if (cur.length <= base.length) return Buffer.from(base);
+  const length = rand() < 0.5 ? base.length : cur.length;
+  const out = Buffer.alloc(length);
+  base.copy(out);
+  for (let s = base.length - (base.length % SECTOR); s < length; s += SECTOR) {
+    if (rand() < 0.5) cur.copy(out, s, s, Math.min(s + SECTOR, length));
+  }
+  return out;
+}
+
+const SECTOR = 512;
+
 export class PowerLossFs implements DiskFs {
   private readonly dirs = new Set<string>();
   private live = new Map<string, Inode>();
@@ -43,9 +59,17 @@ export class PowerLossFs implements DiskFs {
   /** Cut the power when `op` is called on a path containing `part`. */
   crashAt(op: keyof DiskFs, part: string): void { this.crash = { op, part }; }
 
-  /** Power cut now: unsynced data and names are gone, open files closed, pending callbacks never fire. */
-  powerLoss(): void {
-    for (const inode of new Set([...this.live.values(), ...this.durable.values()])) inode.data = Buffer.from(inode.synced);
+  /**
+   * Power cut now: unsynced data and names are gone, open files closed, pending callbacks
+   * never fire. With `rand`, the disk had written some of the unsynced 512-byte sectors
+   * past the synced end (each with probability 1/2) and maybe the new file length: the
+   * others read as zeros. That is what a torn write looks like.
+   */
+  powerLoss(rand?: () => number): void {
+    for (const inode of new Set([...this.live.values(), ...this.durable.values()])) {
+      inode.data = rand === undefined ? Buffer.from(inode.synced) : tornWrite(inode, rand);
+      inode.synced = Buffer.from(inode.data);
+    }
     this.live = new Map(this.durable);
     this.handles.clear();
     this.held = [];
