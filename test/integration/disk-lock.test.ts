@@ -21,7 +21,7 @@ async function refusal(p: Promise<unknown>): Promise<DataDirLocked> {
 }
 
 describe('data dir lock (issue #11: two processes never share a data dir)', () => {
-  it('refuses a second opener with a message naming the holder and the lock file', async () => {
+  it('refuses a second opener in the same process, with a message naming the lock file', async () => {
     const dir = await tempDir();
     const lock = await acquireLock(dir);
     teardown.push(() => lock.release());
@@ -32,16 +32,22 @@ describe('data dir lock (issue #11: two processes never share a data dir)', () =
     await again.release();
   });
 
-  it('refuses while another live process holds it, and takes the lock over once that process was killed -9', async () => {
+  it('refuses a second process while the first holds the lock, and takes it over once the first was killed -9', async () => {
     const dir = await tempDir();
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const script = `require(${JSON.stringify(path.resolve(__dirname, '../../server/replica/disk/lock'))})`
+      + `.acquireLock(${JSON.stringify(dir)}).then(() => { console.log('locked'); setInterval(() => {}, 1000); })`;
+    const child = spawn(process.execPath, ['-r', 'ts-node/register', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' },
+    });
     teardown.push(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-    const pid = child.pid!;
-    await fs.writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid, host: os.hostname(), since: 'earlier' }));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('locked')) resolve(); });
+      child.once('exit', (code) => reject(new Error(`child exited with ${code} before locking`)));
+    });
     const err = await refusal(acquireLock(dir));
-    expect(err.message).to.include(`running process ${pid}`);
+    expect(err.message).to.include(`running process ${child.pid}`).and.to.include(path.join(dir, LOCK_FILE));
     const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
+    child.kill('SIGKILL'); // leaves its lock file behind, as a crash does
     await exited;
     const lock = await acquireLock(dir); // stale: its owner is dead
     const owner = JSON.parse(await fs.readFile(path.join(dir, LOCK_FILE), 'utf8'));
