@@ -7,6 +7,8 @@ import { promisedFs } from '../../server/replica/disk/disk-fs';
 import { SnapshotWriter, installSnapshot } from '../../server/replica/disk/snapshot-file';
 import { PowerLossFs } from '../support/power-loss-fs';
 import { mulberry32 } from '../support/random';
+import { decode, encode } from '../../common/protocol';
+import type { FwdMsg, ReqMsg } from '../../common/messages';
 
 const DIR = '/data';
 let incarnations = 0;
@@ -171,6 +173,26 @@ describe('recover', () => {
         fs.holdSyncs = false;
       }
     }
+  });
+
+  it('replays the fwd frames byte for byte: the backup decodes them as if they had just arrived (SPEC §9)', async () => {
+    const fs = new PowerLossFs();
+    const rec = await recover(options(fs));
+    const ops: ReqMsg[] = [
+      { type: 'req', client: 'c1', seq: 1, ack: 0, op: 'put', key: 'k', value: 'ünïcödé ✓ "quoted"' },
+      { type: 'req', client: 'c2', seq: 7, ack: 6, op: 'append', key: 'k', value: '!' },
+    ];
+    const text = encode({ type: 'fwd', viewnum: 3, index: 1, ops });
+    let done = false;
+    const wal = new Wal({ dir: DIR, fs, ...walStateFrom(rec), onDurable: () => { done = true; }, onError: (e) => { throw e; } });
+    wal.appendOps(1, ops.length, text);
+    while (!done) await new Promise((r) => setImmediate(r));
+    fs.powerLoss(); fs.restart();
+    const r = await recover(options(fs));
+    expect(r.ops).to.have.length(1);
+    expect(r.ops[0]).to.include({ index: 1, count: 2 });
+    expect(r.ops[0].payload.toString('utf8')).to.equal(text);
+    expect(decode(r.ops[0].payload.toString('utf8'))).to.deep.equal({ type: 'fwd', viewnum: 3, index: 1, ops } satisfies FwdMsg);
   });
 
   describe('--reset-data', () => {
