@@ -7,20 +7,8 @@ import { SimNetwork } from '../support/sim-network';
 import { makeView } from '../../common/view';
 import type { ResMsg } from '../../common/messages';
 
-const A = 'ws://a';
-const B = 'ws://b';
-const C = 'ws://c';
+import { A, B, C, clusterABC } from '../support/replica-fixtures';
 
-/** View {A, B} acknowledged by the real view service, C idle. */
-function clusterABC(): SimNetwork {
-  const net = new SimNetwork({ vs: true, deadPings: 3 }).add(A);
-  net.settle(2);
-  net.add(B, C);
-  net.settle(3);
-  expect(net.vs?.view).to.deep.include({ primary: A, backup: B });
-  expect(net.vs?.acked).to.equal(true);
-  return net;
-}
 
 const okReplies = (rs: ResMsg[]) => rs.filter((r) => r.ok);
 

@@ -10,20 +10,8 @@ import { makeView } from '../../common/view';
 import type { ReplicaMachine } from '../../server/replica/replica-machine';
 import { SUSPECT_AFTER_PINGS } from '../../server/replica/ping-rules';
 
-const A = 'ws://a';
-const B = 'ws://b';
-const C = 'ws://c';
+import { A, B, C, clusterABC } from '../support/replica-fixtures';
 
-/** View {A, B} acknowledged by the real view service, C idle. */
-function clusterABC(): SimNetwork {
-  const net = new SimNetwork({ vs: true, deadPings: 3 }).add(A);
-  net.settle(2);
-  net.add(B, C);
-  net.settle(3);
-  expect(net.vs?.view).to.deep.include({ primary: A, backup: B });
-  expect(net.vs?.acked).to.equal(true);
-  return net;
-}
 
 const pingsOf = (net: SimNetwork, id: string) => net.pingLog.filter((p) => p.from === id).map((p) => p.msg);
 

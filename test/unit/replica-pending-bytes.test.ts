@@ -3,32 +3,18 @@
  * hold, so the shell can bound it in bytes as well as in number.
  */
 import { expect } from 'chai';
-import { ReplicaMachine } from '../../server/replica/replica-machine';
-import { takeEffects } from '../support/effects';
 import { makeView } from '../../common/view';
 import type { ReqMsg } from '../../common/messages';
-
-const A = 'ws://a';
-const B = 'ws://b';
+import { B, primaryOfView2 } from '../support/replica-fixtures';
 
 function put(seq: number, value: string): ReqMsg {
   return { type: 'req', client: 'c', seq, ack: 1, op: 'put', key: 'k', value };
 }
 
-/** Primary A of view 2 {A, B}, transfer acknowledged: requests now wait for fwdacks. */
-function primary(): ReplicaMachine {
-  const p = new ReplicaMachine({ me: A, incarnation: 'ia' });
-  p.step({ kind: 'view', view: makeView(1, A, null), holders: { primary: 'ia', backup: null } });
-  p.step({ kind: 'view', view: makeView(2, A, B), holders: { primary: 'ia', backup: 'ib' } });
-  p.step({ kind: 'backupLinkUp' });
-  p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
-  takeEffects(p);
-  return p;
-}
 
 describe('ReplicaMachine#pendingBytes', () => {
   it('grows with each waiting request by about its size, and falls as the backup acknowledges', () => {
-    const p = primary();
+    const p = primaryOfView2();
     expect(p.pendingBytes()).to.equal(0);
     p.step({ kind: 'clientOp', conn: 1, req: put(1, 'v'.repeat(100_000)) });
     p.step({ kind: 'clientOp', conn: 1, req: put(2, 'v'.repeat(50_000)) });
@@ -41,7 +27,7 @@ describe('ReplicaMachine#pendingBytes', () => {
   });
 
   it('is 0 once the primary steps down (every waiting request answered NOT_PRIMARY)', () => {
-    const p = primary();
+    const p = primaryOfView2();
     p.step({ kind: 'clientOp', conn: 1, req: put(1, 'v'.repeat(1000)) });
     expect(p.pendingBytes()).to.be.greaterThan(1000);
     p.step({ kind: 'view', view: makeView(3, B, null), holders: { primary: 'ib', backup: null } });

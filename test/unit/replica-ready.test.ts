@@ -8,24 +8,14 @@ import { takeEffects } from '../support/effects';
 import { makeView } from '../../common/view';
 import type { ReqMsg } from '../../common/messages';
 
-const A = 'ws://a';
-const B = 'ws://b';
+import { A, B, primaryOfView2 } from '../support/replica-fixtures';
 
-function primaryWithBackup(): ReplicaMachine {
-  const p = new ReplicaMachine({ me: A, incarnation: 'ia' });
-  p.step({ kind: 'view', view: makeView(1, A, null), holders: { primary: 'ia', backup: null } });
-  p.step({ kind: 'view', view: makeView(2, A, B), holders: { primary: 'ia', backup: 'ib' } });
-  p.step({ kind: 'backupLinkUp' });
-  p.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
-  takeEffects(p);
-  return p;
-}
 
 const put = (seq: number): ReqMsg => ({ type: 'req', client: 'c', seq, ack: seq, op: 'put', key: `k${seq % 100}`, value: 'v' });
 
 describe('ReplicaMachine Ready', () => {
   it('the backup link target, and when to flush: "soon" with nothing in flight (no added latency), "turn" behind ops in flight (batching)', () => {
-    const p = primaryWithBackup();
+    const p = primaryOfView2();
     expect(p.ready().backupTarget).to.equal(B);
     expect(p.ready().flush).to.equal('none');
     p.step({ kind: 'clientOp', conn: 1, req: put(1) });
@@ -53,7 +43,7 @@ describe('ReplicaMachine Ready', () => {
   });
 
   it(`pauses client reads at ${PAUSE_PENDING} unanswered requests and resumes at ${RESUME_PENDING} (backpressure)`, () => {
-    const p = primaryWithBackup();
+    const p = primaryOfView2();
     let seq = 0;
     while (seq < PAUSE_PENDING - 1) p.step({ kind: 'clientOp', conn: 1, req: put(++seq) });
     expect(p.ready().pauseClients).to.equal(false);
@@ -82,7 +72,7 @@ describe('ReplicaMachine Ready', () => {
   });
 
   it('backup-stall suspicion counts from the first tick: time is an input, and none has come before it', () => {
-    const p = primaryWithBackup();
+    const p = primaryOfView2();
     p.step({ kind: 'vsLinkUp' });
     p.step({ kind: 'clientOp', conn: 1, req: put(1) });
     p.step({ kind: 'backupLinkDown' }); // stalled: a request waits and the link is down
@@ -98,7 +88,7 @@ describe('ReplicaMachine Ready', () => {
   });
 
   it('graceful shutdown: requests are held, never executed, then refused NOT_PRIMARY with the view naming the next primary', () => {
-    const p = primaryWithBackup();
+    const p = primaryOfView2();
     p.step({ kind: 'shutdown' });
     p.step({ kind: 'clientOp', conn: 1, req: put(1) });
     expect(takeEffects(p).filter((e) => e.kind !== 'log')).to.deep.equal([]);
