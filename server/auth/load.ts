@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import type { JwtOptions } from '../../common/config';
 import { Access, Rules, RulesError, type Claims } from './core/rules';
 import { TokenVerifier } from './tokens';
+import { ConnectedUsers } from './connected-users';
 
 export class AuthConfigError extends Error {}
 
@@ -17,6 +18,8 @@ export interface Auth {
   readonly rules: Rules | null;
   /** No rule grants "anyone" anything: a link without a valid token is closed with 4401. */
   readonly tokenRequired: boolean;
+  /** Who is connected, by `sub` (the dashboard's list; server/auth/subscription.ts). */
+  readonly users: ConnectedUsers;
 }
 
 export function loadAuth(o: JwtOptions): Auth {
@@ -34,7 +37,7 @@ export function loadAuth(o: JwtOptions): Auth {
     if (parsed instanceof RulesError) throw new AuthConfigError(`--rules ${o.rulesFile}: ${parsed.message}`);
     rules = parsed;
   }
-  return { verifier, rules, tokenRequired: rules === null || !rules.anyoneMay };
+  return { verifier, rules, tokenRequired: rules === null || !rules.anyoneMay, users: new ConnectedUsers() };
 }
 
 /** What a link may do with these claims (null: no token, or an expired one). */

@@ -7,6 +7,7 @@
 import { tokenMatches } from '../net/ws-server';
 import { AuthError } from './tokens';
 import type { Auth } from './load';
+import type { ClosingLink } from './connected-users';
 
 export interface SubscriptionGate {
   readonly auth?: Auth;
@@ -14,7 +15,7 @@ export interface SubscriptionGate {
   readonly clusterToken: string | null;
 }
 
-export function judgeSubscription(g: SubscriptionGate, given: string | null | undefined, allow: () => void, refuse: (why: string) => void): void {
+export function judgeSubscription(g: SubscriptionGate, given: string | null | undefined, allow: () => void, refuse: (why: string) => void, link?: ClosingLink): void {
   const byCluster = g.clusterToken !== null && tokenMatches(g.clusterToken, given);
   if (!g.auth) {
     if (g.clientToken === null || tokenMatches(g.clientToken, given) || byCluster) allow();
@@ -24,7 +25,8 @@ export function judgeSubscription(g: SubscriptionGate, given: string | null | un
   if (byCluster || ((given === null || given === undefined) && !g.auth.tokenRequired)) return allow();
   if (given === null || given === undefined) return refuse('subscribe without a token');
   g.auth.verifier.verify(given).then((r) => {
-    if (r instanceof AuthError) refuse(`subscribe: ${r.message}`);
-    else allow();
+    if (r instanceof AuthError) return refuse(`subscribe: ${r.message}`);
+    if (link && typeof r.sub === 'string') g.auth?.users.add(link, r.sub);
+    allow();
   }, () => refuse('subscribe: the token could not be checked'));
 }

@@ -199,7 +199,7 @@ class ViewServer implements ViewService {
       keepaliveMs: o.keepaliveMs,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
       http: viewHttpHandlers({
-        machine: this.reader, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing,
+        machine: this.reader, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing, users: () => o.auth?.users.list() ?? [],
         ...(o.etcd === undefined ? {} : { ha: () => ({ leading: this.ha?.leading ?? false, leader: this.ha?.leader ?? null }) }),
       }),
     });
@@ -328,7 +328,7 @@ class ViewServer implements ViewService {
   }
 
   private onSubscribe(st: LinkState, msg: SubscribeMsg): void {
-    judgeSubscription(this.options, msg.token ?? st.urlToken, () => { if (st.socket.open) this.subscribe(st); }, (why) => st.socket.refuse(why));
+    judgeSubscription(this.options, msg.token ?? st.urlToken, () => { if (st.socket.open) this.subscribe(st); }, (why) => st.socket.refuse(why), st.socket.ws);
   }
 
   private subscribe(st: LinkState): void {

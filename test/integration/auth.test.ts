@@ -39,9 +39,9 @@ function helloClose(url: string, token: string): Promise<number | 'open'> {
   });
 }
 
-function metrics(port: number): Promise<string> {
+function metrics(port: number, p = '/metrics'): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${port}/metrics`, (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(b)); }).on('error', reject);
+    http.get(`http://127.0.0.1:${port}${p}`, (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(b)); }).on('error', reject);
   });
 }
 
@@ -69,6 +69,16 @@ describe('users and rules (SPEC §11)', function () {
     await alice.put('room:lobby', 'hi'); // the link is still open
     expect(await alice.get('room:lobby')).to.equal('hi');
     expect(await metrics(port)).to.match(/understudy_access_denied_total\{what="write"\} [1-9]/);
+  });
+
+  it('the view service lists its connected users by sub (GET /users, the dashboard\'s list) (SPEC §11)', async () => {
+    const { vs } = await chat();
+    const a = await client(vs, { token: await tokenFor('alice') });
+    await client(vs, { token: await tokenFor('alice') });
+    await client(vs, { token: await tokenFor('bob') });
+    expect(JSON.parse(await metrics(vs.port, '/users'))).to.deep.equal({ users: [{ sub: 'alice', links: 2 }, { sub: 'bob', links: 1 }] });
+    await a.close();
+    await waitFor('alice\'s first link gone', async () => JSON.parse(await metrics(vs.port, '/users')).users[0].links === 1);
   });
 
   it('a watch must be readable as a whole: user:* is refused, user:alice:* delivers (SPEC §11)', async () => {
