@@ -60,3 +60,24 @@ describe('client token renewal schedule (SPEC §11)', () => {
     expect(expOf('a.!!!.c')).to.equal(null);
   });
 });
+
+describe('auth options from the environment (SPEC §11)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { normalizeReplicaOptions, normalizeViewOptions } = require('../../common/config') as typeof import('../../common/config');
+  const env = { UNDERSTUDY_JWT_SECRET: JWT_SECRET, UNDERSTUDY_RULES: '/r.json', UNDERSTUDY_JWT_AUDIENCE: 'chat', UNDERSTUDY_TLS_CERT: '/c.pem', UNDERSTUDY_TLS_KEY: '/k.pem' };
+
+  it('the view service and the replicas read the same variables; a flag wins over its variable', () => {
+    for (const o of [normalizeReplicaOptions({}, env), normalizeViewOptions({}, env)]) {
+      expect(o.jwt).to.deep.equal({ secret: JWT_SECRET, publicKeyFile: null, audience: 'chat', issuer: null, rulesFile: '/r.json' });
+      expect(o.tls).to.deep.equal({ certFile: '/c.pem', keyFile: '/k.pem' });
+    }
+    expect(normalizeReplicaOptions({ rules: '/other.json' }, env).jwt?.rulesFile).to.equal('/other.json');
+    expect(normalizeReplicaOptions({ port: 7001 }, env).url).to.equal('wss://127.0.0.1:7001');
+  });
+
+  it('without --jwt-* or --tls-*, nothing is added', () => {
+    const o = normalizeReplicaOptions({}, {});
+    expect(o.jwt).to.equal(undefined);
+    expect(o.tls).to.equal(undefined);
+  });
+});
