@@ -22,8 +22,12 @@ export interface ConnectOptions {
    * @default 5000
    */
   timeoutMs?: number;
-  /** The client token: sent in `subscribe`, and as `?token=` to the replicas. */
-  token?: string;
+  /**
+   * The client token: sent in `subscribe`, and as `?token=` to the replicas. Or (SPEC §11) a
+   * function returning a fresh JWT (sync or async): called at connect, and again before each
+   * token's `exp` to renew it on the open links; sent in a `hello`, never in a URL.
+   */
+  token?: string | TokenFn;
   /** The WebSocket constructor. @default globalThis.WebSocket (browser entry) or `ws` (Node entry) */
   WebSocket?: WebSocketCtor;
   /** @default noopLogger */
@@ -51,11 +55,16 @@ export interface OpOptions {
   timeoutMs?: number;
 }
 
+/** Returns a fresh JWT (SPEC §11). */
+export type TokenFn = () => string | Promise<string>;
+
 /** ConnectOptions with every default filled in. */
 export interface ResolvedOptions {
   readonly viewUrl: string;
   readonly timeoutMs: number;
   readonly token: string | null;
+  /** SPEC §11: the token function, when `token` was one (then `token` is null). */
+  readonly tokenFn: TokenFn | null;
   readonly WebSocket: WebSocketCtor;
   readonly logger: Logger;
   readonly backoff: BackoffPolicy;
@@ -93,7 +102,7 @@ export function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | und
   }
   const clientId = o.clientId ?? newId();
   if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 512) throw bad('clientId must be a non-empty string of at most 512 characters');
-  if (o.token !== undefined && typeof o.token !== 'string') throw bad('token must be a string');
+  if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') throw bad('token must be a string or a function returning one');
   const logger = o.logger ?? CONNECT_DEFAULTS.logger;
   if (typeof logger !== 'object' || logger === null || LOGGER_METHODS.some((m) => typeof logger[m] !== 'function')) {
     throw bad('logger must be a pino-compatible logger: an object with debug, info, warn, error and child methods');
@@ -101,7 +110,8 @@ export function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | und
   return Object.freeze({
     viewUrl: o.view,
     timeoutMs,
-    token: o.token ? o.token : null,
+    token: typeof o.token === 'string' && o.token ? o.token : null,
+    tokenFn: typeof o.token === 'function' ? o.token : null,
     WebSocket,
     logger,
     backoff: resolveBackoff(o.backoff),

@@ -29,6 +29,7 @@ import { retryAfterNotPrimary, retryDelay } from './core/retry';
 import { checkMs, validateOp } from './core/op-checks';
 import { Connection, ConnectionStatus } from './connection';
 import { DueTimer, clock } from './due-timer';
+import { TokenSource } from './token-source';
 import type { OpOptions, ResolvedOptions } from './options';
 import type { StoreEvents, StoreState } from './store';
 
@@ -75,6 +76,7 @@ export class Session {
   private readonly log: Logger;
   private readonly viewConnection: Connection;
   private readonly primaryConnection: Connection;
+  private readonly tokens: TokenSource; // SPEC §11: presented to the view service and the primary, renewed before `exp`
   /** The highest store revision seen in a reply or a watch event. */
   private maxRevision = 0;
   /** Called once: with null when the first view arrived, or with why connect() failed. */
@@ -97,7 +99,7 @@ export class Session {
       WebSocket: o.WebSocket,
       logger: this.log,
       backoff: o.backoff,
-      onOpen: () => this.viewConnection.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })),
+      onOpen: () => this.viewConnection.send(encode({ type: 'subscribe', ...(this.tokens.current !== null ? { token: this.tokens.current } : {}) })),
       onText: (text) => this.onViewServiceText(text),
       onDrop: (code) => this.onViewServiceDrop(code),
     });
@@ -107,12 +109,16 @@ export class Session {
       logger: this.log,
       backoff: o.backoff,
       // Watches first: a watch made before an operation is ordered before it on the primary.
-      onOpen: () => { this.watches.linkOpened(); this.requests.linkOpened(); this.drain(); },
+      // A renewing token (SPEC §11) is presented first, in a hello, on every new link.
+      onOpen: () => { this.tokens.hello(this.primaryConnection); this.watches.linkOpened(); this.requests.linkOpened(); this.drain(); },
       onText: (text) => this.onPrimaryText(text),
       onDrop: (code, reason) => this.onPrimaryDrop(code, reason),
       onStatus: (to) => { this.sink.emit('status', to); this.sink.emit('state', stateOf(to)); },
     });
-    this.viewConnection.target(o.viewUrl);
+    this.tokens = new TokenSource(o.token, o.tokenFn, this.log,
+      (token) => this.primaryConnection.send(encode({ type: 'auth', token })), // false while down: the next hello carries it
+      (err) => this.sink.emit('error', new UnderstudyError('UNAUTHORIZED', `the token function failed: ${(err as Error)?.message ?? String(err)}`)));
+    this.tokens.start(() => this.viewConnection.target(o.viewUrl));
   }
 
   /** The view the client acts on. */
@@ -207,6 +213,7 @@ export class Session {
     this.drain();
     this.deadlines.clear();
     this.timer.cancel();
+    this.tokens.close();
     this.settleReady?.(new UnderstudyError('CLOSED', 'the store was closed before the first view arrived'));
     this.viewConnection.close();
     this.primaryConnection.close();

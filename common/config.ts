@@ -116,6 +116,10 @@ export interface ViewOptions {
   readonly keepaliveMs: number;
   /** SPEC §12: share the view with other instances through etcd; absent without --etcd. */
   readonly etcd?: EtcdViewOptions;
+  /** SPEC §11: JWT checks for subscriptions; absent without --jwt-*. */
+  readonly jwt?: JwtOptions;
+  /** SPEC §11: serve wss:// and https://; absent without --tls-*. */
+  readonly tls?: TlsOptions;
 }
 
 function dataDirOf(input: Input, env: Env): string | null {
@@ -151,6 +155,8 @@ export function normalizeViewOptions(input: Input, env: Env): ViewOptions {
     dataDir: dataDirOf(input, env),
     keepaliveMs: keepaliveOf(input, env),
     ...etcdOf(input, env),
+    ...jwtOf(input, env),
+    ...tlsOf(input, env),
   });
 }
 
@@ -193,6 +199,10 @@ export interface ReplicaOptions {
   readonly limits: Limits;
   /** @default DEFAULTS.keepaliveMs */
   readonly keepaliveMs: number;
+  /** SPEC §11: per-user tokens and rules; absent without --jwt-*. */
+  readonly jwt?: JwtOptions;
+  /** SPEC §11: serve wss:// and https://; absent without --tls-*. */
+  readonly tls?: TlsOptions;
 }
 
 function tokenOf(input: Input, env: Env, flag: string, envName: string): string | null {
@@ -209,7 +219,8 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
   const viewUrl = wsUrl(str(pick(input, 'view', env, 'UNDERSTUDY_VIEW'), DEFAULTS.viewUrl), 'view');
   const urlIn = pick(input, 'url', env, 'UNDERSTUDY_URL');
   // With --port 0 the real port is known only after listen(); the shell fills it in then.
-  const url = urlIn === undefined ? (port === 0 ? null : `ws://127.0.0.1:${port}`) : wsUrl(String(urlIn), 'url');
+  const scheme = tlsOf(input, env).tls ? 'wss' : 'ws';
+  const url = urlIn === undefined ? (port === 0 ? null : `${scheme}://127.0.0.1:${port}`) : wsUrl(String(urlIn), 'url');
   return Object.freeze({
     port,
     host: str(pick(input, 'host', env, 'HOST'), DEFAULTS.host),
@@ -222,5 +233,51 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     maxConnections: int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
     limits: DEFAULTS.limits,
     keepaliveMs: keepaliveOf(input, env),
+    ...jwtOf(input, env),
+    ...tlsOf(input, env),
   });
+}
+
+// ── SPEC §11: users and rules (`--jwt-*`, `--rules`), TLS (`--tls-cert`, `--tls-key`) ──
+
+/** Where the keys and rules are; the server reads the files at start (server/auth/load.ts). */
+export interface JwtOptions {
+  /** HS256 secret. */
+  readonly secret: string | null;
+  /** PEM file of the RS256/ES256 public key. */
+  readonly publicKeyFile: string | null;
+  readonly audience: string | null;
+  readonly issuer: string | null;
+  /** The rules file; null: a valid token may do everything. */
+  readonly rulesFile: string | null;
+}
+
+export interface TlsOptions {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+function jwtOf(input: Input, env: Env): { jwt?: JwtOptions } {
+  const secret = tokenOf(input, env, 'jwt-secret', 'UNDERSTUDY_JWT_SECRET');
+  const publicKeyFile = tokenOf(input, env, 'jwt-public-key', 'UNDERSTUDY_JWT_PUBLIC_KEY');
+  const audience = tokenOf(input, env, 'jwt-audience', 'UNDERSTUDY_JWT_AUDIENCE');
+  const issuer = tokenOf(input, env, 'jwt-issuer', 'UNDERSTUDY_JWT_ISSUER');
+  const rulesFile = tokenOf(input, env, 'rules', 'UNDERSTUDY_RULES');
+  if (secret === null && publicKeyFile === null) {
+    const stray = audience !== null ? 'jwt-audience' : issuer !== null ? 'jwt-issuer' : rulesFile !== null ? 'rules' : null;
+    if (stray !== null) throw new ConfigError(`--${stray} needs --jwt-secret or --jwt-public-key (the key that verifies the tokens)`);
+    return {};
+  }
+  if (secret !== null && publicKeyFile !== null) throw new ConfigError('--jwt-secret and --jwt-public-key: give one of them (HS256 or RS256/ES256), not both');
+  // A short HMAC secret can be guessed offline from any one token: RFC 7518 §3.2 asks for 256 bits.
+  if (secret !== null && secret.length < 32) throw new ConfigError(`--jwt-secret must be at least 32 characters (got ${secret.length})`);
+  return { jwt: Object.freeze({ secret, publicKeyFile, audience, issuer, rulesFile }) };
+}
+
+function tlsOf(input: Input, env: Env): { tls?: TlsOptions } {
+  const certFile = tokenOf(input, env, 'tls-cert', 'UNDERSTUDY_TLS_CERT');
+  const keyFile = tokenOf(input, env, 'tls-key', 'UNDERSTUDY_TLS_KEY');
+  if (certFile === null && keyFile === null) return {};
+  if (certFile === null || keyFile === null) throw new ConfigError(`--${certFile === null ? 'tls-cert' : 'tls-key'} is needed with --${certFile === null ? 'tls-key' : 'tls-cert'}`);
+  return { tls: Object.freeze({ certFile, keyFile }) };
 }

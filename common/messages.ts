@@ -128,6 +128,16 @@ export interface HelloMsg {
 }
 
 /**
+ * client → replica (SPEC §11): a fresh JWT for this open link, sent before the current one
+ * expires; watches keep running. A refused one gets an `error` UNAUTHORIZED and the previous
+ * token still applies until its `exp`.
+ */
+export interface AuthMsg {
+  type: 'auth';
+  token: string;
+}
+
+/**
  * client → primary: send me the committed writes to `pattern` — one key, or every key
  * starting with the text before a trailing `*` ("user:*"; "*" is every key). `id` is the
  * client's name for the watch on this connection (a second `watch` with the same id
@@ -170,7 +180,7 @@ export interface SyncedMsg {
   rev: number;
 }
 
-export type ToReplicaFromClient = ReqMsg | HelloMsg | WatchMsg | UnwatchMsg;
+export type ToReplicaFromClient = ReqMsg | HelloMsg | WatchMsg | UnwatchMsg | AuthMsg;
 export type ToClient = ResMsg | ErrorMsg | EventMsg | SyncedMsg;
 
 // ───────────────────────── primary ↔ backup (path /peer) ─────────────────────────
@@ -270,7 +280,7 @@ export type ToPrimary = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
 
 export type Message =
   | PingMsg | SubscribeMsg | LeaveMsg | ViewMsg | ErrorMsg
-  | ReqMsg | ResMsg | HelloMsg | WatchMsg | UnwatchMsg | EventMsg | SyncedMsg
+  | ReqMsg | ResMsg | HelloMsg | AuthMsg | WatchMsg | UnwatchMsg | EventMsg | SyncedMsg
   | PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg
   | XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
 

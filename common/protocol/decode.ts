@@ -267,6 +267,9 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
     case 'hello':
       return { type: 'hello', ...(isStr(m.token) ? { token: m.token } : {}) };
+    case 'auth':
+      if (!isStr(m.token)) return bad('auth.token must be a string (a JWT)');
+      return { type: 'auth', token: m.token };
     case 'watch':
       return checkWatch(m, limits);
     case 'unwatch':

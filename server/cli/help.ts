@@ -35,6 +35,13 @@ Options (each also from the environment):
   --lease-ttl        UNDERSTUDY_LEASE_TTL      the leader's etcd lease in seconds (default 2)
   --cluster-token    UNDERSTUDY_CLUSTER_TOKEN  shared secret of view service and replicas
   --client-token     UNDERSTUDY_CLIENT_TOKEN   secret clients must present
+  --jwt-secret       UNDERSTUDY_JWT_SECRET     per-user JWTs, HS256 (SPEC §11, docs/SECURITY.md)
+  --jwt-public-key   UNDERSTUDY_JWT_PUBLIC_KEY per-user JWTs, RS256/ES256: a PEM file
+  --jwt-audience     UNDERSTUDY_JWT_AUDIENCE   required aud of the JWTs
+  --jwt-issuer       UNDERSTUDY_JWT_ISSUER     required iss of the JWTs
+  --rules            UNDERSTUDY_RULES          a JSON rules file: who reads and writes which keys
+  --tls-cert         UNDERSTUDY_TLS_CERT       serve wss:// and https:// with this PEM certificate…
+  --tls-key          UNDERSTUDY_TLS_KEY        …and this PEM key
   --log-level        LOG_LEVEL                 fatal|error|warn|info|debug|trace|silent (default info)
   --timeout          UNDERSTUDY_TIMEOUT        client operation timeout in ms (default 5000)
   --max-connections  UNDERSTUDY_MAX_CONNECTIONS  connections a server accepts (default 10000)
@@ -45,7 +52,9 @@ Exit codes: 0 ok, 1 operation failed, 2 usage error.
 
 const SERVER_OPTIONS = `
 Options: --port, --host, --ping-interval, --cluster-token, --client-token, --log-level,
---max-connections, --keepalive-interval (see \`understudy --help\`).
+--max-connections, --keepalive-interval, --jwt-secret, --jwt-public-key, --jwt-audience,
+--jwt-issuer, --rules, --tls-cert, --tls-key (see \`understudy --help\`).
+A bad --rules file stops it at start: the line and the problem on stderr, exit 2.
 A start-up failure (port in use, no permission, unusable --data-dir) is one line on stderr, exit 1.
 SIGTERM or SIGINT stops it gracefully (exit 0); a second signal exits at once.
 `;

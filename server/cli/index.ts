@@ -9,8 +9,12 @@ import { runDev } from './dev';
 import { runClientCommand, CLIENT_COMMANDS } from './client-commands';
 import { HELP, commandHelp, packageVersion } from './help';
 import { startupFailure } from './startup';
+import { loadAuth, AuthConfigError } from '../auth/load';
 
-const SERVER_FLAGS = ['port', 'host', 'ping-interval', 'dead-pings', 'cluster-token', 'client-token', 'log-level', 'max-connections', 'keepalive-interval'];
+const SERVER_FLAGS = [
+  'port', 'host', 'ping-interval', 'dead-pings', 'cluster-token', 'client-token', 'log-level', 'max-connections', 'keepalive-interval',
+  'jwt-secret', 'jwt-public-key', 'jwt-audience', 'jwt-issuer', 'rules', 'tls-cert', 'tls-key',
+];
 
 function failed(line: string): number {
   process.stderr.write(`understudy: ${line}\n`);
@@ -66,11 +70,12 @@ async function runView(rest: string[]): Promise<number> {
   if (flags.help) return showHelp('view');
   if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const options = normalizeViewOptions(flags as Record<string, string>, process.env);
+  const auth = options.jwt ? loadAuth(options.jwt) : undefined; // a bad rules file: exit 2 before anything starts
   const log = createLogger(options.logLevel, { role: 'view' });
   const { startViewService } = await import('../viewservice');
   let vs: Awaited<ReturnType<typeof startViewService>>;
   try {
-    vs = await startViewService({ ...options, log });
+    vs = await startViewService({ ...options, log, auth });
   } catch (err) {
     // e.g. a taken port, or an unreadable or corrupt --data-dir: say so, never start over silently.
     return failed(startupFailure('view service', err, options.port));
@@ -84,12 +89,13 @@ async function runReplica(rest: string[]): Promise<number> {
   if (flags.help) return showHelp('replica');
   if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const options = normalizeReplicaOptions(flags as Record<string, string>, process.env);
+  const auth = options.jwt ? loadAuth(options.jwt) : undefined; // a bad rules file: exit 2 before anything starts
   const log = createLogger(options.logLevel, { role: 'replica' });
   const { startReplica, enableHeapCompaction } = await import('../replica');
   enableHeapCompaction();
   let r: Awaited<ReturnType<typeof startReplica>>;
   try {
-    r = await startReplica({ ...options, log });
+    r = await startReplica({ ...options, log, auth });
   } catch (err) {
     return failed(startupFailure('replica', err, options.port));
   }
@@ -130,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
         return usage(`unknown command ${JSON.stringify(cmd)}`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) return usage(err.message);
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof AuthConfigError) return usage(err.message);
     throw err;
   }
 }

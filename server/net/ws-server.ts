@@ -4,11 +4,14 @@
  * routing by path, and constant-time token checks. Cores never see `ws`.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as fs from 'node:fs';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/logger';
+import type { TlsOptions } from '../../common/config';
 import { CloseCodes } from '../../common/errors';
 import { RateLimitedLog } from '../rate-limited-log';
 
@@ -25,6 +28,8 @@ export type WsHandler = (ws: WebSocket, req: http.IncomingMessage, url: URL) => 
 export interface WsServerOptions {
   port: number;
   host: string;
+  /** SPEC §11: serve https:// and wss:// with this certificate and key (PEM files). @default plain http/ws */
+  tls?: TlsOptions;
   maxPayload: number;
   /** Most open WebSocket connections on each path, unless `routeLimits` names the path. */
   maxConnections: number;
@@ -74,7 +79,7 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 }
 
 export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
-  const server = http.createServer((req, res) => {
+  const server = createServer(o, (req, res) => {
     try {
       for (const h of o.http) if (h(req, res)) return;
       sendJson(res, 404, { error: 'not found' });
@@ -107,6 +112,12 @@ export async function startWsServer(o: WsServerOptions): Promise<WsServer> {
       setTimeout(() => { for (const ws of wss.clients) ws.terminate(); }, 200).unref();
     }),
   };
+}
+
+/** http, or https when `o.tls` names a certificate and key (read once, at start). */
+function createServer(o: WsServerOptions, handler: http.RequestListener): http.Server {
+  if (!o.tls) return http.createServer(handler);
+  return https.createServer({ cert: fs.readFileSync(o.tls.certFile), key: fs.readFileSync(o.tls.keyFile) }, handler);
 }
 
 /** Route WebSocket upgrades by path, within each path's connection bound (HTTP 404 / 503 otherwise). */

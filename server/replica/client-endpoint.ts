@@ -15,6 +15,8 @@ import { tokenMatches, frameText } from '../net/ws-server';
 import { GuardedSocket, GuardPolicy, remoteOf, rawLength } from '../net/guarded-socket';
 import type { RateLimitedLog } from '../rate-limited-log';
 import type { ReplicaMetrics, Inflight } from './replica-metrics';
+import type { Auth } from '../auth/load';
+import { LinkAuth } from '../auth/link-auth';
 import type { ConnId, ReplicaInput } from './replica-io';
 
 /**
@@ -29,11 +31,15 @@ interface ClientConn {
   authed: boolean;
   /** seq → ordering time and op, for the operation metrics (see replica-metrics.ts). */
   readonly inflight: Inflight;
+  /** SPEC §11: the link's token and what the rules let it do; null without --jwt-*. */
+  readonly auth: LinkAuth | null;
 }
 
 export interface ClientEndpointOptions {
   limits: Limits;
   clientToken: string | null;
+  /** SPEC §11: JWTs and rules (then the cluster's client token is not used on this route). */
+  auth?: Auth | null;
   metrics: ReplicaMetrics;
   warnings: () => RateLimitedLog;
   /** Step the machine with an input. */
@@ -73,10 +79,15 @@ export class ClientEndpoint {
   accept(ws: WebSocket, req: IncomingMessage, url: URL): void {
     const socket = new GuardedSocket(ws, remoteOf(req), this.policy);
     const urlToken = url.searchParams.get('token');
-    const expected = this.o.clientToken;
+    const auth = this.o.auth ?? null;
+    const expected = auth ? null : this.o.clientToken;
     if (expected !== null && urlToken !== null && !tokenMatches(expected, urlToken)) return socket.refuse('wrong token');
-    const conn: ClientConn = { id: this.nextConn++, socket, authed: expected === null || urlToken !== null, inflight: new Map() };
+    const conn: ClientConn = {
+      id: this.nextConn++, socket, authed: auth ? !auth.tokenRequired : expected === null || urlToken !== null, inflight: new Map(),
+      auth: auth ? new LinkAuth(auth) : null,
+    };
     this.conns.set(conn.id, conn);
+    if (conn.auth && urlToken !== null) this.present(conn, urlToken, true);
     if (this.paused) socket.pause();
     ws.on('message', (data, isBinary) => {
       try {
@@ -87,6 +98,7 @@ export class ClientEndpoint {
     });
     ws.on('close', () => {
       this.conns.delete(conn.id);
+      conn.auth?.close();
       this.o.run({ kind: 'connClosed', conn: conn.id }); // its watches die with it
     });
   }
@@ -101,8 +113,14 @@ export class ClientEndpoint {
       socket.close(CloseCodes.TooLarge, 'message too large');
       return;
     }
+    if (conn.auth?.held) { conn.auth.held.push([data, isBinary]); return; } // a token is being checked
     const text = frameText(data, isBinary);
     const msg = text === null ? null : decode(text, this.o.limits);
+    if (!conn.authed && conn.auth) {
+      if (msg !== null && !isProtocolError(msg) && msg.type === 'hello' && msg.token !== undefined) this.present(conn, msg.token, true);
+      else socket.refuse('no hello with a token');
+      return;
+    }
     if (!conn.authed) {
       if (msg !== null && !isProtocolError(msg) && msg.type === 'hello' && tokenMatches(this.o.clientToken, msg.token)) conn.authed = true;
       else socket.refuse('no hello with the token');
@@ -112,14 +130,66 @@ export class ClientEndpoint {
     if (isProtocolError(msg)) return this.error(conn, msg.code, msg.message, msg.seq, msg.id);
     socket.good();
     if (msg.type === 'req') {
+      if (conn.auth && !(msg.op === 'get' ? conn.auth.access.read(msg.key) : conn.auth.access.write(msg.key))) {
+        return this.deny(conn, msg.op === 'get' ? 'read' : 'write', `${msg.op} ${JSON.stringify(msg.key)}`, msg.seq);
+      }
       this.o.metrics.request(msg.op);
       this.o.metrics.ordered(conn.inflight, msg);
       this.o.run({ kind: 'clientOp', conn: conn.id, req: msg, raw: text as string });
+    } else if (msg.type === 'watch' && conn.auth && !conn.auth.access.watch(msg.pattern)) {
+      this.deny(conn, 'watch', `watch ${JSON.stringify(msg.pattern)} (every key it matches must be readable)`, undefined, msg.id);
+    } else if (msg.type === 'hello' && conn.auth && msg.token !== undefined) {
+      this.present(conn, msg.token, true); // a link that may start without a token presents one
+    } else if (msg.type === 'auth') {
+      if (conn.auth) this.present(conn, msg.token, false);
+      else this.error(conn, 'BAD_REQUEST', 'this replica takes no JWTs (start it with --jwt-secret or --jwt-public-key)');
     } else if (msg.type === 'watch' || msg.type === 'unwatch') {
       this.o.run(msg.type === 'watch' ? { kind: 'watch', conn: conn.id, msg } : { kind: 'unwatch', conn: conn.id, msg });
     } else if (msg.type !== 'hello') {
-      this.error(conn, 'BAD_REQUEST', `a client link takes "req", "watch", "unwatch" and "hello" messages (got ${JSON.stringify(msg.type)})`);
+      this.error(conn, 'BAD_REQUEST', `a client link takes "req", "watch", "unwatch", "hello" and "auth" messages (got ${JSON.stringify(msg.type)})`);
     }
+  }
+
+  /**
+   * SPEC §11: check a token (hello, ?token= or auth), holding the link's frames meanwhile. A
+   * refused first token closes the link with 4401; a refused renewal gets an `error`
+   * UNAUTHORIZED and the link keeps its previous token until that one's `exp`.
+   */
+  private present(conn: ClientConn, token: string, first: boolean): void {
+    (conn.auth as LinkAuth).present(token, (refusal, held) => {
+      if (refusal !== null) {
+        this.o.metrics.tokensRefused.inc({ reason: refusal.reason });
+        if (first) return conn.socket.refuse(refusal.message);
+        this.deny(conn, 'token', `the new token (${refusal.message})`);
+      } else {
+        conn.authed = true;
+      }
+      try {
+        for (const [data, isBinary] of held) this.onMessage(conn, data as WebSocket.RawData, isBinary);
+      } catch (err) {
+        this.o.failed(err);
+      }
+    });
+  }
+
+  /** SPEC §11: refused UNAUTHORIZED by the rules or an expired token; the link stays open (not a bad message). */
+  private deny(conn: ClientConn, what: 'read' | 'write' | 'watch' | 'token', action: string, seq?: number, id?: number): void {
+    const a = conn.auth as LinkAuth;
+    this.o.metrics.accessDenied.inc({ what });
+    this.o.warnings().warn('client-denied', { remote: conn.socket.remote, sub: a.sub, what }, 'refused UNAUTHORIZED (SPEC §11)');
+    const message = what === 'token' ? `${action} is refused; the previous token applies until it expires`
+      : a.expired ? `${action}: the token has expired; renew it (an "auth" message, or connect({ token }) with a function)`
+        : `${action} is not allowed by the rules for this token`;
+    this.send(conn, seq !== undefined
+      ? { type: 'res', seq, ok: false, code: 'UNAUTHORIZED', message }
+      : { type: 'error', code: 'UNAUTHORIZED', message, ...(id !== undefined ? { id } : {}) });
+  }
+
+  /** The `sub` of every client link with a valid token (the dashboard's list of users). */
+  users(): string[] {
+    const out: string[] = [];
+    for (const c of this.conns.values()) if (c.auth?.sub && !c.auth.expired) out.push(c.auth.sub);
+    return out;
   }
 
   /** A bad client message: a `res` error when its seq is known, else an `error` message (naming the watch id if known). */

@@ -101,6 +101,10 @@ export class ReplicaMetrics {
   readonly failovers: Counter;
   readonly slowConsumers: Counter;
   readonly unauthorized: Counter;
+  /** SPEC §11: operations and watches the rules refused (the link stays open), by what. */
+  readonly accessDenied: Counter<'what'>;
+  /** SPEC §11: tokens refused (malformed, signature, algorithm, expired, …), by reason. */
+  readonly tokensRefused: Counter<'reason'>;
   private readonly transfers: Counter;
   private readonly transferSeconds: Histogram;
   private readonly transferBytes: Gauge;
@@ -137,6 +141,8 @@ export class ReplicaMetrics {
     this.failovers = new Counter({ name: 'understudy_failovers_total', help: 'Times this replica became primary (a backup taking over, or the first view).', registers });
     this.slowConsumers = new Counter({ name: 'understudy_slow_consumers_total', help: 'Links closed with 4408 because their send buffer was over the bound.', registers });
     this.unauthorized = new Counter({ name: 'understudy_unauthorized_total', help: 'Links closed with 4401 (wrong or missing token).', registers });
+    this.accessDenied = new Counter({ name: 'understudy_access_denied_total', help: 'Operations and watches refused UNAUTHORIZED by the rules or an expired token (SPEC §11).', labelNames: ['what'], registers });
+    this.tokensRefused = new Counter({ name: 'understudy_tokens_refused_total', help: 'JWTs refused, by reason (SPEC §11).', labelNames: ['reason'], registers });
     this.transfers = new Counter({ name: 'understudy_state_transfers_total', help: 'State transfers this replica sent and its backup confirmed.', registers });
     this.transferSeconds = new Histogram({
       name: 'understudy_state_transfer_duration_seconds', help: 'State transfer time, from the snapshot to the backup\'s xferack.',

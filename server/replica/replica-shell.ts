@@ -41,12 +41,15 @@ import { ViewServiceLink } from './view-service-link';
 import { BackupLink } from './backup-link';
 import { replicaHttp } from './http-routes';
 import { fwdFrameText } from './forward-frames';
+import type { Auth } from '../auth/load';
 
 export type StartReplicaOptions = ReplicaOptions & {
   /** How many writes the replica keeps for watch replays. @default 10000 events, 16 MiB */
   history?: HistoryBounds;
   /** Parent logger; the replica logs through `child({ role: 'replica', id })`. @default a pino root at options.logLevel */
   log?: Logger;
+  /** SPEC §11: the loaded --jwt-* key and --rules (server/auth/load.ts); absent: no JWTs. */
+  auth?: Auth;
 };
 
 /**
@@ -120,11 +123,12 @@ export class ReplicaShell {
     const run = (input: ReplicaInput): void => this.run(input);
     const failed = (err: unknown): void => this.log.error({ err }, 'replica handler failed');
     const common = { limits: o.limits, metrics: this.metrics, warnings: () => this.warnings, run, failed };
-    this.clients = new ClientEndpoint({ ...common, clientToken: o.clientToken });
+    this.clients = new ClientEndpoint({ ...common, clientToken: o.clientToken, auth: o.auth ?? null });
     this.peers = new PeerEndpoint({ ...common, clusterToken: o.clusterToken, log: () => this.log });
     this.server = await startWsServer({
       port: o.port,
       host: o.host,
+      tls: o.tls,
       maxPayload: o.limits.maxMessageBytes + PEER_FRAME_ALLOWANCE,
       keepaliveMs: o.keepaliveMs,
       maxConnections: o.maxConnections,
@@ -137,7 +141,7 @@ export class ReplicaShell {
       http: [metricsHandler(this.registry, this.log), replicaHttp(() => this.machine, () => this.notReady())],
     });
     this.port = this.server.port;
-    this.id = o.url ?? `ws://127.0.0.1:${this.port}`;
+    this.id = o.url ?? `${o.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}`;
     this.log = childLogger(this.log, { id: this.id });
     this.warnings = new RateLimitedLog(this.log);
     this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs });

@@ -53,6 +53,8 @@ export interface ViewHttpContext {
   readonly log: Logger;
   /** The service is shutting down (`/readyz` answers 503). */
   closing(): boolean;
+  /** SPEC §11: the subscribers with a JWT, by `sub` (GET /users, the dashboard's list). */
+  users?: () => { sub: string; links: number }[];
 }
 
 /** The handlers, in order, for ws-server's `http` list. The dashboard and the bundle are read from disk now, once. */
@@ -64,11 +66,12 @@ export function viewHttpHandlers(ctx: ViewHttpContext): HttpHandler[] {
 function statusRoutes(ctx: ViewHttpContext): HttpHandler {
   return (req, res) => {
     const p = pathOf(req);
-    if (p !== '/healthz' && p !== '/readyz' && p !== '/view' && p !== '/view/history') return false;
+    if (p !== '/healthz' && p !== '/readyz' && p !== '/view' && p !== '/view/history' && p !== '/users') return false;
     if (refuseMethod(req, res)) return true;
     if (p === '/healthz') sendJson(res, 200, { ok: true });
     else if (p === '/readyz') sendReadiness(ctx, res);
     else if (p === '/view') sendJson(res, 200, ctx.ha === undefined ? viewJson(ctx.machine) : { ...viewJson(ctx.machine), ...leaderJson(ctx.ha()) });
+    else if (p === '/users') sendJson(res, 200, { users: ctx.users?.() ?? [] });
     else sendJson(res, 200, ctx.history.toJSON());
     return true;
   };

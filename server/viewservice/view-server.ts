@@ -40,6 +40,8 @@ import { viewMetrics, type ViewMetrics } from './view-metrics';
 import { viewHttpHandlers, ViewHistory, type ViewReader } from './view-http';
 import { startViewHa, haReader, type ViewHa } from './etcd/view-ha';
 import { logEvent, viewLogger } from './view-log';
+import { judgeSubscription } from '../auth/subscription';
+import type { Auth } from '../auth/load';
 
 /** A running view service. */
 export interface ViewService {
@@ -65,6 +67,7 @@ export type ViewServiceOptions = ViewOptions & {
   recoveryWindowMs?: number;
   /** Close a link that neither pinged nor subscribed within this long. @default IDLE_LINK_MS (10 s) */
   idleLinkMs?: number;
+  auth?: Auth; // SPEC §11: JWTs for subscriptions (server/auth/load.ts)
 };
 
 /**
@@ -189,14 +192,14 @@ class ViewServer implements ViewService {
     const o = this.options;
     this.server = await startWsServer({
       port: o.port,
-      host: o.host,
+      host: o.host, tls: o.tls,
       maxPayload: Math.min(MAX_FRAME_BYTES, o.limits.maxMessageBytes),
       maxConnections: o.maxConnections,
       log: this.log,
       keepaliveMs: o.keepaliveMs,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
       http: viewHttpHandlers({
-        machine: this.reader, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing,
+        machine: this.reader, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing, users: () => o.auth?.users.list() ?? [],
         ...(o.etcd === undefined ? {} : { ha: () => ({ leading: this.ha?.leading ?? false, leader: this.ha?.leader ?? null }) }),
       }),
     });
@@ -325,14 +328,10 @@ class ViewServer implements ViewService {
   }
 
   private onSubscribe(st: LinkState, msg: SubscribeMsg): void {
-    const { clientToken, clusterToken } = this.options;
-    if (clientToken !== null) {
-      const given = msg.token ?? st.urlToken;
-      if (!tokenMatches(clientToken, given) && !(clusterToken !== null && tokenMatches(clusterToken, given))) {
-        st.socket.refuse('subscribe');
-        return;
-      }
-    }
+    judgeSubscription(this.options, msg.token ?? st.urlToken, () => { if (st.socket.open) this.subscribe(st); }, (why) => st.socket.refuse(why), st.socket.ws);
+  }
+
+  private subscribe(st: LinkState): void {
     if (!this.subscribers.has(st)) {
       if (this.subscribers.size >= this.options.maxSubscribers) {
         this.metrics.overloaded.inc();

@@ -123,3 +123,31 @@ function rawNumbers(text: string, f: Fuzz): string {
   const replaced = text.replace(/-?\d+(\.\d+)?(e[+-]?\d+)?/, bad);
   return replaced === text ? text.replace('}', `,"n":${bad}}`) : replaced;
 }
+
+/**
+ * SPEC §11: a hostile version of a valid JWT — a flipped character in any part, the header
+ * swapped for alg "none" or HS512/RS256, the signature dropped or borrowed, segments
+ * swapped, junk, huge, empty — none of which may verify.
+ */
+export function hostileToken(f: Fuzz, valid: string): string {
+  const [h, p, s] = valid.split('.');
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const claims = (): Record<string, unknown> => ({ sub: f.pick(['bob', '*', 'bob:x', '{sub}', f.string(8)]), exp: f.pick([2e9, -1, 'never', 1e308]) });
+  const flip = (x: string): string => {
+    const i = f.int(Math.max(1, x.length));
+    return x.slice(0, i) + f.pick(['A', 'b', '-', '_', '=', '.']) + x.slice(i + 1);
+  };
+  switch (f.int(11)) {
+    case 0: return `${flip(h)}.${p}.${s}`;
+    case 1: return `${h}.${flip(p)}.${s}`;
+    case 2: return `${h}.${p}.${flip(s)}`;
+    case 3: return `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`;
+    case 4: return `${b64({ alg: f.pick(['HS512', 'RS256', 'ES256', 'none', 'NONE', 'nOnE', '']) })}.${b64(claims())}.${s}`;
+    case 5: return `${h}.${b64(claims())}.${s}`; // someone else's claims under a valid signature
+    case 6: return `${p}.${h}.${s}`;
+    case 7: return f.string(200);
+    case 8: return `${h}.${p}.${s}`.repeat(1 + f.int(50));
+    case 9: return '';
+    default: return `${h}.${p}`;
+  }
+}

@@ -9,6 +9,7 @@ import { startReplica, type Replica } from '../../server/replica';
 import { normalizeViewOptions, normalizeReplicaOptions } from '../../common/config';
 import { noopLogger, type Logger } from '../../common/logger';
 import type { Teardown } from './teardown';
+import { loadAuth } from '../../server/auth/load';
 
 type Flags = Record<string, string | number>;
 
@@ -25,6 +26,7 @@ export function inProcess(teardown: Teardown, pingIntervalMs = 20): InProcess {
       const vs = await startViewService({
         ...options,
         log: extra.log ?? noopLogger,
+        ...(options.jwt ? { auth: loadAuth(options.jwt) } : {}), // SPEC §11, as the CLI loads it
         ...(extra.idleLinkMs !== undefined ? { idleLinkMs: extra.idleLinkMs } : {}),
         ...(extra.recoveryWindowMs !== undefined ? { recoveryWindowMs: extra.recoveryWindowMs } : {}),
       });
@@ -34,7 +36,7 @@ export function inProcess(teardown: Teardown, pingIntervalMs = 20): InProcess {
     async startRep(vs, flags = {}) {
       const view = typeof vs === 'string' ? vs : vs.url;
       const options = normalizeReplicaOptions({ port: 0, host: '127.0.0.1', view, 'ping-interval': pingIntervalMs, ...flags }, {});
-      const r = await startReplica({ ...options, log: noopLogger });
+      const r = await startReplica({ ...options, log: noopLogger, ...(options.jwt ? { auth: loadAuth(options.jwt) } : {}) });
       teardown.push(() => r.close());
       return r;
     },

@@ -31,7 +31,7 @@ describe('client/options', () => {
     it('fills in every default (SPEC §7: timeoutMs 5000, attemptTimeoutMs min(1000, timeoutMs / 3))', () => {
       const r = resolveOptions({ view: VIEW }, FakeWebSocket, fixedId);
       expect(r).to.deep.equal({
-        viewUrl: VIEW, timeoutMs: 5000, token: null, WebSocket: FakeWebSocket, logger: noopLogger,
+        viewUrl: VIEW, timeoutMs: 5000, token: null, tokenFn: null, WebSocket: FakeWebSocket, logger: noopLogger,
         backoff: DEFAULT_BACKOFF, clientId: 'id-1', attemptTimeoutMs: 1000, limits: DEFAULT_LIMITS,
       });
       expect(Object.isFrozen(r)).to.equal(true);
@@ -70,7 +70,7 @@ describe('client/options', () => {
       ['attemptTimeoutMs -1', { view: VIEW, attemptTimeoutMs: -1 }, 'attemptTimeoutMs must be a positive number of milliseconds (got -1)'],
       ['an empty clientId', { view: VIEW, clientId: '' }, 'clientId must be a non-empty string of at most 512 characters'],
       ['a clientId of 513 characters', { view: VIEW, clientId: 'x'.repeat(513) }, 'clientId must be a non-empty string of at most 512 characters'],
-      ['a token that is a number', { view: VIEW, token: 5 }, 'token must be a string'],
+      ['a token that is a number', { view: VIEW, token: 5 }, 'token must be a string or a function returning one'],
       ['a logger without child()', { view: VIEW, logger: { debug() {}, info() {}, warn() {}, error() {} } },
         'logger must be a pino-compatible logger: an object with debug, info, warn, error and child methods'],
       ['a backoff that is a string', { view: VIEW, backoff: 'fast' }, 'backoff must be an object { minMs, maxMs, factor, jitter } (got fast)'],

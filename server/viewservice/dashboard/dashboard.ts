@@ -7,6 +7,8 @@
 import { pageToken } from './dom';
 import { startViewPanel } from './view-panel';
 import { startKeyBrowser } from './key-browser';
+import { startUsersPanel } from './users-panel';
 
 startViewPanel(pageToken());
 startKeyBrowser();
+startUsersPanel();
