@@ -38,6 +38,8 @@ export class StatsRules {
   private lastOps = 0;
   private readonly lastBuckets: Float64Array;
   private readonly delta: Float64Array;
+  /** The transfer's keys and elapsed ms at the last stats, for the recent rate. */
+  private lastTransfer: { keys: number; elapsedMs: number } | null = null;
 
   /** `boundsMs`: the latency histogram's upper bounds, ascending, in ms. */
   constructor(private readonly boundsMs: readonly number[], private readonly intervalMs: number = STATS_INTERVAL_MS) {
@@ -65,7 +67,8 @@ export class StatsRules {
     if (first) return null;
     const stats: ReplicaStats = { opsPerSec: round(ops / seconds, 1), p99Ms: quantileMs(this.delta, this.boundsMs, 0.99) };
     if (s.lag !== null) stats.lag = { ops: s.lag.ops, bytes: s.lag.bytes };
-    if (s.transfer !== null) stats.transfer = progress(s.transfer);
+    if (s.transfer !== null) stats.transfer = progress(s.transfer, this.lastTransfer);
+    this.lastTransfer = s.transfer === null ? null : { keys: s.transfer.keys, elapsedMs: s.transfer.elapsedMs };
     return stats;
   }
 }
@@ -94,13 +97,16 @@ export function quantileMs(counts: Float64Array, boundsMs: readonly number[], q:
 /**
  * Keys and bytes sent of the totals, and the time left. Only the key count is known ahead
  * (the snapshot's size); the total bytes are estimated from the bytes per key so far, and
- * the time left from the keys per ms so far. Keys pulled ahead of a write may go twice, so
- * the count is capped at the total.
+ * the time left from the keys per ms since the last stats (`prev`), once the same transfer
+ * advanced since (null before: the first chunks fill socket buffers at once, so the rate
+ * since the start says nothing). Keys pulled ahead of a write may go twice, so the count is
+ * capped at the total.
  */
-function progress(t: NonNullable<StatsSample['transfer']>): NonNullable<ReplicaStats['transfer']> {
+function progress(t: NonNullable<StatsSample['transfer']>, prev: { keys: number; elapsedMs: number } | null): NonNullable<ReplicaStats['transfer']> {
   const keys = Math.min(t.keys, t.keysTotal);
   const bytesTotal = keys > 0 ? Math.max(t.bytes, Math.round((t.bytes / keys) * t.keysTotal)) : t.bytes;
-  const etaMs = keys > 0 && t.elapsedMs > 0 ? Math.round((t.elapsedMs / keys) * (t.keysTotal - keys)) : null;
+  const recent = prev !== null && t.elapsedMs > prev.elapsedMs && t.keys > prev.keys;
+  const etaMs = recent ? Math.round(((t.elapsedMs - prev.elapsedMs) / (t.keys - prev.keys)) * (t.keysTotal - keys)) : null;
   return { keys, keysTotal: t.keysTotal, bytes: t.bytes, bytesTotal, etaMs };
 }
 

@@ -57,7 +57,7 @@ describe('replica stats (issue #15)', () => {
     expect(quantileMs(counts, BOUNDS, 0.99)).to.equal(BOUNDS[BOUNDS.length - 1]);
   });
 
-  it('reports the backup\'s lag and a transfer\'s progress: keys and bytes of the totals, time left from the rate so far', () => {
+  it('reports the backup\'s lag and a transfer\'s progress: keys and bytes of the totals, time left once a rate is known', () => {
     const clock = new ManualClock();
     const rules = new StatsRules(BOUNDS);
     rules.take(clock.now(), sample(0));
@@ -67,7 +67,29 @@ describe('replica stats (issue #15)', () => {
     s.transfer = { keys: 50_000, keysTotal: 200_000, bytes: 5_000_000, elapsedMs: 1000 };
     const out = rules.take(clock.now(), s);
     expect(out?.lag).to.deep.equal({ ops: 42, bytes: 4200 });
-    expect(out?.transfer).to.deep.equal({ keys: 50_000, keysTotal: 200_000, bytes: 5_000_000, bytesTotal: 20_000_000, etaMs: 3000 });
+    expect(out?.transfer).to.deep.equal({ keys: 50_000, keysTotal: 200_000, bytes: 5_000_000, bytesTotal: 20_000_000, etaMs: null });
+    clock.advance(1000);
+    s.transfer = { keys: 100_000, keysTotal: 200_000, bytes: 10_000_000, elapsedMs: 2000 };
+    expect(rules.take(clock.now(), s)?.transfer).to.deep.equal({ keys: 100_000, keysTotal: 200_000, bytes: 10_000_000, bytesTotal: 20_000_000, etaMs: 2000 });
+  });
+
+  it('the time left follows the transfer\'s rate since the last stats, not since it began (the first chunks go at once), and is unknown until then', () => {
+    const clock = new ManualClock();
+    const rules = new StatsRules(BOUNDS);
+    rules.take(clock.now(), sample(0));
+    const s = sample(0);
+    clock.advance(1000);
+    s.transfer = { keys: 20_000, keysTotal: 200_000, bytes: 2_000_000, elapsedMs: 100 }; // a burst into the buffers
+    expect(rules.take(clock.now(), s)?.transfer?.etaMs).to.equal(null); // no rate yet: not 900 ms
+    clock.advance(1000);
+    s.transfer = { keys: 30_000, keysTotal: 200_000, bytes: 3_000_000, elapsedMs: 1100 }; // then 10 keys/ms
+    expect(rules.take(clock.now(), s)?.transfer?.etaMs).to.equal(17_000);
+    clock.advance(1000);
+    s.transfer = null;
+    expect(rules.take(clock.now(), s)?.transfer).to.equal(undefined);
+    clock.advance(1000);
+    s.transfer = { keys: 1000, keysTotal: 2000, bytes: 100, elapsedMs: 500 }; // a new transfer: since it began
+    expect(rules.take(clock.now(), s)?.transfer?.etaMs).to.equal(null);
   });
 
   it('a transfer that has sent no key yet has no time left; keys pulled twice never pass the total', () => {
