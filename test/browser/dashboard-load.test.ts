@@ -20,8 +20,8 @@ import { launchChromium, openPage, ARTIFACTS } from '../support/browser';
 
 const KEYS = Number(process.env.DASHBOARD_TRANSFER_KEYS ?? 20_000);
 const VALUE_BYTES = 100;
-/** About 8 s of transfer: a key costs about 2 × VALUE_BYTES of xfer-data (3.7 MiB for 20k keys). */
-const TRANSFER_BPS = Math.max(200_000, Math.round((KEYS * 2 * VALUE_BYTES) / 8));
+/** About 12 s of transfer: a key costs about 2 × VALUE_BYTES of xfer-data (3.7 MiB for 20k keys). */
+const TRANSFER_BPS = Math.max(200_000, Math.round((KEYS * 2 * VALUE_BYTES) / 12));
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
 const DOCS = path.resolve(__dirname, '..', '..', 'docs');
 
@@ -113,14 +113,17 @@ describe('dashboard load panel in headless Chromium (issue #15)', function () {
       return box !== null && !box.hidden && (box.querySelector('progress') as HTMLProgressElement).value > 0;
     }, card, { timeout: 30_000, polling: 50 });
     const first = (await transferShown(page, a.id)) as TransferShown;
+    const firstAt = Date.now();
     expect(first.max).to.be.at.least(KEYS); // the snapshot's keys: the preload and the traffic's
     expect(first.text).to.match(/^[\d,]+ \/ [\d,]+ keys \(\d+%\) · [\d.]+ (B|KiB|MiB) \/ ~[\d.]+ (B|KiB|MiB|GiB) · .*(left|estimating…)$/);
     // It advances, and once a rate is known the time left is shown (the screenshot is taken then).
-    await page.waitForFunction((sel) => {
+    const seen = await page.waitForFunction(([sel, v]) => {
       const box = document.querySelector(`${sel} .transfer`) as HTMLElement;
       const bar = box.querySelector('progress') as HTMLProgressElement;
-      return !box.hidden && bar.value >= 0.2 * bar.max && / left$/.test(box.querySelector('.transfer-text')!.textContent!);
-    }, card, { timeout: 60_000, polling: 50 });
+      if (box.hidden) return 'ended';
+      return bar.value > (v as number) && bar.value >= 0.2 * bar.max && / left$/.test(box.querySelector('.transfer-text')!.textContent!) ? 'shown' : null;
+    }, [card, first.value] as const, { timeout: 60_000, polling: 50 });
+    expect(await seen.jsonValue(), `the bar advanced with a time left before the transfer ended (first shown ${firstAt - startedAt} ms after the backup started: ${first.text})`).to.equal('shown');
     const mid = (await transferShown(page, a.id)) as TransferShown;
     const midAt = Date.now();
     expect(mid.value).to.be.greaterThan(first.value);
@@ -129,7 +132,7 @@ describe('dashboard load panel in headless Chromium (issue #15)', function () {
 
     // Done: the bar goes, the view is acknowledged, the primary shows its backup's lag.
     await waitForView(c.vs, (v) => v.backup === b.id && v.acked, 120_000);
-    console.log(`      transfer of ${KEYS} keys at ${TRANSFER_BPS} B/s: ${Date.now() - startedAt} ms; shown: "${first.text}", then "${mid.text}" (acknowledged ${Date.now() - midAt} ms later)`);
+    console.log(`      transfer of ${KEYS} keys at ${TRANSFER_BPS} B/s: ${Date.now() - startedAt} ms; shown after ${firstAt - startedAt} ms: "${first.text}", then "${mid.text}" (acknowledged ${Date.now() - midAt} ms later)`);
     await page.waitForFunction((sel) => (document.querySelector(`${sel} .transfer`) as HTMLElement).hidden, card, { timeout: 10_000 });
     await page.waitForFunction((sel) => /^Backup behind by [\d,]+ ops · /.test(document.querySelector(`${sel} .lag`)!.textContent!), card, { timeout: 10_000 });
     await page.waitForFunction((id) => document.querySelector(`.load-card[data-id="${id}"] .pill`)?.textContent === 'backup', b.id, { timeout: 10_000 });
