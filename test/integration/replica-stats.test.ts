@@ -70,8 +70,11 @@ describe('GET /stats: the replicas\' load for the dashboard (issue #15)', functi
     const i = primary.opsPerSec.findIndex((x) => x > 50);
     expect(primary.p99Ms[i]).to.be.a('number').and.be.greaterThan(0);
     expect(primary.lagOps[i]).to.be.a('number');
-    // At most one set a second (1 s by the replica's clock; the view service stamps arrival).
-    for (let k = 1; k < primary.at.length; k++) expect(primary.at[k] - primary.at[k - 1]).to.be.greaterThan(900);
+    // At most one set a second by the replica's clock; the view service stamps arrival, which
+    // a busy event loop can delay, so the gaps are checked loosely and the count exactly.
+    const n = primary.at.length;
+    for (let k = 1; k < n; k++) expect(primary.at[k] - primary.at[k - 1]).to.be.greaterThan(500);
+    expect(n).to.be.at.most(Math.floor((primary.at[n - 1] - primary.at[0]) / 1000) + 2);
     expect(backup.lagOps.every((x) => x === null)).to.equal(true);
     expect(backup.opsPerSec.every((x) => x === 0)).to.equal(true);
   });
