@@ -210,10 +210,10 @@ export class ReplicaMetrics {
     return this.latency.totals(out);
   }
 
-  /** The transfer being sent, for the dashboard's progress bar; null when none. */
-  transferProgress(): { keys: number; keysTotal: number; bytes: number; elapsedMs: number } | null {
+  /** The transfer being sent for `viewnum`, for the dashboard's progress bar; null when none. */
+  transferProgress(viewnum: number): { keys: number; keysTotal: number; bytes: number; elapsedMs: number } | null {
     const t = this.transfer;
-    return t === null ? null : { keys: t.keysSent, keysTotal: t.keys, bytes: t.bytes, elapsedMs: performance.now() - t.start };
+    return t === null || t.viewnum !== viewnum ? null : { keys: t.keysSent, keysTotal: t.keys, bytes: t.bytes, elapsedMs: performance.now() - t.start };
   }
 
   /** The backup confirmed the transfer for `viewnum`. */

@@ -330,8 +330,10 @@ export class ReplicaShell {
     const s = this.statsSample;
     const m = this.machine;
     s.ops = this.metrics.latencyTotals(s.buckets);
-    s.lag = m.role === 'primary' && m.view.backup !== null ? { ops: m.pendingCount(), bytes: m.pendingBytes() } : null;
-    s.transfer = this.metrics.transferProgress();
+    const withBackup = m.role === 'primary' && m.view.backup !== null;
+    s.lag = withBackup ? { ops: m.pendingCount(), bytes: m.pendingBytes() } : null;
+    // A transfer counts only while its view waits for it: one cut short (the backup gone) is never acknowledged.
+    s.transfer = withBackup && m.pingViewnum !== m.view.viewnum ? this.metrics.transferProgress(m.view.viewnum) : null;
     const stats = this.stats.take(now, s);
     if (stats !== null) p.stats = stats;
     return p;
