@@ -39,6 +39,24 @@ export interface PingMsg {
    * primary holder of the current, acknowledged view (docs/PROTOCOL.md §1).
    */
   suspect?: ReplicaId;
+  /** At most once a second: load and replication progress for the dashboard (ReplicaStats). */
+  stats?: ReplicaStats;
+}
+
+/**
+ * What a replica tells the view service about its load, for the dashboard (issue #15): a
+ * few numbers, at most once a second, beside a ping (server/replica/replica-stats.ts decides
+ * them; server/viewservice/stats-ring.ts keeps the last minutes; `GET /stats` serves them).
+ */
+export interface ReplicaStats {
+  /** Operations answered per second since the previous stats. */
+  opsPerSec: number;
+  /** 99th percentile of ordering → reply latency over the same span, in ms; null: no operation. */
+  p99Ms: number | null;
+  /** As primary with a backup: what the backup has not acknowledged yet (operations, approximate bytes). */
+  lag?: { ops: number; bytes: number };
+  /** As primary, a state transfer under way: keys and bytes sent of the totals (bytes: estimated), ms left (null: not known yet). */
+  transfer?: { keys: number; keysTotal: number; bytes: number; bytesTotal: number; etaMs: number | null };
 }
 
 /**

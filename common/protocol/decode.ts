@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
+  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, ReplicaStats, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
 } from '../messages';
 import type { View, ViewHolders } from '../view';
 import type { ReplyErrorCode } from '../errors';
@@ -55,6 +55,28 @@ function validHolders(x: unknown): x is ViewHolders {
  * protocol's fields, never extra ones a sender slipped in (which a replica would otherwise
  * keep in its state and echo back in replies).
  */
+const isAmount = (x: unknown): x is number => typeof x === 'number' && x >= 0 && x <= Number.MAX_SAFE_INTEGER;
+const amounts = (o: unknown, names: readonly string[]): boolean => isObj(o) && names.every((n) => isAmount(o[n]));
+
+/** A ping's `stats` (ReplicaStats): every number finite and non-negative. */
+function validStats(x: unknown): boolean {
+  if (!isObj(x) || !isAmount(x.opsPerSec) || (x.p99Ms !== null && !isAmount(x.p99Ms))) return false;
+  if (x.lag !== undefined && !amounts(x.lag, ['ops', 'bytes'])) return false;
+  if (x.transfer === undefined) return true;
+  return amounts(x.transfer, ['keys', 'keysTotal', 'bytes', 'bytesTotal']) && ((x.transfer as Obj).etaMs === null || isAmount((x.transfer as Obj).etaMs));
+}
+
+/** Only the known fields, so a large unknown field is not kept in the view service's ring. */
+function copyStats(s: ReplicaStats): ReplicaStats {
+  const out: ReplicaStats = { opsPerSec: s.opsPerSec, p99Ms: s.p99Ms };
+  if (s.lag) out.lag = { ops: s.lag.ops, bytes: s.lag.bytes };
+  if (s.transfer) {
+    const t = s.transfer;
+    out.transfer = { keys: t.keys, keysTotal: t.keysTotal, bytes: t.bytes, bytesTotal: t.bytesTotal, etaMs: t.etaMs };
+  }
+  return out;
+}
+
 function copyView(v: View): View {
   return { viewnum: v.viewnum, primary: v.primary, backup: v.backup };
 }
@@ -219,7 +241,9 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       if (!isId(m.incarnation)) return bad('ping.incarnation must be a non-empty string');
       if (!isNat(m.viewnum)) return bad('ping.viewnum must be a non-negative integer');
       if (m.suspect !== undefined && !isId(m.suspect)) return bad('ping.suspect must be a replica id');
+      if (m.stats !== undefined && !validStats(m.stats)) return bad('ping.stats must be {opsPerSec, p99Ms, lag?, transfer?} of non-negative numbers');
       const ping: PingMsg = { type: 'ping', id: m.id, incarnation: m.incarnation, viewnum: m.viewnum, ...(isStr(m.token) ? { token: m.token } : {}), ...(isStr(m.suspect) ? { suspect: m.suspect } : {}) };
+      if (m.stats !== undefined) ping.stats = copyStats(m.stats as ReplicaStats);
       if (m.view === undefined && m.holders === undefined && m.role === undefined && m.initialised === undefined) return ping;
       // The report (docs/VIEW-SERVICE-RESTART.md): all four fields or none.
       if (!validView(m.view)) return bad('ping.view must be {viewnum, primary, backup}');

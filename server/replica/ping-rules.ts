@@ -17,7 +17,11 @@
  *    backup that the view service cannot see (both still ping it). Without this every
  *    operation would stall until it healed; with it the view service replaces the backup.
  *    A slow backup still acknowledges, so it is not suspected.
+ *  - Stats for the dashboard (replica-stats.ts, issue #15): at most one ping a second
+ *    carries `stats` (ops/s, p99, the backup's lag, a transfer's progress). The shell adds
+ *    them, as they are read from its metrics; what they are and when is decided there.
  */
+export { StatsRules, STATS_INTERVAL_MS, type StatsSample } from './replica-stats';
 
 /** Ping intervals without any acknowledgement from a stalled backup before the primary reports it (1 s by default). */
 export const SUSPECT_AFTER_PINGS = 10;

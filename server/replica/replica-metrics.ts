@@ -29,6 +29,8 @@ const NOT_PRIMARY = RESULT_INDEX.NOT_PRIMARY;
 
 /** Seconds; a local round trip through the backup is well under a millisecond. */
 const OP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** The latency buckets' upper bounds in ms, for the dashboard's p99 (replica-stats.ts). */
+export const LATENCY_BOUNDS_MS: readonly number[] = OP_BUCKETS.map((s) => s * 1000);
 const TRANSFER_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
 
 /**
@@ -82,6 +84,20 @@ class OpLatency {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /** Into `out`: the counts per bucket summed over ops, the last slot above every bound. Answers the total count. */
+  totals(out: Float64Array): number {
+    out.fill(0);
+    let total = 0;
+    for (let o = 0; o < OPS.length; o++) {
+      total += this.counts[o];
+      for (let b = 0; b < OP_BUCKETS.length; b++) out[b] += this.buckets[o * OP_BUCKETS.length + b];
+    }
+    let inBuckets = 0;
+    for (let b = 0; b < OP_BUCKETS.length; b++) inBuckets += out[b];
+    out[OP_BUCKETS.length] = total - inBuckets;
+    return total;
+  }
+
   reset(): void {
     this.buckets.fill(0);
     this.sums.fill(0);
@@ -110,7 +126,7 @@ export class ReplicaMetrics {
   private readonly transferBytes: Gauge;
   private readonly transferKeys: Gauge;
   /** The transfer being sent: from its xfer-begin until the backup's xferack. */
-  private transfer: { viewnum: number; start: number; bytes: number; keys: number } | null = null;
+  private transfer: { viewnum: number; start: number; bytes: number; keys: number; keysSent: number } | null = null;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -185,12 +201,25 @@ export class ReplicaMetrics {
 
   /** An xfer-begin went to the backup: time it from here. */
   transferStarted(viewnum: number, keys: number): void {
-    this.transfer = { viewnum, start: performance.now(), bytes: 0, keys };
+    this.transfer = { viewnum, start: performance.now(), bytes: 0, keys, keysSent: 0 };
   }
 
-  /** An xfer-data frame of `bytes` went out. */
-  transferChunk(bytes: number): void {
-    if (this.transfer) this.transfer.bytes += bytes;
+  /** An xfer-data frame of `bytes` with `keys` data entries went out. */
+  transferChunk(bytes: number, keys: number): void {
+    if (!this.transfer) return;
+    this.transfer.bytes += bytes;
+    this.transfer.keysSent += keys;
+  }
+
+  /** For the dashboard's stats (replica-stats.ts): the latency buckets into `out`; answers the operations observed. */
+  latencyTotals(out: Float64Array): number {
+    return this.latency.totals(out);
+  }
+
+  /** The transfer being sent for `viewnum`, for the dashboard's progress bar; null when none. */
+  transferProgress(viewnum: number): { keys: number; keysTotal: number; bytes: number; elapsedMs: number } | null {
+    const t = this.transfer;
+    return t === null || t.viewnum !== viewnum ? null : { keys: t.keysSent, keysTotal: t.keys, bytes: t.bytes, elapsedMs: performance.now() - t.start };
   }
 
   /** The backup confirmed the transfer for `viewnum`. */

@@ -31,7 +31,9 @@ import { startWsServer, type WsServer } from '../net/ws-server';
 import { createLogger, childLogger } from '../log';
 import { createMetricsRegistry, metricsHandler } from '../metrics';
 import { RateLimitedLog } from '../rate-limited-log';
-import { ReplicaMetrics } from './replica-metrics';
+import { ReplicaMetrics, LATENCY_BOUNDS_MS } from './replica-metrics';
+import { StatsRules, type StatsSample } from './ping-rules';
+import type { PingOut } from './replica-io';
 import { receivingTransfer } from './heap-policy';
 import { ReplicaMachine, type ReplicaInput, type ReplicaEffect, type ReplicaReady } from './replica-machine';
 import type { HistoryBounds } from './write-history';
@@ -109,6 +111,8 @@ export class ReplicaShell {
   private waiter: (() => void) | null = null;
   private readonly registry = createMetricsRegistry();
   private readonly metrics = new ReplicaMetrics(this.registry);
+  private readonly stats = new StatsRules(LATENCY_BOUNDS_MS);
+  private readonly statsSample: StatsSample = { ops: 0, buckets: new Float64Array(LATENCY_BOUNDS_MS.length + 1), lag: null, transfer: null };
   /** What the last Ready left, to count view changes and failovers. */
   private lastViewnum = 0;
   private lastRole = 'idle';
@@ -284,7 +288,7 @@ export class ReplicaShell {
       case 'toBackup': {
         const text = e.msg.type === 'fwd' ? fwdFrameText(e.msg, e.raws) : encode(e.msg);
         if (e.msg.type === 'xfer-begin') this.metrics.transferStarted(e.msg.view.viewnum, this.machine.store.size);
-        else if (e.msg.type === 'xfer-data') this.metrics.transferChunk(Buffer.byteLength(text));
+        else if (e.msg.type === 'xfer-data') this.metrics.transferChunk(Buffer.byteLength(text), e.msg.data.length);
         this.backup.send(text); // false while down: the machine resends on link-up
         return;
       }
@@ -299,7 +303,7 @@ export class ReplicaShell {
   }
 
   private applyReady(rd: ReplicaReady): void {
-    if (rd.ping !== null) this.vs?.ping(rd.ping);
+    if (rd.ping !== null) this.vs?.ping(this.withStats(rd.ping));
     this.backup.sync(rd.backupTarget);
     if (rd.receivingTransfer !== this.receiving) {
       this.receiving = rd.receivingTransfer;
@@ -321,6 +325,22 @@ export class ReplicaShell {
     }
     this.clients.setPaused(rd.pauseClients);
     this.drained = rd.drained;
+  }
+
+  /** The dashboard's numbers go with at most one ping a second (replica-stats.ts decides; the counters are read only then). */
+  private withStats(p: PingOut): PingOut {
+    const now = Date.now();
+    if (!this.stats.due(now)) return p;
+    const s = this.statsSample;
+    const m = this.machine;
+    s.ops = this.metrics.latencyTotals(s.buckets);
+    const withBackup = m.role === 'primary' && m.view.backup !== null;
+    s.lag = withBackup ? { ops: m.pendingCount(), bytes: m.pendingBytes() } : null;
+    // A transfer counts only while its view waits for it: one cut short (the backup gone) is never acknowledged.
+    s.transfer = withBackup && m.pingViewnum !== m.view.viewnum ? this.metrics.transferProgress(m.view.viewnum) : null;
+    const stats = this.stats.take(now, s);
+    if (stats !== null) p.stats = stats;
+    return p;
   }
 
   /** View changes and failovers (became primary), for the metrics. */

@@ -1,6 +1,6 @@
 /**
  * The view service's HTTP side (SPEC §5), beside its WebSocket `/`: `/healthz`, `/readyz`,
- * `/view`, `/view/history`, `/metrics`, the dashboard (`/`, dashboard-assets.ts) and the
+ * `/view`, `/view/history`, `/stats`, `/metrics`, the dashboard (`/`, dashboard-assets.ts) and the
  * browser client (`/understudy.js`, browser-bundle.ts). Read-only: it looks at the machine
  * and the view history the shell keeps, and never feeds the machine.
  */
@@ -14,6 +14,9 @@ import type { ViewMachine } from './view-machine';
 import { refuseMethod } from './static-assets';
 import { loadDashboard, dashboardComplete, dashboardHandler } from './dashboard-assets';
 import { loadBrowserBundle, browserBundleHandler } from './browser-bundle';
+import type { StatsRings } from './stats-ring';
+
+export { StatsRings } from './stats-ring';
 
 /** View changes kept for the dashboard's timeline (`GET /view/history`). */
 const HISTORY_LENGTH = 200;
@@ -49,6 +52,8 @@ export interface ViewHttpContext {
   /** Only with --etcd: /readyz and /view then say who leads. */
   readonly ha?: () => HaStatus;
   readonly history: ViewHistory;
+  /** `GET /stats`: each replica's last minutes of stats (stats-ring.ts), as of now. */
+  readonly stats: () => ReturnType<StatsRings['toJSON']>;
   readonly registry: Registry;
   readonly log: Logger;
   /** The service is shutting down (`/readyz` answers 503). */
@@ -62,16 +67,17 @@ export function viewHttpHandlers(ctx: ViewHttpContext): HttpHandler[] {
   return [statusRoutes(ctx), loadedDashboard(ctx.log), loadedBundle(ctx.log), metricsHandler(ctx.registry, ctx.log)];
 }
 
-/** `/healthz`, `/readyz`, `/view`, `/view/history`. */
+/** `/healthz`, `/readyz`, `/view`, `/view/history`, `/stats`. */
 function statusRoutes(ctx: ViewHttpContext): HttpHandler {
   return (req, res) => {
     const p = pathOf(req);
-    if (p !== '/healthz' && p !== '/readyz' && p !== '/view' && p !== '/view/history' && p !== '/users') return false;
+    if (p !== '/healthz' && p !== '/readyz' && p !== '/view' && p !== '/view/history' && p !== '/users' && p !== '/stats') return false;
     if (refuseMethod(req, res)) return true;
     if (p === '/healthz') sendJson(res, 200, { ok: true });
     else if (p === '/readyz') sendReadiness(ctx, res);
     else if (p === '/view') sendJson(res, 200, ctx.ha === undefined ? viewJson(ctx.machine) : { ...viewJson(ctx.machine), ...leaderJson(ctx.ha()) });
     else if (p === '/users') sendJson(res, 200, { users: ctx.users?.() ?? [] });
+    else if (p === '/stats') sendJson(res, 200, ctx.stats());
     else sendJson(res, 200, ctx.history.toJSON());
     return true;
   };

@@ -9,7 +9,7 @@
  *           close ──▶ vm.linkClosed (only for the link that owns that replica id)
  *           leave ──▶ token check ──▶ vm.leave (a graceful shutdown: failover at once)
  *   timer   every pingInterval ──▶ vm.tick ──▶ new view? broadcast
- *   HTTP    /healthz, /readyz, /view, /view/history, /metrics, / (dashboard): view-http.ts
+ *   HTTP    /healthz, /readyz, /view, /view/history, /stats, /metrics, / (dashboard): view-http.ts
  *
  * With `dataDir`, the machine saves every view to <dataDir>/view.json before it commits it
  * (so before this shell can announce it); without, a restart learns the view from the
@@ -37,7 +37,7 @@ import { RateLimitedLog } from '../rate-limited-log';
 import { ViewMachine } from './view-machine';
 import { FileViewStorage } from './view-store';
 import { viewMetrics, type ViewMetrics } from './view-metrics';
-import { viewHttpHandlers, ViewHistory, type ViewReader } from './view-http';
+import { viewHttpHandlers, ViewHistory, StatsRings, type ViewReader } from './view-http';
 import { startViewHa, haReader, type ViewHa } from './etcd/view-ha';
 import { logEvent, viewLogger } from './view-log';
 import { judgeSubscription } from '../auth/subscription';
@@ -71,18 +71,14 @@ export type ViewServiceOptions = ViewOptions & {
 };
 
 /**
- * The view service only takes pings and subscriptions, each a few hundred bytes: a small
- * frame limit keeps a hostile peer from making it buffer megabytes (SPEC §8's 2 MiB is for
- * the data path).
+ * The view service only takes pings and subscriptions, each a few hundred bytes: a small frame
+ * limit keeps a hostile peer from making it buffer megabytes (SPEC §8's 2 MiB is the data path's).
  * @default 64 KiB
  */
 const MAX_FRAME_BYTES = 64 * 1024;
 /** A socket with more than this queued is a slow consumer: closed (4408), never buffered without bound. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-/**
- * A link that has neither pinged nor subscribed this long after opening is closed (1008):
- * idle sockets must not hold connection slots that replicas need. @default 10 s
- */
+/** A link that neither pinged nor subscribed this long after opening is closed (1008): idle sockets must not hold slots replicas need. @default 10 s */
 const IDLE_LINK_MS = 10_000;
 
 interface LinkState {
@@ -136,6 +132,7 @@ class ViewServer implements ViewService {
   };
   /** The view changes, for the dashboard's timeline (`GET /view/history`). */
   private readonly history = new ViewHistory();
+  private readonly stats = new StatsRings(); // each replica's last minutes of ping stats: GET /stats, the dashboard's charts
   private readonly registry = createMetricsRegistry();
   private readonly metrics: ViewMetrics;
   private server: WsServer | null = null;
@@ -199,7 +196,8 @@ class ViewServer implements ViewService {
       keepaliveMs: o.keepaliveMs,
       routes: { '/': (ws, req, url) => this.onConnection(ws, req, url) },
       http: viewHttpHandlers({
-        machine: this.reader, history: this.history, registry: this.registry, log: this.log, closing: () => this.closing, users: () => o.auth?.users.list() ?? [],
+        machine: this.reader, history: this.history, stats: () => this.stats.toJSON(this.clock.now()), registry: this.registry, log: this.log,
+        closing: () => this.closing, users: () => o.auth?.users.list() ?? [],
         ...(o.etcd === undefined ? {} : { ha: () => ({ leading: this.ha?.leading ?? false, leader: this.ha?.leader ?? null }) }),
       }),
     });
@@ -308,6 +306,7 @@ class ViewServer implements ViewService {
     }
     st.replica = { id: msg.id, incarnation: msg.incarnation };
     this.owners.set(msg.id, st);
+    if (msg.stats !== undefined) this.stats.record(msg.id, this.clock.now(), msg.stats);
     // A follower (--etcd) only tells the committed view: its pings count at the leader alone.
     this.vm?.ping(msg.id, msg.incarnation, msg.viewnum, reportOf(msg));
     if (msg.suspect !== undefined) this.vm?.suspect(msg.id, msg.incarnation, msg.suspect);
