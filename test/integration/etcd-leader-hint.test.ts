@@ -1,0 +1,68 @@
+/**
+ * Several view services on etcd, in this process over real sockets (SPEC §12, PROTOCOL §1.1):
+ * the leader hint in view messages, and replicas and clients given every instance's URL.
+ */
+import { expect } from 'chai';
+import { startEtcd, stopAllEtcd, checkHistory, type EtcdCluster } from '../support/etcd';
+import { openWs, nextMessage, type Msg } from '../support/ws-helpers';
+import { teardownAfterEach } from '../support/teardown';
+import { inProcess } from '../support/in-process';
+import { waitFor } from '../support/wait';
+import type { ViewService } from '../../server/viewservice';
+
+const teardown = teardownAfterEach();
+const { startVs } = inProcess(teardown, 50);
+
+interface Pair { leader: ViewService; follower: ViewService; prefix: string }
+
+async function twoInstances(etcd: EtcdCluster, prefix: string): Promise<Pair> {
+  const flags = { etcd: etcd.endpoints, 'etcd-prefix': prefix, 'lease-ttl': 2, 'dead-pings': 10 };
+  const a = await startVs(flags);
+  await waitFor('a leads', () => isLeader(a), 10_000);
+  const b = await startVs(flags);
+  await waitFor('b knows the leader', async () => (await status(b)).leader === a.url, 10_000);
+  return { leader: a, follower: b, prefix };
+}
+
+async function status(vs: ViewService): Promise<{ role: string; leader: string | null; viewnum: number; primary: string | null }> {
+  const port = new URL(vs.url).port;
+  return (await fetch(`http://127.0.0.1:${port}/view`)).json() as never;
+}
+
+async function isLeader(vs: ViewService): Promise<boolean> {
+  return (await status(vs)).role === 'leader';
+}
+
+async function subscribeAt(url: string): Promise<Msg> {
+  const ws = await openWs(url, teardown);
+  const answer = nextMessage(ws, (m) => m.type === 'view');
+  ws.send(JSON.stringify({ type: 'subscribe' }));
+  return answer;
+}
+
+describe('several view services on etcd: the leader hint (SPEC §12, PROTOCOL §1.1)', function () {
+  this.timeout(60_000);
+  let etcd: EtcdCluster;
+
+  before(async () => { etcd = await startEtcd(); });
+  after(async () => {
+    await etcd?.stop();
+    await stopAllEtcd();
+  });
+
+  it('a follower\'s answers to subscribe and ping name the leader; the leader\'s carry no hint (PROTOCOL §1.1)', async () => {
+    const { leader, follower, prefix } = await twoInstances(etcd, '/hint/a');
+    expect((await subscribeAt(follower.url)).leader).to.equal(leader.url);
+    expect((await subscribeAt(leader.url)).leader).to.equal(undefined);
+    const ws = await openWs(follower.url, teardown);
+    const answer = nextMessage(ws, (m) => m.type === 'view');
+    ws.send(JSON.stringify({ type: 'ping', id: 'ws://127.0.0.1:1', incarnation: 'x', viewnum: 0 }));
+    expect((await answer).leader).to.equal(leader.url);
+    // A ping at the leader forms view 1 (committed in etcd), for the history check.
+    const atLeader = await openWs(leader.url, teardown);
+    const view1 = nextMessage(atLeader, (m) => m.type === 'view' && m.view.viewnum === 1);
+    atLeader.send(JSON.stringify({ type: 'ping', id: 'ws://127.0.0.1:1', incarnation: 'x', viewnum: 0 }));
+    expect((await view1).leader).to.equal(undefined);
+    await checkHistory(etcd, prefix);
+  });
+});
