@@ -11,7 +11,7 @@ import { waitFor } from '../support/wait';
 import type { ViewService } from '../../server/viewservice';
 
 const teardown = teardownAfterEach();
-const { startVs } = inProcess(teardown, 50);
+const { startVs, startRep } = inProcess(teardown, 50);
 
 interface Pair { leader: ViewService; follower: ViewService; prefix: string }
 
@@ -24,7 +24,7 @@ async function twoInstances(etcd: EtcdCluster, prefix: string): Promise<Pair> {
   return { leader: a, follower: b, prefix };
 }
 
-async function status(vs: ViewService): Promise<{ role: string; leader: string | null; viewnum: number; primary: string | null }> {
+async function status(vs: ViewService): Promise<{ role: string; leader: string | null; viewnum: number; primary: string | null; backup: string | null; acked: boolean }> {
   const port = new URL(vs.url).port;
   return (await fetch(`http://127.0.0.1:${port}/view`)).json() as never;
 }
@@ -63,6 +63,27 @@ describe('several view services on etcd: the leader hint (SPEC §12, PROTOCOL §
     const view1 = nextMessage(atLeader, (m) => m.type === 'view' && m.view.viewnum === 1);
     atLeader.send(JSON.stringify({ type: 'ping', id: 'ws://127.0.0.1:1', incarnation: 'x', viewnum: 0 }));
     expect((await view1).leader).to.equal(undefined);
+    await checkHistory(etcd, prefix);
+  });
+
+  it('replicas given every URL link to the leader, follow the lead when it moves, and a primary lost afterwards still fails over (SPEC §12)', async () => {
+    const { leader, follower, prefix } = await twoInstances(etcd, '/hint/b');
+    const urls = `${follower.url},${leader.url}`; // the follower first: the hint must move them
+    const [r1, r2] = [await startRep(urls), await startRep(urls)];
+    const v1 = await waitFor('a primary and a backup, acknowledged, at the leader', async () => {
+      const v = await status(leader);
+      return v.primary !== null && v.backup !== null && v.acked ? v : null;
+    }, 10_000);
+    await leader.close(); // revokes the lease and closes every link with 1012
+    await waitFor('the other instance leads', () => isLeader(follower), 10_000);
+    const primary = [r1, r2].find((r) => r.id === v1.primary)!;
+    const backupId = v1.backup;
+    await waitFor('the new leader hears both replicas', () => follower.machine.status().servers.filter((x) => x.alive).length === 2, 10_000);
+    await primary.close(); // the primary is lost after the lead moved: the failover still happens
+    await waitFor('the backup is promoted by the new leader', async () => {
+      const v = await status(follower);
+      return v.viewnum > v1.viewnum && v.primary === backupId;
+    }, 10_000);
     await checkHistory(etcd, prefix);
   });
 });
