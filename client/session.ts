@@ -27,6 +27,7 @@ import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
 import { checkMs, validateOp } from './core/op-checks';
+import { ViewServiceUrls } from '../common/view-urls';
 import { Connection, ConnectionStatus } from './connection';
 import { DueTimer, clock } from './due-timer';
 import type { OpOptions, ResolvedOptions } from './options';
@@ -74,6 +75,8 @@ export class Session {
   private readonly waiting = new Map<number, Waiting>();
   private readonly log: Logger;
   private readonly viewConnection: Connection;
+  /** Which view-service instance to subscribe at (several with etcd, SPEC §12). */
+  private readonly viewUrls: ViewServiceUrls;
   private readonly primaryConnection: Connection;
   /** The highest store revision seen in a reply or a watch event. */
   private maxRevision = 0;
@@ -92,6 +95,7 @@ export class Session {
       ready(error);
     };
     this.timer.armBy(this.deadlines.connecting(clock()));
+    const viewUrls = this.viewUrls = new ViewServiceUrls(o.viewUrls);
     this.viewConnection = new Connection({
       name: 'view',
       WebSocket: o.WebSocket,
@@ -100,6 +104,7 @@ export class Session {
       onOpen: () => this.viewConnection.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })),
       onText: (text) => this.onViewServiceText(text),
       onDrop: (code) => this.onViewServiceDrop(code),
+      ...(o.viewUrls.length > 1 ? { failover: () => viewUrls.failed() } : {}),
     });
     this.primaryConnection = new Connection({
       name: 'primary',
@@ -112,7 +117,7 @@ export class Session {
       onDrop: (code, reason) => this.onPrimaryDrop(code, reason),
       onStatus: (to) => { this.sink.emit('status', to); this.sink.emit('state', stateOf(to)); },
     });
-    this.viewConnection.target(o.viewUrl);
+    this.viewConnection.target(viewUrls.current);
   }
 
   /** The view the client acts on. */
@@ -216,7 +221,7 @@ export class Session {
   private readonly onDue = (): void => {
     const due = this.deadlines.expire(clock());
     if (due.connectTimedOut) {
-      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${this.o.viewUrl} within ${this.o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
+      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${this.o.viewUrls.join(', ')} within ${this.o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
       if (this.requests.isClosed) return;
     }
     for (let i = 0; i < due.timedOut.length; i++) this.requests.timedOut(due.timedOut[i], due.timedOutAfterMs[i]);
@@ -322,6 +327,8 @@ export class Session {
       this.requests.learnView(msg.view);
       this.drain();
       this.settleReady?.(null); // the first view, whatever its number: connect() resolves
+      const to = this.viewUrls.hint(msg.leader); // PROTOCOL §1.1: a follower names the leader
+      if (to !== null) this.viewConnection.target(to);
     } else if (msg.type === 'error') {
       this.log.warn({ code: msg.code, err: msg.message }, 'view service refused a message');
       this.sink.emit('error', new UnderstudyError(msg.code, `the view service said: ${msg.message}`));

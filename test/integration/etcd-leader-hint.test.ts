@@ -9,6 +9,8 @@ import { teardownAfterEach } from '../support/teardown';
 import { inProcess } from '../support/in-process';
 import { waitFor } from '../support/wait';
 import type { ViewService } from '../../server/viewservice';
+import { connect } from '../../client/node';
+import { freePort } from '../support/processes';
 
 const teardown = teardownAfterEach();
 const { startVs, startRep } = inProcess(teardown, 50);
@@ -84,6 +86,36 @@ describe('several view services on etcd: the leader hint (SPEC §12, PROTOCOL §
       const v = await status(follower);
       return v.viewnum > v1.viewnum && v.primary === backupId;
     }, 10_000);
+    await checkHistory(etcd, prefix);
+  });
+
+  it('a client given every URL (the first dead) connects, follows the lead, and no operation fails while the lead moves and the primary is lost (SPEC §12)', async () => {
+    const { leader, follower, prefix } = await twoInstances(etcd, '/hint/c');
+    const urls = `${leader.url},${follower.url}`;
+    const [r1, r2] = [await startRep(urls), await startRep(urls)];
+    const v1 = await waitFor('primary and backup, acknowledged', async () => {
+      const v = await status(leader);
+      return v.primary !== null && v.backup !== null && v.acked ? v : null;
+    }, 10_000);
+    const dead = `ws://127.0.0.1:${await freePort()}`;
+    const store = await connect({ view: [dead, follower.url, leader.url], timeoutMs: 10_000, backoff: { minMs: 10, maxMs: 200 } });
+    teardown.push(() => store.close());
+    expect(store.view.viewnum).to.equal(v1.viewnum);
+    let n = 0;
+    const puts = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++, n++) await store.put(`k${n}`, String(n));
+    };
+    await puts(20);
+    await leader.close(); // the client's instance (it followed the hint) and the replicas' leader
+    const during = puts(50);
+    await waitFor('the other instance leads', () => isLeader(follower), 10_000);
+    await during;
+    await waitFor('the new leader hears both replicas', () => follower.machine.status().servers.filter((x) => x.alive).length === 2, 10_000);
+    await [r1, r2].find((r) => r.id === v1.primary)!.close();
+    await puts(20);
+    await waitFor('the client heard the view that promoted the backup', () => store.view.primary === v1.backup, 10_000);
+    expect(await store.get('k0')).to.equal('0');
+    expect(await store.get(`k${n - 1}`)).to.equal(String(n - 1));
     await checkHistory(etcd, prefix);
   });
 });
