@@ -56,9 +56,12 @@ describe('kill -9 of the leading view service under client load (SPEC §12)', fu
     await load.more(200, 10_000);
     const gap = load.longestGap(t0, Date.now());
     // A primary lost right after the lead moved: the new leader, which the replicas found, fails over.
+    // Both replicas pinging the new leader (not the grace its resumed holders get), in an acknowledged view.
+    const now = await waitForView(second, (v) => v.acked && v.primary !== null && v.backup !== null
+      && v.servers.filter((x) => x.alive && x.lastPingMs < 4 * PING_MS).length === 2, 10_000);
     const t1 = Date.now();
-    await replicas.find((r) => r.id === before.primary)!.kill('SIGKILL');
-    const after = await waitForView(second, (v) => v.viewnum > before.viewnum && v.primary === before.backup, 10_000);
+    await replicas.find((r) => r.id === now.primary)!.kill('SIGKILL');
+    const after = await waitForView(second, (v) => v.viewnum > now.viewnum && v.primary === now.backup, 10_000);
     const failoverMs = Date.now() - t1;
     await load.more(200, 10_000);
     console.log(`      another leads after ${tookMs} ms; longest gap between client operations ${gap} ms; then the primary's failover took ${failoverMs} ms (view ${after.viewnum})`);
