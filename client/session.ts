@@ -101,7 +101,7 @@ export class Session {
       WebSocket: o.WebSocket,
       logger: this.log,
       backoff: o.backoff,
-      onOpen: () => this.viewConnection.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })),
+      onOpen: () => { viewUrls.opened(); this.viewConnection.send(encode({ type: 'subscribe', ...(o.token !== null ? { token: o.token } : {}) })); },
       onText: (text) => this.onViewServiceText(text),
       onDrop: (code) => this.onViewServiceDrop(code),
       ...(o.viewUrls.length > 1 ? { failover: () => viewUrls.failed() } : {}),

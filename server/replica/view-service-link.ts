@@ -50,7 +50,7 @@ export class ViewServiceLink {
       heartbeatMs: Math.max(1000, 10 * o.pingIntervalMs), maxPayload: 64 * 1024,
       backoff: viewServiceBackoff(o.pingIntervalMs),
     });
-    this.link.on('open', () => this.guard(() => o.run({ kind: 'vsLinkUp' })));
+    this.link.on('open', () => { this.urls.opened(); this.guard(() => o.run({ kind: 'vsLinkUp' })); });
     this.link.on('down', () => this.guard(() => o.run({ kind: 'vsLinkDown' })));
     this.link.on('message', (text) => this.guard(() => this.onMessage(text)));
   }

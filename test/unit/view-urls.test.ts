@@ -3,7 +3,7 @@
  * common/view-urls.ts, pure.
  */
 import { expect } from 'chai';
-import { ViewServiceUrls, splitViewUrls } from '../../common/view-urls';
+import { ViewServiceUrls, splitViewUrls, IGNORE_UNREACHABLE_HINTS } from '../../common/view-urls';
 
 const A = 'ws://a:7000';
 const B = 'ws://b:7000';
@@ -30,8 +30,24 @@ describe('ViewServiceUrls: which view-service instance next (SPEC §12, PROTOCOL
     expect(u.failed()).to.equal(B);
     expect(u.failed()).to.equal(C);
     expect(u.failed()).to.equal(A);
-    u.hint(C);
-    expect(u.failed()).to.equal(A);
+    u.opened();
+    expect(u.hint(B)).to.equal(B);
+    u.opened();
+    expect(u.failed()).to.equal(C);
+  });
+
+  it('a hinted URL that could not open is not followed again for a while (a follower names a dead leader until its lease ends), then is', () => {
+    const u = new ViewServiceUrls([A, B]);
+    u.opened();
+    expect(u.hint(B)).to.equal(B); // the follower A names B
+    expect(u.failed()).to.equal(A); // B does not open: back to A
+    u.opened();
+    for (let i = 0; i < IGNORE_UNREACHABLE_HINTS; i++) expect(u.hint(B)).to.equal(null);
+    expect(u.current).to.equal(A);
+    expect(u.hint(B)).to.equal(B); // it may lead again by now
+    u.opened();
+    expect(u.failed()).to.equal(A); // it opened, then closed: not unreachable
+    expect(u.hint(B)).to.equal(B);
   });
 
   it('a hint naming no URL of the list means "not here": the next URL, never the unlisted address', () => {
