@@ -54,6 +54,11 @@ export interface ConnectionOptions {
   onDrop(code: number, reason: string): boolean | void;
   /** Every status transition. */
   onStatus?(to: ConnectionStatus, from: ConnectionStatus): void;
+  /**
+   * Several URLs for one peer (the view-service instances, SPEC §12): before each reconnect
+   * (a drop, a failed attempt), the URL to try next. @default the same URL
+   */
+  failover?(): string;
 }
 
 const noop = (): void => {};
@@ -179,6 +184,7 @@ export class Connection {
   }
 
   private scheduleReconnect(): void {
+    if (this.o.failover && this.url !== null) this.url = this.o.failover();
     const url = this.url;
     if (url === null || this.current === 'closed') return;
     this.setStatus(this.everOpened ? 'reconnecting' : 'connecting');

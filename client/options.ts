@@ -14,8 +14,12 @@ import { checkMs } from './core/op-checks';
 import type { WebSocketCtor } from './connection';
 
 export interface ConnectOptions {
-  /** The view service's WebSocket URL, e.g. `ws://host:7000`. */
-  view: string;
+  /**
+   * The view service's WebSocket URL, e.g. `ws://host:7000`; or every instance's, with several
+   * view services on etcd (SPEC §12): the client subscribes at one, follows the leader hint,
+   * and goes on to the next when its link drops.
+   */
+  view: string | readonly string[];
   /**
    * Per operation: after this, the operation rejects with TIMEOUT (outcome unknown). Also
    * how long `connect()` waits for the first view before rejecting UNAVAILABLE.
@@ -60,7 +64,9 @@ export type TokenFn = () => string | Promise<string>;
 
 /** ConnectOptions with every default filled in. */
 export interface ResolvedOptions {
+  /** The first of viewUrls (what messages name). */
   readonly viewUrl: string;
+  readonly viewUrls: readonly string[];
   readonly timeoutMs: number;
   readonly token: string | null;
   /** SPEC §11: the token function, when `token` was one (then `token` is null). */
@@ -90,8 +96,9 @@ const LOGGER_METHODS = ['debug', 'info', 'warn', 'error', 'child'] as const;
  */
 export function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | undefined, newId: () => string = randomId): ResolvedOptions {
   const bad = (message: string): UnderstudyError => new UnderstudyError('BAD_REQUEST', message);
-  if (!o || typeof o.view !== 'string' || !/^wss?:\/\//i.test(o.view)) {
-    throw bad(`view must be the view service's ws:// or wss:// URL (got ${JSON.stringify(o?.view)})`);
+  const viewUrls: readonly string[] = typeof o?.view === 'string' ? [o.view] : Array.isArray(o?.view) ? Object.freeze([...o.view]) : [];
+  if (viewUrls.length === 0 || viewUrls.some((u) => typeof u !== 'string' || !/^wss?:\/\//i.test(u))) {
+    throw bad(`view must be the view service's ws:// or wss:// URL, or a non-empty array of them (got ${JSON.stringify(o?.view)})`);
   }
   const timeoutMs = o.timeoutMs ?? CONNECT_DEFAULTS.timeoutMs;
   const attemptTimeoutMs = o.attemptTimeoutMs ?? Math.min(CONNECT_DEFAULTS.maxAttemptTimeoutMs, timeoutMs / 3);
@@ -108,7 +115,8 @@ export function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | und
     throw bad('logger must be a pino-compatible logger: an object with debug, info, warn, error and child methods');
   }
   return Object.freeze({
-    viewUrl: o.view,
+    viewUrl: viewUrls[0],
+    viewUrls,
     timeoutMs,
     token: typeof o.token === 'string' && o.token ? o.token : null,
     tokenFn: typeof o.token === 'function' ? o.token : null,

@@ -16,7 +16,7 @@
  * Per operation it allocates the promise, its Waiting and the request; its deadline and
  * attempt timer are entries in client/core/deadlines.ts, not timers or closures.
  */
-import type { ReplicaId, View } from '../common/view';
+import type { View } from '../common/view';
 import { VIEW0 } from '../common/view';
 import type { OpName, OpResult } from '../common/messages';
 import { UnderstudyError, CloseCodes } from '../common/errors';
@@ -27,9 +27,10 @@ import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
 import { checkMs, validateOp } from './core/op-checks';
+import { ViewServiceUrls } from '../common/view-urls';
 import { Connection, ConnectionStatus } from './connection';
 import { DueTimer, clock } from './due-timer';
-import { TokenSource } from './token-source';
+import { TokenSource, urlWithToken } from './token-source';
 import type { OpOptions, ResolvedOptions } from './options';
 import type { StoreEvents, StoreState } from './store';
 
@@ -75,6 +76,8 @@ export class Session {
   private readonly waiting = new Map<number, Waiting>();
   private readonly log: Logger;
   private readonly viewConnection: Connection;
+  /** Which view-service instance to subscribe at (several with etcd, SPEC §12). */
+  private readonly viewUrls: ViewServiceUrls;
   private readonly primaryConnection: Connection;
   private readonly tokens: TokenSource; // SPEC §11: presented to the view service and the primary, renewed before `exp`
   /** The highest store revision seen in a reply or a watch event. */
@@ -94,14 +97,16 @@ export class Session {
       ready(error);
     };
     this.timer.armBy(this.deadlines.connecting(clock()));
+    const viewUrls = this.viewUrls = new ViewServiceUrls(o.viewUrls);
     this.viewConnection = new Connection({
       name: 'view',
       WebSocket: o.WebSocket,
       logger: this.log,
       backoff: o.backoff,
-      onOpen: () => this.viewConnection.send(encode({ type: 'subscribe', ...(this.tokens.current !== null ? { token: this.tokens.current } : {}) })),
+      onOpen: () => { viewUrls.opened(); this.viewConnection.send(encode({ type: 'subscribe', ...(this.tokens.current !== null ? { token: this.tokens.current } : {}) })); },
       onText: (text) => this.onViewServiceText(text),
       onDrop: (code) => this.onViewServiceDrop(code),
+      ...(o.viewUrls.length > 1 ? { failover: () => viewUrls.failed() } : {}),
     });
     this.primaryConnection = new Connection({
       name: 'primary',
@@ -118,7 +123,7 @@ export class Session {
     this.tokens = new TokenSource(o.token, o.tokenFn, this.log,
       (token) => this.primaryConnection.send(encode({ type: 'auth', token })), // false while down: the next hello carries it
       (err) => this.sink.emit('error', new UnderstudyError('UNAUTHORIZED', `the token function failed: ${(err as Error)?.message ?? String(err)}`)));
-    this.tokens.start(() => this.viewConnection.target(o.viewUrl));
+    this.tokens.start(() => this.viewConnection.target(viewUrls.current));
   }
 
   /** The view the client acts on. */
@@ -223,7 +228,7 @@ export class Session {
   private readonly onDue = (): void => {
     const due = this.deadlines.expire(clock());
     if (due.connectTimedOut) {
-      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${this.o.viewUrl} within ${this.o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
+      this.failConnect(new UnderstudyError('UNAVAILABLE', `no view from the view service at ${this.o.viewUrls.join(', ')} within ${this.o.timeoutMs} ms; check that \`view\` points at a running view service (understudy view) or raise timeoutMs`));
       if (this.requests.isClosed) return;
     }
     for (let i = 0; i < due.timedOut.length; i++) this.requests.timedOut(due.timedOut[i], due.timedOutAfterMs[i]);
@@ -301,19 +306,8 @@ export class Session {
         return;
       case 'primary':
         this.watches.linkClosed(); // watches live on one link: the next one registers them again
-        this.primaryConnection.target(e.primary === null ? null : this.primaryUrl(e.primary));
+        this.primaryConnection.target(e.primary === null ? null : urlWithToken(e.primary, this.o.token));
         return;
-    }
-  }
-
-  private primaryUrl(primary: ReplicaId): string {
-    if (this.o.token === null) return primary;
-    try {
-      const u = new URL(primary);
-      u.searchParams.set('token', this.o.token);
-      return u.toString();
-    } catch {
-      return primary; // the connection logs and retries a URL the WebSocket refuses
     }
   }
 
@@ -329,6 +323,8 @@ export class Session {
       this.requests.learnView(msg.view);
       this.drain();
       this.settleReady?.(null); // the first view, whatever its number: connect() resolves
+      const to = this.viewUrls.hint(msg.leader); // PROTOCOL §1.1: a follower names the leader
+      if (to !== null) this.viewConnection.target(to);
     } else if (msg.type === 'error') {
       this.log.warn({ code: msg.code, err: msg.message }, 'view service refused a message');
       this.sink.emit('error', new UnderstudyError(msg.code, `the view service said: ${msg.message}`));

@@ -80,3 +80,15 @@ export class TokenSource {
     this.timer = setTimeout(() => { this.timer = null; fire(); }, ms);
   }
 }
+
+/** A primary's URL with a string token as `?token=` (SPEC §6/§11), or as it is without one. */
+export function urlWithToken(url: string, token: string | null): string {
+  if (token === null) return url;
+  try {
+    const u = new URL(url);
+    u.searchParams.set('token', token);
+    return u.toString();
+  } catch {
+    return url; // the connection logs and retries a URL the WebSocket refuses
+  }
+}

@@ -2,6 +2,7 @@
  * Options, normalised once (STYLE §8): flag > environment > default, validated eagerly
  * with messages that name the flag, returned frozen. Pure: the environment is passed in.
  */
+import { splitViewUrls } from './view-urls';
 import { DEFAULT_LIMITS, Limits } from './limits';
 
 export type Env = Record<string, string | undefined>;
@@ -188,7 +189,10 @@ function etcdOf(input: Input, env: Env): { etcd?: EtcdViewOptions } {
 export interface ReplicaOptions {
   readonly port: number;
   readonly host: string;
+  /** The first of viewUrls (what logs and start-up messages name). */
   readonly viewUrl: string;
+  /** Every view-service instance given (`--view ws://a:7000,ws://b:7000`, SPEC §12); the replica uses the one that leads. */
+  readonly viewUrls: readonly string[];
   /** The advertised URL: the replica's id. */
   readonly url: string | null;
   readonly pingIntervalMs: number;
@@ -216,7 +220,8 @@ function tokenOf(input: Input, env: Env, flag: string, envName: string): string 
 /** Options of `understudy replica` (SPEC §4). */
 export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions {
   const port = int(pick(input, 'port', env, 'PORT'), 'port', DEFAULTS.replicaPort, 0, 65535);
-  const viewUrl = wsUrl(str(pick(input, 'view', env, 'UNDERSTUDY_VIEW'), DEFAULTS.viewUrl), 'view');
+  const viewUrls = Object.freeze(splitViewUrls(str(pick(input, 'view', env, 'UNDERSTUDY_VIEW'), DEFAULTS.viewUrl)).map((u) => wsUrl(u, 'view')));
+  if (viewUrls.length === 0) throw new ConfigError('--view must be one or more ws:// or wss:// URLs, comma-separated');
   const urlIn = pick(input, 'url', env, 'UNDERSTUDY_URL');
   // With --port 0 the real port is known only after listen(); the shell fills it in then.
   const scheme = tlsOf(input, env).tls ? 'wss' : 'ws';
@@ -224,7 +229,8 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
   return Object.freeze({
     port,
     host: str(pick(input, 'host', env, 'HOST'), DEFAULTS.host),
-    viewUrl,
+    viewUrl: viewUrls[0],
+    viewUrls,
     url,
     pingIntervalMs: int(pick(input, 'ping-interval', env, 'UNDERSTUDY_PING_INTERVAL'), 'ping-interval', DEFAULTS.pingIntervalMs, 1, 600_000),
     clusterToken: tokenOf(input, env, 'cluster-token', 'UNDERSTUDY_CLUSTER_TOKEN'),

@@ -81,6 +81,12 @@ export interface ViewMsg {
   type: 'view';
   view: View;
   holders?: ViewHolders;
+  /**
+   * With several view services on etcd (SPEC §12): sent by a follower, the URL of the
+   * instance that leads (the leader hint, PROTOCOL §1.1). Absent from the leader itself,
+   * while no leader is known, and without --etcd.
+   */
+  leader?: string;
 }
 
 /** Anyone → anyone, on a message it could not take. */

@@ -262,7 +262,8 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
     case 'view':
       if (!validView(m.view)) return bad('view.view must be {viewnum, primary, backup}');
       if (m.holders !== undefined && !validHolders(m.holders)) return bad('view.holders must be {primary, backup}');
-      return { type: 'view', view: copyView(m.view), ...(m.holders ? { holders: copyHolders(m.holders as ViewHolders) } : {}) };
+      if (m.leader !== undefined && !isId(m.leader)) return bad('view.leader must be a non-empty string (a view-service URL)');
+      return { type: 'view', view: copyView(m.view), ...(m.holders ? { holders: copyHolders(m.holders as ViewHolders) } : {}), ...(m.leader !== undefined ? { leader: m.leader as string } : {}) };
     case 'error':
       if (!isStr(m.code) || !isStr(m.message)) return bad('error needs code and message strings');
       if (m.id !== undefined && !isNat(m.id)) return bad('error.id must be a non-negative integer (a watch id)');

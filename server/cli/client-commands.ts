@@ -2,6 +2,7 @@
  * The client commands of the CLI (SPEC §4): get, put, append, del, status (one shot) and
  * watch (runs until Ctrl-C). They use the client library exactly as an application would.
  */
+import { splitViewUrls } from '../../common/view-urls';
 import { parseArgs } from './args';
 import { DEFAULTS, ConfigError } from '../../common/config';
 import { UnderstudyError } from '../../common/errors';
@@ -33,14 +34,18 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   const timeoutRaw = flags.timeout ?? process.env.UNDERSTUDY_TIMEOUT;
   const timeoutMs = timeoutRaw === undefined ? DEFAULTS.timeoutMs : Number(timeoutRaw);
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new ConfigError(`--timeout must be a positive integer (got ${JSON.stringify(String(timeoutRaw))})`);
-  if (!/^wss?:\/\//.test(view)) throw new ConfigError(`--view must be a ws:// or wss:// URL (got ${JSON.stringify(view)})`);
+  // Several view-service instances (SPEC §12): a comma list; the client uses any that answers.
+  const views = splitViewUrls(view);
+  const badView = views.length === 0 ? view : views.find((u) => !/^wss?:\/\//.test(u));
+  if (badView !== undefined) throw new ConfigError(`--view must be a ws:// or wss:// URL (got ${JSON.stringify(badView)})`);
   if (flags.pid !== undefined && (cmd !== 'status' || (flags.pid !== 'primary' && flags.pid !== 'backup'))) {
     throw new ConfigError(cmd === 'status' ? `--pid must be primary or backup (got ${JSON.stringify(String(flags.pid))})` : '--pid is only for status');
   }
   // Nothing listening at the URL: say so now, not after the whole timeout (issue #16).
-  const refused = await viewRefusal(view, Math.min(1000, timeoutMs));
-  if (refused !== null) return fail(refusedLine(view, refused));
-  if (cmd === 'status') return status(view, timeoutMs, flags.pid as 'primary' | 'backup' | undefined);
+  const refusals = await Promise.all(views.map((u) => viewRefusal(u, Math.min(1000, timeoutMs))));
+  const answering = views.find((_, i) => refusals[i] === null);
+  if (answering === undefined) return fail(refusedLine(view, refusals[0] as string));
+  if (cmd === 'status') return status(answering, timeoutMs, flags.pid as 'primary' | 'backup' | undefined);
   const fromRaw = flags.from ?? undefined;
   const from = fromRaw === undefined ? undefined : Number(fromRaw);
   if (from !== undefined && (cmd !== 'watch' || !Number.isSafeInteger(from) || from < 0)) {
@@ -51,7 +56,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   const { connect } = await import('../../client/node');
   let store;
   try {
-    store = await connect({ view, timeoutMs, token: token || undefined });
+    store = await connect({ view: views, timeoutMs, token: token || undefined });
   } catch (err) {
     if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
     return fail(err instanceof Error ? err.message : String(err));

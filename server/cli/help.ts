@@ -21,7 +21,8 @@ Usage:
 Options (each also from the environment):
   --port             PORT                      listen port
   --host             HOST                      listen address (default 0.0.0.0)
-  --view             UNDERSTUDY_VIEW           view service URL (default ws://127.0.0.1:7000)
+  --view             UNDERSTUDY_VIEW           view service URL (default ws://127.0.0.1:7000); with several
+                                               view services on etcd, all of them, comma-separated
   --url              UNDERSTUDY_URL            a replica's public address (default ws://127.0.0.1:PORT)
   --ping-interval    UNDERSTUDY_PING_INTERVAL  ms between pings (default 100)
   --dead-pings       UNDERSTUDY_DEAD_PINGS     missed pings before a replica is dead (default 5)

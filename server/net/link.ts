@@ -57,10 +57,18 @@ export interface LinkOptions {
    * so a half-open TCP connection is noticed. 0 turns it off. @default 0
    */
   heartbeatMs?: number;
+  /**
+   * Several URLs for one peer (the view-service instances, SPEC §12): called when the socket
+   * closed or could not open, returns the URL of the next attempt. @default the same URL
+   */
+  failover?: () => string;
 }
 
 export class Link extends Emitter<LinkEvents> {
-  readonly url: string;
+  private target: string;
+  /** moveTo() is closing the socket: reconnect at once to the new target, not through failover. */
+  private moving = false;
+  private readonly failover: (() => string) | undefined;
   private readonly log: Logger;
   private readonly name: string;
   private readonly policy: BackoffPolicy;
@@ -77,7 +85,8 @@ export class Link extends Emitter<LinkEvents> {
 
   constructor(o: LinkOptions) {
     super();
-    this.url = o.url;
+    this.target = o.url;
+    this.failover = o.failover;
     this.name = o.name ?? 'link';
     this.log = o.log;
     this.policy = o.backoff ?? DEFAULT_BACKOFF;
@@ -89,6 +98,23 @@ export class Link extends Emitter<LinkEvents> {
   }
 
   get status(): LinkStatus { return this._status; }
+
+  /** Where the link connects (or is connected). */
+  get url(): string { return this.target; }
+
+  /** Go to `url` now (a leader hint, PROTOCOL §1.1): the open socket is ended, no backoff. */
+  moveTo(url: string): void {
+    if (this._status === 'closed') return;
+    this.target = url;
+    this.attempt = 0;
+    if (this.ws) {
+      this.moving = true;
+      this.ws.terminate();
+    } else if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.connect();
+    }
+  }
 
   /** Bytes queued in the socket, not yet written. */
   get bufferedAmount(): number { return this.ws ? this.ws.bufferedAmount : 0; }
@@ -147,12 +173,13 @@ export class Link extends Emitter<LinkEvents> {
       // No UTF-8 check of received frames either: a link goes to our own view service or backup,
       // whose frames are strings ws wrote as UTF-8, so the check cannot fail (broken bytes would
       // decode as U+FFFD, not close the link with 1007); one native call less per fwdack.
-      ws = new WebSocket(this.url, {
+      ws = new WebSocket(this.target, {
         maxPayload: this.maxPayload, handshakeTimeout: this.handshakeTimeoutMs, perMessageDeflate: false,
         generateMask: zeroMask, skipUTF8Validation: true,
       });
     } catch (err) {
       this.log.warn({ link: this.name, url: this.url, err: (err as Error).message }, `${this.name}: cannot connect`);
+      if (this.failover) this.target = this.failover();
       this.scheduleRetry();
       return;
     }
@@ -182,16 +209,29 @@ export class Link extends Emitter<LinkEvents> {
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.stopHeartbeat();
-      const wasOpen = this._status === 'open';
-      if (this._status === 'closed') return;
-      if (code === 4401) this.log.error({ link: this.name, url: this.url }, `${this.name}: refused with 4401 (wrong or missing cluster token)`);
-      if (wasOpen) {
-        this.setStatus('reconnecting');
-        this.emit('down', code, String(reason));
-      }
-      this.scheduleRetry();
+      this.closed(code, String(reason));
     });
+  }
+
+  /** The current socket closed (or never opened): tell the owner, then reconnect. */
+  private closed(code: number, reason: string): void {
+    this.stopHeartbeat();
+    const wasOpen = this._status === 'open';
+    if (this._status === 'closed') return;
+    if (code === 4401) this.log.error({ link: this.name, url: this.url }, `${this.name}: refused with 4401 (wrong or missing cluster token)`);
+    if (wasOpen) {
+      this.setStatus('reconnecting');
+      this.emit('down', code, reason);
+    }
+    if ((this._status as LinkStatus) === 'closed') return; // a 'down' listener may have closed the link
+    if (this.moving) {
+      this.moving = false;
+      this.setStatus('reconnecting');
+      this.connect();
+      return;
+    }
+    if (this.failover) this.target = this.failover();
+    this.scheduleRetry();
   }
 
   private scheduleRetry(): void {

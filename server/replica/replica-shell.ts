@@ -160,9 +160,9 @@ export class ReplicaShell {
       backupLinkUp: () => this.backup.up,
       viewServiceLinkUp: () => this.vs?.up ?? false,
     });
-    this.vs = new ViewServiceLink({ url: o.viewUrl, log: this.log, limits: o.limits, pingIntervalMs: o.pingIntervalMs, clusterToken: o.clusterToken, run, failed });
+    this.vs = new ViewServiceLink({ urls: o.viewUrls, log: this.log, limits: o.limits, pingIntervalMs: o.pingIntervalMs, clusterToken: o.clusterToken, run, failed });
     this.tickTimer = setInterval(() => this.run(TICK), o.pingIntervalMs);
-    this.log.info({ incarnation: this.incarnation, view: o.viewUrl }, `replica ${this.id} started`);
+    this.log.info({ incarnation: this.incarnation, view: o.viewUrls.join(',') }, `replica ${this.id} started`);
   }
 
   async close(code: number = CloseCodes.GoingAway): Promise<void> {

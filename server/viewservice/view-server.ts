@@ -177,13 +177,9 @@ class ViewServer implements ViewService {
     this.announce(s.view, s.holders);
   }
 
-  get port(): number {
-    return this.server?.port ?? 0;
-  }
+  get port(): number { return this.server?.port ?? 0; }
 
-  get url(): string {
-    return `ws://${publicHost(this.options.host)}:${this.port}`;
-  }
+  get url(): string { return `ws://${publicHost(this.options.host)}:${this.port}`; }
 
   async listen(): Promise<void> {
     const o = this.options;
@@ -379,12 +375,15 @@ class ViewServer implements ViewService {
     this.history.add(view, this.clock.now());
     this.log.info({ viewnum: view.viewnum, primary: view.primary, backup: view.backup, holders },
       `view ${view.viewnum}: primary=${view.primary ?? '-'} backup=${view.backup ?? '-'}`);
-    const text = encode({ type: 'view', view, holders }); // encoded once, sent to all
+    const text = this.viewText(); // encoded once, sent to all
     for (const st of new Set<LinkState>([...this.owners.values(), ...this.subscribers])) st.socket.send(text);
   }
 
+  /** The announced view; from a follower (--etcd) with the leader hint, PROTOCOL §1.1. */
   private viewText(): string {
     const msg: ViewMsg = { type: 'view', view: this.announced.view, holders: this.announced.holders };
+    const leader = this.ha !== null && !this.ha.leading ? this.ha.leader?.url : undefined;
+    if (leader !== undefined) msg.leader = leader;
     return encode(msg);
   }
 

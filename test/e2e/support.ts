@@ -55,7 +55,7 @@ export class Load {
   private stopped = false;
   private loops: Promise<void>[] = [];
 
-  constructor(private readonly viewUrl: string, private readonly o: { clients?: number; timeoutMs?: number } = {}) {}
+  constructor(private readonly viewUrl: string | readonly string[], private readonly o: { clients?: number; timeoutMs?: number } = {}) {}
 
   async start(): Promise<void> {
     const n = this.o.clients ?? 3;

@@ -31,11 +31,16 @@ describe('client/options', () => {
     it('fills in every default (SPEC §7: timeoutMs 5000, attemptTimeoutMs min(1000, timeoutMs / 3))', () => {
       const r = resolveOptions({ view: VIEW }, FakeWebSocket, fixedId);
       expect(r).to.deep.equal({
-        viewUrl: VIEW, timeoutMs: 5000, token: null, tokenFn: null, WebSocket: FakeWebSocket, logger: noopLogger,
+        viewUrl: VIEW, viewUrls: [VIEW], timeoutMs: 5000, token: null, tokenFn: null, WebSocket: FakeWebSocket, logger: noopLogger,
         backoff: DEFAULT_BACKOFF, clientId: 'id-1', attemptTimeoutMs: 1000, limits: DEFAULT_LIMITS,
       });
       expect(Object.isFrozen(r)).to.equal(true);
       expect(CONNECT_DEFAULTS.timeoutMs).to.equal(5000);
+    });
+
+    it('takes several view-service URLs (SPEC §12): viewUrl is the first', () => {
+      const r = resolveOptions({ view: ['ws://a:7000', 'ws://b:7000'] }, FakeWebSocket, fixedId);
+      expect([r.viewUrl, r.viewUrls]).to.deep.equal(['ws://a:7000', ['ws://a:7000', 'ws://b:7000']]);
     });
 
     it('attemptTimeoutMs defaults to a third of a short timeoutMs', () => {
@@ -62,8 +67,10 @@ describe('client/options', () => {
 
   describe('validation: BAD_REQUEST with a message naming the option', () => {
     const cases: [string, unknown, string][] = [
-      ['no options', undefined, 'view must be the view service\'s ws:// or wss:// URL (got undefined)'],
-      ['an http view', { view: 'http://h:7000' }, 'view must be the view service\'s ws:// or wss:// URL (got "http://h:7000")'],
+      ['no options', undefined, 'view must be the view service\'s ws:// or wss:// URL, or a non-empty array of them (got undefined)'],
+      ['an http view', { view: 'http://h:7000' }, 'view must be the view service\'s ws:// or wss:// URL, or a non-empty array of them (got "http://h:7000")'],
+      ['an empty list of views', { view: [] }, 'view must be the view service\'s ws:// or wss:// URL, or a non-empty array of them (got [])'],
+      ['a list with an http view', { view: [VIEW, 'http://h:7000'] }, 'view must be the view service\'s ws:// or wss:// URL, or a non-empty array of them (got ["ws://127.0.0.1:7000","http://h:7000"])'],
       ['timeoutMs 0', { view: VIEW, timeoutMs: 0 }, 'timeoutMs must be a positive number of milliseconds (got 0)'],
       ['timeoutMs Infinity', { view: VIEW, timeoutMs: Infinity }, 'timeoutMs must be a positive number of milliseconds (got Infinity)'],
       ['timeoutMs as a string', { view: VIEW, timeoutMs: '5' }, 'timeoutMs must be a positive number of milliseconds (got 5)'],

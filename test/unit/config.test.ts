@@ -128,6 +128,7 @@ describe('common/config', () => {
         port: 7101,
         host: '0.0.0.0',
         viewUrl: DEFAULTS.viewUrl,
+        viewUrls: [DEFAULTS.viewUrl],
         url: 'ws://127.0.0.1:7101',
         pingIntervalMs: 100,
         clusterToken: null,
@@ -163,6 +164,13 @@ describe('common/config', () => {
     it('takes the view URL flag > UNDERSTUDY_VIEW > default, without trailing slashes', () => {
       expect(normalizeReplicaOptions({}, { UNDERSTUDY_VIEW: 'ws://vs:7000/' }).viewUrl).to.equal('ws://vs:7000');
       expect(normalizeReplicaOptions({ view: 'wss://flag:1' }, { UNDERSTUDY_VIEW: 'ws://vs:7000' }).viewUrl).to.equal('wss://flag:1');
+    });
+
+    it('takes several view-service URLs, comma-separated, each checked (SPEC §12)', () => {
+      const o = normalizeReplicaOptions({}, { UNDERSTUDY_VIEW: 'ws://a:7000/, ws://b:7000' });
+      expect(o.viewUrls).to.deep.equal(['ws://a:7000', 'ws://b:7000']);
+      expect(o.viewUrl).to.equal('ws://a:7000');
+      expect(configError(() => normalizeReplicaOptions({ view: 'ws://a:7000,http://b' }, {})).message).to.equal('--view must be a ws:// or wss:// URL (got "http://b")');
     });
 
     it('takes tokens and ping interval from flags over the environment', () => {

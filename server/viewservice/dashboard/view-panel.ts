@@ -11,7 +11,7 @@ const MAX_HISTORY = 200;
 
 interface View { viewnum: number; primary: string | null; backup: string | null }
 /** `GET /view` (SPEC §5). */
-interface ViewStatus extends View { acked: boolean; servers: ServerStatus[] }
+interface ViewStatus extends View { acked: boolean; servers: ServerStatus[]; role?: 'leader' | 'follower'; leader?: string | null }
 interface ServerStatus { id: string; alive: boolean; lastPingMs: number }
 /** One entry of the timeline: the view, when the page (or the view service) saw it, and what changed. */
 interface Change { view: View; at: number; what: string }
@@ -180,11 +180,21 @@ function poll(): void {
     .then((s) => {
       state.status = s;
       state.polled = true;
+      renderHa(s);
       onView({ viewnum: s.viewnum, primary: s.primary, backup: s.backup }, Date.now());
       renderView();
     })
     .catch(() => { state.polled = false; })
     .then(() => { renderConn(); setTimeout(poll, POLL_MS); });
+}
+
+/** With --etcd (SPEC §12): whether this instance leads, and which instance does. */
+function renderHa(s: ViewStatus): void {
+  const pill = document.getElementById('ha');
+  if (!pill || s.role === undefined) return;
+  pill.hidden = false;
+  pill.className = 'pill' + (s.role === 'leader' ? ' ok' : s.leader ? '' : ' bad');
+  pill.textContent = s.role === 'leader' ? 'this instance leads' : 'follower · leader ' + (s.leader ?? 'unknown');
 }
 
 function loadHistory(): void {
