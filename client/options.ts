@@ -51,6 +51,12 @@ export interface OpOptions {
   timeoutMs?: number;
 }
 
+/** Options of put and delete (SPEC §10). */
+export interface WriteOptions {
+  /** Write only if the key's revision is this (0: the key must not exist); else CONFLICT with err.revision. */
+  ifRevision?: number;
+}
+
 /** ConnectOptions with every default filled in. */
 export interface ResolvedOptions {
   readonly viewUrl: string;

@@ -11,7 +11,8 @@ import { Emitter } from '../common/emitter';
 import { UnderstudyError } from '../common/errors';
 import type { WatchEvent } from './core/watches';
 import type { ConnectionStatus, WebSocketCtor } from './connection';
-import { ConnectOptions, OpOptions, ResolvedOptions, resolveOptions } from './options';
+import { ConnectOptions, OpOptions, WriteOptions, ResolvedOptions, resolveOptions } from './options';
+import type { KeyEntry } from './core/requests';
 import { Session, StoreSink } from './session';
 
 /** The status of the link to the primary (STYLE §11). */
@@ -141,8 +142,19 @@ export class Store extends Emitter<StoreEvents> {
     return this.session.run('get', key, undefined, opts) as Promise<string | null>;
   }
 
-  /** Set `key` to `value`. Resolves once replicated. */
-  put(key: string, value: string, opts?: OpOptions): Promise<void> {
+  /**
+   * The value of `key` and the revision of its last write (SPEC §10): `{ key, value, revision }`,
+   * value null and revision 0 if it does not exist. Pass the revision to `ifRevision`.
+   */
+  getEntry(key: string, opts?: OpOptions): Promise<KeyEntry> {
+    return this.session.run('getEntry', key, undefined, opts) as Promise<KeyEntry>;
+  }
+
+  /**
+   * Set `key` to `value`. Resolves once replicated. With `ifRevision`, only if the key's
+   * revision is that (0: it must not exist); otherwise rejects CONFLICT with `err.revision`.
+   */
+  put(key: string, value: string, opts?: OpOptions & WriteOptions): Promise<void> {
     return this.session.run('put', key, value, opts) as Promise<void>;
   }
 
@@ -151,8 +163,8 @@ export class Store extends Emitter<StoreEvents> {
     return this.session.run('append', key, value, opts) as Promise<number>;
   }
 
-  /** Delete `key`. Resolves to whether it existed. */
-  delete(key: string, opts?: OpOptions): Promise<boolean> {
+  /** Delete `key`. Resolves to whether it existed. `ifRevision` as for put. */
+  delete(key: string, opts?: OpOptions & WriteOptions): Promise<boolean> {
     return this.session.run('delete', key, undefined, opts) as Promise<boolean>;
   }
 

@@ -80,7 +80,7 @@ export type ToViewService = PingMsg | SubscribeMsg | LeaveMsg;
 
 // ───────────────────────── client ↔ primary ─────────────────────────
 
-export type OpName = 'get' | 'put' | 'append' | 'delete';
+export type OpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry';
 
 /**
  * A client operation. `(client, seq)` identifies it for exactly-once retries; `ack` is the
@@ -95,6 +95,8 @@ export interface ReqMsg {
   key: string;
   /** put and append only. */
   value?: string;
+  /** put and delete only (SPEC §10): applied only if the key's revision is this (0: the key must not exist); else CONFLICT. */
+  ifRevision?: number;
 }
 
 /** The result of an operation: get → string|null, put → null, append → new length, delete → existed. */
@@ -107,6 +109,8 @@ export interface ResOk {
   value: OpResult;
   /** The store revision after this operation (writes) or at it (reads). */
   rev?: number;
+  /** getEntry: the key's revision (its last write; 0: never written or deleted). */
+  krev?: number;
 }
 
 export interface ResErr {
@@ -117,6 +121,8 @@ export interface ResErr {
   message: string;
   /** With NOT_PRIMARY: the view the replica knows. */
   view?: View;
+  /** With CONFLICT: the key's current revision. */
+  revision?: number;
 }
 
 export type ResMsg = ResOk | ResErr;
@@ -193,10 +199,11 @@ export interface XferBeginMsg {
 }
 
 /**
- * A data entry of a transfer: `[key, value]` sets the key; `[key, piece, 1]` appends a piece
- * to the value the entry before set (a value larger than a chunk).
+ * A data entry of a transfer: `[key, value, 0, rev]` sets the key, whose last write had
+ * revision `rev` (SPEC §10); `[key, piece, 1]` appends a piece to the value the entry before
+ * set (a value larger than a chunk). `[key, value]` sets it with revision 0 (unknown).
  */
-export type DataEntry = [string, string] | [string, string, 1];
+export type DataEntry = [string, string] | [string, string, 1] | [string, string, 0, number];
 
 /**
  * A chunk of the snapshot: data entries and at-most-once table entries. The backup answers
@@ -222,7 +229,9 @@ export type HistoryEntry = [number, string, string | null];
 export type DedupEntry = [string, number, [number, StoredResult][]];
 
 /** A result kept for exactly-once: ok value or an error code. */
-export type StoredResult = { ok: true; value: OpResult; rev: number } | { ok: false; code: ReplyErrorCode; message: string };
+export type StoredResult =
+  | { ok: true; value: OpResult; rev: number; krev?: number }
+  | { ok: false; code: ReplyErrorCode; message: string; revision?: number };
 
 export interface XferEndMsg {
   type: 'xfer-end';

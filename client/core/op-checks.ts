@@ -41,3 +41,12 @@ export function validateOp(op: OpName, key: unknown, value: unknown, limits: Lim
   }
   return null;
 }
+
+/** The error for a bad `ifRevision` (SPEC §10: put and delete only, a non-negative integer), or null. */
+export function checkWriteOptions(op: OpName, opts: { ifRevision?: unknown }): UnderstudyError | null {
+  const r = opts.ifRevision;
+  if (r === undefined) return null;
+  if (op !== 'put' && op !== 'delete') return new UnderstudyError('BAD_REQUEST', `${op}: ifRevision is for put and delete only; nothing was sent`);
+  if (typeof r === 'number' && Number.isSafeInteger(r) && r >= 0) return null;
+  return new UnderstudyError('BAD_REQUEST', `${op}: ifRevision must be a non-negative integer (a revision; 0: the key must not exist), got ${String(r)}; nothing was sent`);
+}

@@ -29,7 +29,7 @@ export type RequestEffect =
   /** Send this req on the link to the current primary (it is open). Arm its attempt timer. */
   | { kind: 'send'; req: ReqMsg }
   /** The op succeeded: resolve its promise with `value`. Clear its timers. */
-  | { kind: 'resolve'; seq: number; value: OpResult }
+  | { kind: 'resolve'; seq: number; value: OpResult | KeyEntry }
   /** The op failed: reject its promise. Clear its timers. */
   | { kind: 'reject'; seq: number; error: UnderstudyError }
   /** A newer view was adopted: publish it (store.view, the 'view' event). */
@@ -46,12 +46,21 @@ export type RequestEffect =
    */
   | { kind: 'retry'; seq: number; attempt: number };
 
+/** What getEntry resolves to (SPEC §10): the value (null: absent) and the revision of the key's last write (0: none). */
+export interface KeyEntry {
+  key: string;
+  value: string | null;
+  revision: number;
+}
+
 interface Entry {
   readonly seq: number;
   readonly op: OpName;
   readonly key: string;
   /** put and append only (undefined otherwise). */
   readonly value: string | undefined;
+  /** put and delete only: the key's revision the write requires (SPEC §10). */
+  readonly ifRevision: number | undefined;
   /** NOT_PRIMARY answers so far without a newer view; drives the retry backoff. */
   notPrimary: number;
 }
@@ -118,11 +127,11 @@ export class Requests {
    * buffered until it opens. After `close()`, or while the primary refuses our token, it
    * returns the error to reject the call with instead: nothing is queued, no seq is used.
    */
-  issue(op: OpName, key: string, value?: string): number | UnderstudyError {
+  issue(op: OpName, key: string, value?: string, ifRevision?: number): number | UnderstudyError {
     if (this.closed) return closedError();
     if (this.refusal) return this.refusal;
     const seq = this.nextSeq++;
-    const e: Entry = { seq, op, key, value: op === 'put' || op === 'append' ? value : undefined, notPrimary: 0 };
+    const e: Entry = { seq, op, key, value: op === 'put' || op === 'append' ? value : undefined, ifRevision, notPrimary: 0 };
     this.pending.set(seq, e);
     if (this.open) this.send(e);
     return seq;
@@ -166,7 +175,9 @@ export class Requests {
     const e = this.pending.get(res.seq);
     if (!e) return;
     if (res.ok) {
-      this.settle(e, { kind: 'resolve', seq: e.seq, value: res.value });
+      // getEntry resolves to the key's entry (SPEC §10); the rest to the reply's value.
+      const value = e.op === 'getEntry' ? { key: e.key, value: res.value as string | null, revision: res.krev ?? 0 } : res.value;
+      this.settle(e, { kind: 'resolve', seq: e.seq, value });
       return;
     }
     if (res.code === 'NOT_PRIMARY') {
@@ -174,7 +185,8 @@ export class Requests {
       if (retryAfterNotPrimary(this, res.view)) this.effects.push({ kind: 'retry', seq: e.seq, attempt: e.notPrimary++ });
       return;
     }
-    this.settle(e, { kind: 'reject', seq: e.seq, error: new UnderstudyError(res.code, `${describe(e)} failed: ${res.message}`) });
+    const error = new UnderstudyError(res.code, `${describe(e)} failed: ${res.message}`, res.revision === undefined ? undefined : { revision: res.revision });
+    this.settle(e, { kind: 'reject', seq: e.seq, error });
   }
 
   /** The attempt timer (or NOT_PRIMARY retry timer) of `seq` fired: send it again if the link is open. */
@@ -229,6 +241,7 @@ export class Requests {
   private send(e: Entry): void {
     const req: ReqMsg = { type: 'req', client: this.clientId, seq: e.seq, ack: this.ack, op: e.op, key: e.key };
     if (e.value !== undefined) req.value = e.value;
+    if (e.ifRevision !== undefined) req.ifRevision = e.ifRevision;
     this.effects.push({ kind: 'send', req });
   }
 

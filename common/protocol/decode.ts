@@ -33,7 +33,7 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 export const isNat = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isId = (x: unknown): x is string => isStr(x) && x.length > 0 && x.length <= 512;
-const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete']);
+const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry']);
 
 function bad(message: string, seq?: number): ProtocolError {
   return new ProtocolError('BAD_REQUEST', message, seq);
@@ -76,7 +76,7 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   if (!isId(m.client)) return bad('req.client must be a non-empty string of at most 512 characters', seq);
   if (seq === undefined) return bad('req.seq must be a non-negative integer');
   if (!isNat(m.ack)) return bad('req.ack must be a non-negative integer', seq);
-  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete', seq);
+  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry', seq);
   if (!isStr(m.key)) return bad('req.key must be a string', seq);
   // A string of n UTF-16 units is at most 3n UTF-8 bytes: count exactly only when it could matter.
   const keyBytes = m.key.length * 3 > limits.maxKeyBytes ? utf8Length(m.key) : m.key.length;
@@ -95,8 +95,13 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   } else if (m.value !== undefined) {
     return bad(`req.value is not allowed for ${op}`, seq);
   }
+  if (m.ifRevision !== undefined) {
+    if (op !== 'put' && op !== 'delete') return bad(`req.ifRevision is not allowed for ${op}`, seq);
+    if (!isNat(m.ifRevision)) return bad('req.ifRevision must be a non-negative integer (a revision; 0: the key must not exist)', seq);
+  }
   const r: ReqMsg = { type: 'req', client: m.client, seq, ack: m.ack, op, key: m.key };
   if (op === 'put' || op === 'append') r.value = m.value as string;
+  if (m.ifRevision !== undefined) r.ifRevision = m.ifRevision as number;
   return r;
 }
 
@@ -133,8 +138,8 @@ function validResult(x: unknown): boolean {
 
 function validStored(x: unknown): x is StoredResult {
   if (!isObj(x)) return false;
-  if (x.ok === true) return validResult(x.value) && isNat(x.rev);
-  return x.ok === false && isStr(x.code) && isStr(x.message);
+  if (x.ok === true) return validResult(x.value) && isNat(x.rev) && (x.krev === undefined || isNat(x.krev));
+  return x.ok === false && isStr(x.code) && isStr(x.message) && (x.revision === undefined || isNat(x.revision));
 }
 
 function validDedup(x: unknown): x is DedupEntry[] {
@@ -255,13 +260,16 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       if (m.ok === true) {
         if (!validResult(m.value)) return bad('res.value has a wrong type');
         if (m.rev !== undefined && !isNat(m.rev)) return bad('res.rev must be a non-negative integer');
+        if (m.krev !== undefined && !isNat(m.krev)) return bad('res.krev must be a non-negative integer');
         const ok: ResOk = { type: 'res', seq: m.seq, ok: true, value: m.value as OpResult };
         if (m.rev !== undefined) ok.rev = m.rev as number;
+        if (m.krev !== undefined) ok.krev = m.krev as number;
         return ok;
       }
-      if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view))) {
+      if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view)) && (m.revision === undefined || isNat(m.revision))) {
         const err: ResErr = { type: 'res', seq: m.seq, ok: false, code: m.code as ReplyErrorCode, message: m.message };
         if (m.view !== undefined) err.view = copyView(m.view as View);
+        if (m.revision !== undefined) err.revision = m.revision as number;
         return err;
       }
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
@@ -290,7 +298,9 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
     case 'xfer-data': {
       if (!isNat(m.viewnum) || !Array.isArray(m.data) || !validDedup(m.dedup)) return bad('xfer-data needs viewnum, data, dedup');
       for (const e of m.data) {
-        if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && e[2] === 1)) || !isStr(e[0]) || !isStr(e[1])) return bad('xfer-data.data must be [key, value] or [key, piece, 1] entries');
+        if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && e[2] === 1) || (e.length === 4 && e[2] === 0 && isNat(e[3]))) || !isStr(e[0]) || !isStr(e[1])) {
+          return bad('xfer-data.data must be [key, value, 0, rev], [key, value] or [key, piece, 1] entries');
+        }
         const n = keyTooLarge(e[0], limits);
         if (n !== null) return new ProtocolError('TOO_LARGE', `xfer-data key is ${formatBytes(n)}; the limit is maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`);
       }

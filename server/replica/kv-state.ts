@@ -13,14 +13,16 @@
  *   sortedEntries()                       for the digest the shell computes (GET /digest)
  *   history                               the last writes, in revision order (watch replays)
  */
-import type { ReqMsg, StoredResult, OpResult, HistoryEntry } from '../../common/messages';
+import type { ReqMsg, StoredResult, HistoryEntry } from '../../common/messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
 import { WriteHistory, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './write-history';
 import { ValueArena } from './value-arena';
 import { TransferCursor, DEFAULT_CHUNK_BYTES, type SnapshotChunk, type SnapshotBegin } from './snapshot';
+import { type ClientTable, trimResults, ok, tooLarge, conflict } from './stored-results';
 
 export { TransferCursor, DEFAULT_CHUNK_BYTES, jsonStringBytes } from './snapshot';
 export type { SnapshotChunk, SnapshotBegin, DataEntry } from './snapshot';
+export type { ClientTable } from './stored-results';
 
 /** Bounds of the at-most-once table. */
 export interface StoreBounds {
@@ -39,18 +41,14 @@ export const DEFAULT_STORE_BOUNDS: StoreBounds = Object.freeze({ maxClients: 100
  */
 export type Slot = number | BigValue;
 export interface BigValue { value: string; bytes: number }
-export interface ClientTable {
-  low: number;
-  results: Map<number, StoredResult>;
-  /** Highest seq recorded, and whether `results` was inserted in increasing seq order (then an ack sweep can stop early). */
-  lastSeq: number;
-  inOrder: boolean;
-}
 
-const isWrite = (op: string) => op !== 'get';
+/** get and getEntry are reads: never recorded in the at-most-once table. */
+const isWrite = (op: string) => op !== 'get' && op !== 'getEntry';
 
 export class KvState {
   private data = new Map<string, Slot>();
+  /** Each key's revision: that of its last write (SPEC §10); a key absent here has 0. */
+  private revs = new Map<string, number>();
   private arena = new ValueArena();
   /** Insertion order = least recently used first (a touch deletes and re-inserts). */
   private clients = new Map<string, ClientTable>();
@@ -88,6 +86,11 @@ export class KvState {
   get history(): WriteHistory { return this._history; }
   /** The event of the last write that changed the data (whatever the history keeps). */
   get lastWrite(): WriteEvent | null { return this._lastWrite; }
+
+  /** The revision of `key`'s last write; 0 if it does not exist (never written, or deleted). */
+  revisionOf(key: string): number {
+    return this.revs.get(key) ?? 0;
+  }
 
   get(key: string): string | undefined {
     const slot = this.data.get(key);
@@ -135,6 +138,10 @@ export class KvState {
       const e = this.data.get(req.key);
       return { ok: true, value: e === undefined ? null : this.valueOf(e), rev: this._revision };
     }
+    if (req.op === 'getEntry') {
+      const e = this.data.get(req.key);
+      return { ok: true, value: e === undefined ? null : this.valueOf(e), rev: this._revision, krev: this.revs.get(req.key) ?? 0 };
+    }
     const t = table as ClientTable;
     const seen = t.results.get(req.seq);
     if (seen) return seen;
@@ -142,7 +149,7 @@ export class KvState {
     if (req.seq < t.lastSeq) t.inOrder = false;
     else t.lastSeq = req.seq;
     t.results.set(req.seq, result);
-    if (t.results.size > this.bounds.maxResultsPerClient) this.trimResults(t);
+    if (t.results.size > this.bounds.maxResultsPerClient) trimResults(t, this.bounds.maxResultsPerClient);
     return result;
   }
 
@@ -152,7 +159,12 @@ export class KvState {
       return tooLarge(`key is ${formatBytes(keyBytes)}; the limit is maxKeyBytes = ${formatBytes(this.limits.maxKeyBytes)}`);
     }
     const old = this.data.get(req.key);
+    // (before the check too: the backup decides a conditional write on this key's state, so it must have it)
     if (this.live !== null) this.beforeWrite(req.key, old);
+    if (req.ifRevision !== undefined) {
+      const current = this.revs.get(req.key) ?? 0;
+      if (current !== req.ifRevision) return conflict(req.key, req.ifRevision, current);
+    }
     switch (req.op) {
       case 'put':
       case 'append': {
@@ -167,12 +179,14 @@ export class KvState {
         this.data.set(req.key, this.slotFor(value, bytes));
         if (old !== undefined) this.release(old);
         this._revision++;
+        this.revs.set(req.key, this._revision);
         this.recordWrite({ key: req.key, value, rev: this._revision }, keyBytes, bytes);
         return ok(req.op === 'put' ? null : bytes, this._revision);
       }
       case 'delete': {
         if (old === undefined) return ok(false, this._revision);
         this.data.delete(req.key);
+        this.revs.delete(req.key);
         this.release(old);
         this._revision++;
         this.recordWrite({ key: req.key, value: null, rev: this._revision }, keyBytes, 0);
@@ -195,18 +209,6 @@ export class KvState {
       this.clients.delete(oldest);
       if (oldest === this.lastClient) this.lastClient = null;
     }
-  }
-
-  /**
-   * Too many results for one client (it never raises `ack`): forget the lowest seqs down to
-   * 90% of the bound and raise `low` past them, so a retry of a forgotten seq is refused as
-   * stale instead of applied twice. Amortised: one sort per 10% of the bound.
-   */
-  private trimResults(t: ClientTable): void {
-    const seqs = [...t.results.keys()].sort((a, b) => a - b);
-    const drop = seqs.length - Math.floor(this.bounds.maxResultsPerClient * 0.9);
-    for (let i = 0; i < drop; i++) t.results.delete(seqs[i]);
-    t.low = Math.max(t.low, seqs[drop - 1] + 1);
   }
 
   /** Data pairs sorted by key (UTF-16 code unit order), for the digest. */
@@ -242,7 +244,7 @@ export class KvState {
    */
   openTransfer(): TransferCursor {
     this.live?.close();
-    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.clients, this._history, () => { if (this.live === cursor) this.live = null; });
+    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.revs, this.clients, this._history, () => { if (this.live === cursor) this.live = null; });
     this.live = cursor;
     return cursor;
   }
@@ -250,7 +252,7 @@ export class KvState {
   /** The live transfer's hook: called before a write changes `key` (whose current entry is `old`). */
   private beforeWrite(key: string, old: Slot | undefined): void {
     const t = this.live;
-    if (t !== null && t.wants(key)) t.pull(key, old === undefined ? undefined : this.valueOf(old));
+    if (t !== null && t.wants(key)) t.pull(key, old === undefined ? undefined : this.valueOf(old), this.revs.get(key) ?? 0);
   }
 
   private valueOf(slot: Slot): string {
@@ -277,7 +279,7 @@ export class KvState {
    * then the write history (oldest first). Consume it before applying anything else.
    */
   *snapshot(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): Generator<SnapshotChunk> {
-    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.clients, this._history, () => {});
+    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.revs, this.clients, this._history, () => {});
     yield* cursor.meta(maxChunkBytes);
     for (let chunks = cursor.next(maxChunkBytes); chunks.length > 0; chunks = cursor.next(maxChunkBytes)) yield* chunks;
     yield* cursor.historyChunks(maxChunkBytes);
@@ -309,6 +311,7 @@ export class KvState {
   beginInstall(begin: SnapshotBegin): void {
     this.live?.close();
     this.data = new Map();
+    this.revs = new Map();
     this.arena = new ValueArena();
     this.clients = new Map();
     this.lastClient = null;
@@ -338,6 +341,8 @@ export class KvState {
       const prev = this.data.get(k);
       const value = e.length === 3 && inc !== null && inc.lastKey === k && prev !== undefined ? this.valueOf(prev) + v : v;
       this.data.set(k, this.slotFor(value));
+      if (e.length === 4) this.revs.set(k, e[3]);
+      else if (e.length === 2) this.revs.delete(k); // (a sender without revisions: unknown, 0)
       if (prev !== undefined) this.release(prev);
       if (inc !== null) inc.lastKey = k;
     }
@@ -377,11 +382,4 @@ export class KvState {
       this._history.push({ key, value, rev }, utf8Length(key), value === null ? 0 : utf8Length(value));
     }
   }
-}
-function ok(value: OpResult, rev: number): StoredResult {
-  return { ok: true, value, rev };
-}
-
-function tooLarge(message: string): StoredResult {
-  return { ok: false, code: 'TOO_LARGE', message };
 }

@@ -1,0 +1,99 @@
+/**
+ * SPEC §10 through the client library against real replicas in-process (port 0):
+ * getEntry, conditional put and delete, CONFLICT, and compare-and-set across a failover.
+ */
+import { expect } from 'chai';
+import { connect, Store, UnderstudyError } from '../../client/node';
+import { teardownAfterEach } from '../support/teardown';
+import { inProcess } from '../support/in-process';
+import { waitFor } from '../support/wait';
+import type { ViewService } from '../../server/viewservice';
+import type { Replica } from '../../server/replica';
+
+const teardown = teardownAfterEach();
+const cluster = inProcess(teardown);
+
+async function client(vs: ViewService): Promise<Store> {
+  const store = await connect({ view: vs.url, timeoutMs: 5000 });
+  teardown.push(() => store.close());
+  return store;
+}
+
+/** A primary and a backup in an acknowledged view. */
+async function pair(vs: ViewService): Promise<[Replica, Replica]> {
+  const a = await cluster.startRep(vs);
+  const b = await cluster.startRep(vs);
+  await waitFor('an acknowledged view with a backup', async () => {
+    const v = await (await fetch(`${vs.url.replace(/^ws/, 'http')}/view`)).json() as { primary: string; backup: string; acked: boolean };
+    return v.primary === a.id && v.backup === b.id && v.acked;
+  }, 5000, 10);
+  return [a, b];
+}
+
+async function rejection(p: Promise<unknown>): Promise<UnderstudyError> {
+  try { await p; } catch (err) { expect(err).to.be.instanceOf(UnderstudyError); return err as UnderstudyError; }
+  throw new Error('expected the promise to reject');
+}
+
+/** One compare-and-set increment: read, then write at the revision read, until it wins. */
+async function increment(store: Store, key: string): Promise<void> {
+  for (;;) {
+    const e = await store.getEntry(key);
+    try {
+      await store.put(key, String(Number(e.value ?? '0') + 1), { ifRevision: e.revision });
+      return;
+    } catch (err) {
+      if (!(err instanceof UnderstudyError) || err.code !== 'CONFLICT') throw err;
+    }
+  }
+}
+
+describe('integration: operations for applications (SPEC §10)', () => {
+  it('getEntry returns { key, value, revision }; a missing key has value null and revision 0 (SPEC §10)', async () => {
+    const vs = await cluster.startVs();
+    await pair(vs);
+    const store = await client(vs);
+    expect(await store.getEntry('k')).to.deep.equal({ key: 'k', value: null, revision: 0 });
+    await store.put('k', 'v');
+    await store.put('other', 'x');
+    expect(await store.getEntry('k')).to.deep.equal({ key: 'k', value: 'v', revision: 1 });
+  });
+
+  it('a stale ifRevision rejects CONFLICT with err.revision = the key\'s current one, nothing written (SPEC §10)', async () => {
+    const vs = await cluster.startVs();
+    await pair(vs);
+    const store = await client(vs);
+    await store.put('k', 'v1', { ifRevision: 0 });
+    const err = await rejection(store.put('k', 'v2', { ifRevision: 0 }));
+    expect([err.code, err.revision]).to.deep.equal(['CONFLICT', 1]);
+    expect(await store.get('k')).to.equal('v1');
+    const del = await rejection(store.delete('k', { ifRevision: 5 }));
+    expect([del.code, del.revision]).to.deep.equal(['CONFLICT', 1]);
+    expect(await store.delete('k', { ifRevision: 1 })).to.equal(true);
+    expect(await store.getEntry('k')).to.deep.equal({ key: 'k', value: null, revision: 0 });
+  });
+
+  it('refuses a bad ifRevision with BAD_REQUEST before sending (SPEC §10)', async () => {
+    const vs = await cluster.startVs();
+    await pair(vs);
+    const store = await client(vs);
+    for (const bad of [-1, 1.5, NaN, '3' as unknown as number]) {
+      expect((await rejection(store.put('k', 'v', { ifRevision: bad }))).code).to.equal('BAD_REQUEST');
+    }
+    expect((await rejection(store.append('k', 'v', { ifRevision: 0 } as never))).code).to.equal('BAD_REQUEST');
+    expect(await store.get('k')).to.equal(null);
+  });
+
+  it('4 clients × 50 compare-and-set increments with the primary closed midway: exactly 200 (SPEC §10, §1)', async () => {
+    const vs = await cluster.startVs();
+    const [a] = await pair(vs);
+    const stores = await Promise.all([0, 1, 2, 3].map(() => client(vs)));
+    let done = 0;
+    const runs = stores.map(async (s) => { for (let i = 0; i < 50; i++) { await increment(s, 'n'); done++; } });
+    await waitFor('some increments', () => done >= 60, 10_000, 5);
+    await a.close();
+    await cluster.startRep(vs); // a new backup, so the run goes on replicated
+    await Promise.all(runs);
+    expect(await stores[0].get('n')).to.equal('200');
+  });
+});
