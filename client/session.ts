@@ -22,7 +22,7 @@ import type { OpName, OpResult } from '../common/messages';
 import { UnderstudyError, CloseCodes } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { decode, encode, isProtocolError } from '../common/protocol';
-import { Requests, RequestEffect, type KeyEntry } from './core/requests';
+import { Requests, RequestEffect, type KeyEntry, type ListPage, type ReqExtra } from './core/requests';
 import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
@@ -41,7 +41,7 @@ export interface StoreSink {
 }
 
 /** What an operation's promise resolves to (getEntry: the key's entry). */
-type Resolved = OpResult | KeyEntry | undefined;
+type Resolved = OpResult | KeyEntry | ListPage | undefined;
 
 /** A pending operation's promise (its times are in Deadlines). */
 interface Waiting {
@@ -171,7 +171,7 @@ export class Session {
    * One operation: validate, issue, and return its promise. Never throws: a bad argument (or
    * anything else) rejects.
    */
-  run(op: OpName, key: string, value: string | undefined, opts: OpOptions & WriteOptions = NO_OPTIONS): Promise<Resolved> {
+  run(op: OpName, key: string, value: string | undefined, opts: OpOptions & WriteOptions = NO_OPTIONS, extra?: ReqExtra): Promise<Resolved> {
     try {
       const invalid = validateOp(op, key, value, this.o.limits, this.o.clientId) ?? checkWriteOptions(op, opts);
       if (invalid) return Promise.reject(invalid);
@@ -182,7 +182,7 @@ export class Session {
       if (signal?.aborted) {
         return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
       }
-      const seq = this.requests.issue(op, key, value, opts.ifRevision);
+      const seq = this.requests.issue(op, key, value, opts.ifRevision === undefined ? extra : { ifRevision: opts.ifRevision });
       if (seq instanceof UnderstudyError) return Promise.reject(seq);
       const w: Waiting = { seq, resolve: unsettled, reject: unsettled, resolvesVoid: op === 'put', timeoutMs, signal, onAbort: null };
       captured = w;

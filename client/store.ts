@@ -12,7 +12,8 @@ import { UnderstudyError } from '../common/errors';
 import type { WatchEvent } from './core/watches';
 import type { ConnectionStatus, WebSocketCtor } from './connection';
 import { ConnectOptions, OpOptions, WriteOptions, ResolvedOptions, resolveOptions } from './options';
-import type { KeyEntry } from './core/requests';
+import type { KeyEntry, ListPage } from './core/requests';
+import { checkListOptions, type ListOptions } from './core/op-checks';
 import { Session, StoreSink } from './session';
 
 /** The status of the link to the primary (STYLE §11). */
@@ -161,6 +162,20 @@ export class Store extends Emitter<StoreEvents> {
   /** Append `value` to `key` (created if missing). Resolves to the new length in UTF-8 bytes, like Redis APPEND. */
   append(key: string, value: string, opts?: OpOptions): Promise<number> {
     return this.session.run('append', key, value, opts) as Promise<number>;
+  }
+
+  /**
+   * One page of the keys starting with `prefix`, in key order (SPEC §10): `{ entries, revision,
+   * more }`. `limit` 1..10000 (default 1000; fewer when the page would pass the message limit),
+   * `after` a key (pass the last key of the previous page), `keysOnly` leaves values out.
+   * Each page is linearizable; `revision` is the store's revision at that read, so
+   * `watch(prefix + '*', cb, { fromRevision: page.revision })` misses no later write.
+   */
+  list(prefix: string, opts: ListOptions & OpOptions = {}): Promise<ListPage> {
+    const bad = checkListOptions(opts);
+    if (bad) return Promise.reject(bad);
+    const extra = { limit: opts.limit ?? 1000, ...(opts.after !== undefined ? { after: opts.after } : {}), ...(opts.keysOnly ? { keysOnly: true } : {}) };
+    return this.session.run('list', prefix, undefined, opts, extra) as Promise<ListPage>;
   }
 
   /** Delete `key`. Resolves to whether it existed. `ifRevision` as for put. */

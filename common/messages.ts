@@ -80,7 +80,7 @@ export type ToViewService = PingMsg | SubscribeMsg | LeaveMsg;
 
 // ───────────────────────── client ↔ primary ─────────────────────────
 
-export type OpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry';
+export type OpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry' | 'list';
 
 /**
  * A client operation. `(client, seq)` identifies it for exactly-once retries; `ack` is the
@@ -97,7 +97,16 @@ export interface ReqMsg {
   value?: string;
   /** put and delete only (SPEC §10): applied only if the key's revision is this (0: the key must not exist); else CONFLICT. */
   ifRevision?: number;
+  /** list only (SPEC §10; `key` is the prefix): at most this many entries, 1..10000. */
+  limit?: number;
+  /** list only: start after this key. */
+  after?: string;
+  /** list only: keys and revisions, no values. */
+  keysOnly?: boolean;
 }
+
+/** One entry of a list page on the wire: `[key, rev]` (keysOnly) or `[key, rev, value]`. */
+export type ListEntryWire = [string, number] | [string, number, string];
 
 /** The result of an operation: get → string|null, put → null, append → new length, delete → existed. */
 export type OpResult = string | number | boolean | null;
@@ -111,6 +120,9 @@ export interface ResOk {
   rev?: number;
   /** getEntry: the key's revision (its last write; 0: never written or deleted). */
   krev?: number;
+  /** list: the page, in key order, and whether more keys follow it. */
+  entries?: ListEntryWire[];
+  more?: boolean;
 }
 
 export interface ResErr {
@@ -230,7 +242,7 @@ export type DedupEntry = [string, number, [number, StoredResult][]];
 
 /** A result kept for exactly-once: ok value or an error code. */
 export type StoredResult =
-  | { ok: true; value: OpResult; rev: number; krev?: number }
+  | { ok: true; value: OpResult; rev: number; krev?: number; entries?: ListEntryWire[]; more?: boolean }
   | { ok: false; code: ReplyErrorCode; message: string; revision?: number };
 
 export interface XferEndMsg {

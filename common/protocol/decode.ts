@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
+  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry, ListEntryWire,
 } from '../messages';
 import type { View, ViewHolders } from '../view';
 import type { ReplyErrorCode } from '../errors';
@@ -33,7 +33,9 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 export const isNat = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isId = (x: unknown): x is string => isStr(x) && x.length > 0 && x.length <= 512;
-const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry']);
+const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry', 'list']);
+/** Entries of one list page, at most (SPEC §10). */
+export const MAX_LIST_LIMIT = 10_000;
 
 function bad(message: string, seq?: number): ProtocolError {
   return new ProtocolError('BAD_REQUEST', message, seq);
@@ -76,7 +78,7 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   if (!isId(m.client)) return bad('req.client must be a non-empty string of at most 512 characters', seq);
   if (seq === undefined) return bad('req.seq must be a non-negative integer');
   if (!isNat(m.ack)) return bad('req.ack must be a non-negative integer', seq);
-  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry', seq);
+  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry, list', seq);
   if (!isStr(m.key)) return bad('req.key must be a string', seq);
   // A string of n UTF-16 units is at most 3n UTF-8 bytes: count exactly only when it could matter.
   const keyBytes = m.key.length * 3 > limits.maxKeyBytes ? utf8Length(m.key) : m.key.length;
@@ -102,6 +104,22 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   const r: ReqMsg = { type: 'req', client: m.client, seq, ack: m.ack, op, key: m.key };
   if (op === 'put' || op === 'append') r.value = m.value as string;
   if (m.ifRevision !== undefined) r.ifRevision = m.ifRevision as number;
+  return op === 'list' ? checkList(m, r, limits) : r;
+}
+
+/** A list request's page fields (SPEC §10): limit 1..10000, after a key, keysOnly. */
+function checkList(m: Obj, r: ReqMsg, limits: Limits): ReqMsg | ProtocolError {
+  if (!Number.isSafeInteger(m.limit) || (m.limit as number) < 1 || (m.limit as number) > MAX_LIST_LIMIT) return bad(`req.limit must be an integer from 1 to ${MAX_LIST_LIMIT}`, r.seq);
+  r.limit = m.limit as number;
+  if (m.after !== undefined) {
+    if (!isStr(m.after)) return bad('req.after must be a string (a key)', r.seq);
+    if (keyTooLarge(m.after, limits) !== null) return new ProtocolError('TOO_LARGE', `req.after is over maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, r.seq);
+    r.after = m.after;
+  }
+  if (m.keysOnly !== undefined) {
+    if (typeof m.keysOnly !== 'boolean') return bad('req.keysOnly must be a boolean', r.seq);
+    r.keysOnly = m.keysOnly;
+  }
   return r;
 }
 
@@ -128,6 +146,14 @@ function validHistory(x: unknown): x is HistoryEntry[] {
   if (!Array.isArray(x)) return false;
   for (const e of x) {
     if (!Array.isArray(e) || e.length !== 3 || !isNat(e[0]) || !isStr(e[1]) || !(e[2] === null || isStr(e[2]))) return false;
+  }
+  return true;
+}
+
+function validListEntries(x: unknown): x is ListEntryWire[] {
+  if (!Array.isArray(x)) return false;
+  for (const e of x) {
+    if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && isStr(e[2]))) || !isStr(e[0]) || !isNat(e[1])) return false;
   }
   return true;
 }
@@ -264,6 +290,11 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
         const ok: ResOk = { type: 'res', seq: m.seq, ok: true, value: m.value as OpResult };
         if (m.rev !== undefined) ok.rev = m.rev as number;
         if (m.krev !== undefined) ok.krev = m.krev as number;
+        if (m.entries !== undefined) {
+          if (!validListEntries(m.entries) || typeof m.more !== 'boolean') return bad('res.entries must be [key, rev] or [key, rev, value] entries, with more');
+          ok.entries = m.entries;
+          ok.more = m.more;
+        }
         return ok;
       }
       if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view)) && (m.revision === undefined || isNat(m.revision))) {

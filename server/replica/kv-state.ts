@@ -18,6 +18,7 @@ import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/li
 import { WriteHistory, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './write-history';
 import { ValueArena } from './value-arena';
 import { TransferCursor, DEFAULT_CHUNK_BYTES, type SnapshotChunk, type SnapshotBegin } from './snapshot';
+import { listPage } from './list-page';
 import { type ClientTable, trimResults, ok, tooLarge, conflict } from './stored-results';
 
 export { TransferCursor, DEFAULT_CHUNK_BYTES, jsonStringBytes } from './snapshot';
@@ -43,7 +44,7 @@ export type Slot = number | BigValue;
 export interface BigValue { value: string; bytes: number }
 
 /** get and getEntry are reads: never recorded in the at-most-once table. */
-const isWrite = (op: string) => op !== 'get' && op !== 'getEntry';
+const isWrite = (op: string) => op !== 'get' && op !== 'getEntry' && op !== 'list';
 
 export class KvState {
   private data = new Map<string, Slot>();
@@ -137,6 +138,9 @@ export class KvState {
     if (req.op === 'get') {
       const e = this.data.get(req.key);
       return { ok: true, value: e === undefined ? null : this.valueOf(e), rev: this._revision };
+    }
+    if (req.op === 'list') {
+      return listPage(req, this.data.keys(), (k) => this.valueOf(this.data.get(k) as Slot), this.revs, this.limits.maxMessageBytes, this._revision);
     }
     if (req.op === 'getEntry') {
       const e = this.data.get(req.key);

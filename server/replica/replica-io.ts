@@ -123,7 +123,10 @@ export interface RoleContext {
 
 export function toRes(seq: number, r: StoredResult): ResMsg {
   // (the getEntry and CONFLICT fields only when present: the common replies keep the shape encodeRes writes by hand)
-  if (r.ok) return r.krev === undefined ? { type: 'res', seq, ok: true, value: r.value, rev: r.rev } : { type: 'res', seq, ok: true, value: r.value, rev: r.rev, krev: r.krev };
+  if (r.ok) {
+    if (r.entries !== undefined) return { type: 'res', seq, ok: true, value: null, rev: r.rev, entries: r.entries, more: r.more === true };
+    return r.krev === undefined ? { type: 'res', seq, ok: true, value: r.value, rev: r.rev } : { type: 'res', seq, ok: true, value: r.value, rev: r.rev, krev: r.krev };
+  }
   return r.revision === undefined
     ? { type: 'res', seq, ok: false, code: r.code, message: r.message }
     : { type: 'res', seq, ok: false, code: r.code, message: r.message, revision: r.revision };

@@ -96,4 +96,29 @@ describe('integration: operations for applications (SPEC §10)', () => {
     await Promise.all(runs);
     expect(await stores[0].get('n')).to.equal('200');
   });
+
+  it('list pages a prefix in key order with limit and after; revision then watch(fromRevision) misses nothing (SPEC §10)', async () => {
+    const vs = await cluster.startVs();
+    await pair(vs);
+    const store = await client(vs);
+    for (let i = 0; i < 25; i++) await store.put(`u:${String(i).padStart(2, '0')}`, `v${i}`);
+    await store.put('other', 'x');
+    const keys: string[] = [];
+    let page = await store.list('u:', { limit: 10 });
+    expect(page.entries[0]).to.deep.equal({ key: 'u:00', value: 'v0', revision: 1 });
+    for (;;) {
+      keys.push(...page.entries.map((e) => e.key));
+      if (!page.more) break;
+      page = await store.list('u:', { limit: 10, after: keys[keys.length - 1], keysOnly: true });
+      expect(page.entries[0]).to.not.have.property('value');
+    }
+    expect(keys).to.deep.equal(Array.from({ length: 25 }, (_, i) => `u:${String(i).padStart(2, '0')}`));
+    expect(page.revision).to.equal(26);
+    const seen: string[] = [];
+    await store.put('u:99', 'late');
+    store.watch('u:*', (e) => seen.push(e.key), { fromRevision: page.revision });
+    await waitFor('the write after the page', () => seen.includes('u:99'), 5000, 5);
+    expect((await rejection(store.list('u:', { limit: 0 }))).code).to.equal('BAD_REQUEST');
+    expect((await rejection(store.list('u:', { limit: 10_001 }))).code).to.equal('BAD_REQUEST');
+  });
 });
