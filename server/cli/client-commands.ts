@@ -10,9 +10,28 @@ import { commandHelp } from './help';
 import { viewRefusal, refusedLine } from './startup';
 import { status } from './status';
 
-export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch'];
+export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch', 'list'];
 
-const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1 };
+const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1, list: 1 };
+
+/** The SPEC §10 flags of put, del and list, checked (a usage error throws ConfigError). */
+interface AppFlags { ifRevision?: number; limit?: number; after?: string; keysOnly: boolean }
+
+function appFlags(cmd: string, flags: Record<string, string | boolean>): AppFlags {
+  const nat = (name: string, min: number, max: number): number | undefined => {
+    const raw = flags[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (typeof raw !== 'string' || !Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(String(raw))})`);
+    return n;
+  };
+  const ifRevision = nat('if-revision', 0, Number.MAX_SAFE_INTEGER);
+  if (ifRevision !== undefined && cmd !== 'put' && cmd !== 'del' && cmd !== 'delete') throw new ConfigError('--if-revision is only for put and del');
+  const limit = nat('limit', 1, 10_000);
+  const after = flags.after === undefined ? undefined : String(flags.after);
+  if ((limit !== undefined || after !== undefined || flags['keys-only'] === true) && cmd !== 'list') throw new ConfigError('--limit, --after and --keys-only are only for list');
+  return { ifRevision, limit, after, keysOnly: flags['keys-only'] === true };
+}
 
 function fail(message: string, code = 1): number {
   process.stderr.write(`understudy: ${message}\n`);
@@ -20,13 +39,16 @@ function fail(message: string, code = 1): number {
 }
 
 export async function runClientCommand(cmd: string, argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid'], ['help', 'json']);
+  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid', 'if-revision', 'limit', 'after'], ['help', 'json', 'keys-only']);
   if (flags.help) {
     process.stdout.write(commandHelp(cmd) ?? '');
     return 0;
   }
   if (positionals.length !== ARITY[cmd]) {
-    const want = { get: 'KEY', put: 'KEY VALUE', append: 'KEY VALUE', del: 'KEY', delete: 'KEY', status: '', watch: 'KEY|PREFIX* [--from REVISION]' }[cmd];
+    const want = {
+      get: 'KEY', put: 'KEY VALUE [--if-revision N]', append: 'KEY VALUE', del: 'KEY [--if-revision N]', delete: 'KEY [--if-revision N]', status: '',
+      watch: 'KEY|PREFIX* [--from REVISION]', list: 'PREFIX [--limit N] [--after KEY] [--keys-only]',
+    }[cmd];
     return fail(`usage: understudy ${cmd} ${want}`.trimEnd(), 2);
   }
   const view = String(flags.view ?? process.env.UNDERSTUDY_VIEW ?? DEFAULTS.viewUrl);
@@ -40,6 +62,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   // Nothing listening at the URL: say so now, not after the whole timeout (issue #16).
   const refused = await viewRefusal(view, Math.min(1000, timeoutMs));
   if (refused !== null) return fail(refusedLine(view, refused));
+  const app = appFlags(cmd, flags as Record<string, string | boolean>);
   if (cmd === 'status') return status(view, timeoutMs, flags.pid as 'primary' | 'backup' | undefined);
   const fromRaw = flags.from ?? undefined;
   const from = fromRaw === undefined ? undefined : Number(fromRaw);
@@ -58,7 +81,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   }
   if (cmd === 'watch') return watch(store, positionals[0], from);
   try {
-    await operate(store, cmd, positionals, flags.json === true);
+    await operate(store, cmd, positionals, flags.json === true, app);
     return 0;
   } catch (err) {
     if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
@@ -69,7 +92,8 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
 }
 
 /** One get, put, append or del, its answer printed on stdout. */
-async function operate(store: Store, cmd: string, [key, value]: string[], json: boolean): Promise<void> {
+async function operate(store: Store, cmd: string, [key, value]: string[], json: boolean, app: AppFlags): Promise<void> {
+  const cond = app.ifRevision === undefined ? undefined : { ifRevision: app.ifRevision };
   switch (cmd) {
     case 'get': {
       const v = await store.get(key);
@@ -79,14 +103,17 @@ async function operate(store: Store, cmd: string, [key, value]: string[], json: 
       return;
     }
     case 'put':
-      await store.put(key, value);
+      await store.put(key, value, cond);
       process.stdout.write(json ? 'null\n' : 'OK\n');
       return;
     case 'append':
       process.stdout.write(`${await store.append(key, value)}\n`);
       return;
+    case 'list': // one JSON line: {"entries":[{key,value,revision}…],"revision":N,"more":bool}
+      process.stdout.write(JSON.stringify(await store.list(key, { limit: app.limit, after: app.after, keysOnly: app.keysOnly })) + '\n');
+      return;
     default: {
-      const existed = await store.delete(key);
+      const existed = await store.delete(key, cond);
       process.stdout.write(json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
     }
   }
