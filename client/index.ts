@@ -15,6 +15,8 @@ export type { StoreEvents, StoreStatus, StoreState, WatchOptions } from './store
 export type { ConnectOptions, OpOptions, WriteOptions } from './options';
 export type { KeyEntry, ListEntry, ListPage } from './core/requests';
 export type { ListOptions } from './core/op-checks';
+export { AtomicCommit } from './atomic';
+export type { AtomicResult } from './atomic';
 export type { WatchEvent } from './core/watches';
 export type { WebSocketCtor, WebSocketLike, ConnectionStatus } from './connection';
 /** @deprecated the old name of ConnectionStatus (kept so that existing imports compile). */

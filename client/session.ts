@@ -22,7 +22,7 @@ import type { OpName, OpResult } from '../common/messages';
 import { UnderstudyError, CloseCodes } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { decode, encode, isProtocolError } from '../common/protocol';
-import { Requests, RequestEffect, type KeyEntry, type ListPage, type ReqExtra } from './core/requests';
+import { Requests, RequestEffect, type KeyEntry, type ListPage, type ReqExtra, type CommitResult } from './core/requests';
 import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
@@ -41,7 +41,7 @@ export interface StoreSink {
 }
 
 /** What an operation's promise resolves to (getEntry: the key's entry). */
-type Resolved = OpResult | KeyEntry | ListPage | undefined;
+type Resolved = OpResult | KeyEntry | ListPage | CommitResult | undefined;
 
 /** A pending operation's promise (its times are in Deadlines). */
 interface Waiting {
@@ -140,6 +140,10 @@ export class Session {
 
   get clientId(): string {
     return this.o.clientId;
+  }
+
+  get limits(): ResolvedOptions['limits'] {
+    return this.o.limits;
   }
 
   get isClosed(): boolean {

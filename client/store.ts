@@ -13,6 +13,7 @@ import type { WatchEvent } from './core/watches';
 import type { ConnectionStatus, WebSocketCtor } from './connection';
 import { ConnectOptions, OpOptions, WriteOptions, ResolvedOptions, resolveOptions } from './options';
 import type { KeyEntry, ListPage } from './core/requests';
+import { AtomicCommit, type AtomicResult } from './atomic';
 import { checkListOptions, type ListOptions } from './core/op-checks';
 import { Session, StoreSink } from './session';
 
@@ -176,6 +177,15 @@ export class Store extends Emitter<StoreEvents> {
     if (bad) return Promise.reject(bad);
     const extra = { limit: opts.limit ?? 1000, ...(opts.after !== undefined ? { after: opts.after } : {}), ...(opts.keysOnly ? { keysOnly: true } : {}) };
     return this.session.run('list', prefix, undefined, opts, extra) as Promise<ListPage>;
+  }
+
+  /**
+   * An atomic commit (SPEC §10): `store.atomic().check('a', 3).put('a', '1').delete('c').commit()`
+   * → `{ ok: true, revision }` (one revision for all of it) or `{ ok: false, key, revision }`
+   * (a check failed; nothing written). Up to 1000 checks and writes, or the message limit.
+   */
+  atomic(): AtomicCommit {
+    return new AtomicCommit(this.session.limits, (extra, opts) => this.session.run('atomic', '', undefined, opts, extra) as Promise<AtomicResult>);
   }
 
   /** Delete `key`. Resolves to whether it existed. `ifRevision` as for put. */

@@ -80,7 +80,10 @@ export type ToViewService = PingMsg | SubscribeMsg | LeaveMsg;
 
 // ───────────────────────── client ↔ primary ─────────────────────────
 
-export type OpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry' | 'list';
+export type OpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry' | 'list' | 'atomic';
+
+/** One write of an atomic commit on the wire: `['put'|'append', key, value]` or `['delete', key]`. */
+export type AtomicOpWire = ['put' | 'append', string, string] | ['delete', string];
 
 /**
  * A client operation. `(client, seq)` identifies it for exactly-once retries; `ack` is the
@@ -103,6 +106,10 @@ export interface ReqMsg {
   after?: string;
   /** list only: keys and revisions, no values. */
   keysOnly?: boolean;
+  /** atomic only (SPEC §10): every key must be at its revision, or nothing is written. */
+  checks?: [string, number][];
+  /** atomic only: the writes, in order, all under one revision; at most 1000 with the checks. */
+  ops?: AtomicOpWire[];
 }
 
 /** One entry of a list page on the wire: `[key, rev]` (keysOnly) or `[key, rev, value]`. */
@@ -135,6 +142,8 @@ export interface ResErr {
   view?: View;
   /** With CONFLICT: the key's current revision. */
   revision?: number;
+  /** With CONFLICT of an atomic commit: the key whose check failed. */
+  key?: string;
 }
 
 export type ResMsg = ResOk | ResErr;
@@ -179,6 +188,11 @@ export interface EventMsg {
   value: string | null;
   rev: number;
   resync?: true;
+  /**
+   * More events of the same atomic commit (same `rev`) follow for this watch: deliver them
+   * together, on the last one (the one without `more`), or none if the link drops before it.
+   */
+  more?: true;
 }
 
 /** primary → client: the replay (or resync) for watch `id` is complete up to revision `rev`; live events follow. */
@@ -243,7 +257,7 @@ export type DedupEntry = [string, number, [number, StoredResult][]];
 /** A result kept for exactly-once: ok value or an error code. */
 export type StoredResult =
   | { ok: true; value: OpResult; rev: number; krev?: number; entries?: ListEntryWire[]; more?: boolean }
-  | { ok: false; code: ReplyErrorCode; message: string; revision?: number };
+  | { ok: false; code: ReplyErrorCode; message: string; revision?: number; key?: string };
 
 export interface XferEndMsg {
   type: 'xfer-end';

@@ -29,7 +29,7 @@ export type RequestEffect =
   /** Send this req on the link to the current primary (it is open). Arm its attempt timer. */
   | { kind: 'send'; req: ReqMsg }
   /** The op succeeded: resolve its promise with `value`. Clear its timers. */
-  | { kind: 'resolve'; seq: number; value: OpResult | KeyEntry | ListPage }
+  | { kind: 'resolve'; seq: number; value: OpResult | KeyEntry | ListPage | CommitResult }
   /** The op failed: reject its promise. Clear its timers. */
   | { kind: 'reject'; seq: number; error: UnderstudyError }
   /** A newer view was adopted: publish it (store.view, the 'view' event). */
@@ -67,11 +67,15 @@ export interface ListPage {
   more: boolean;
 }
 
+/** What an atomic commit resolves to (client/atomic.ts AtomicResult). */
+export type CommitResult = { ok: true; revision: number } | { ok: false; key: string; revision: number };
+
 /** The req fields of SPEC §10 beside op, key and value. */
-export type ReqExtra = Pick<ReqMsg, 'ifRevision' | 'limit' | 'after' | 'keysOnly'>;
+export type ReqExtra = Pick<ReqMsg, 'ifRevision' | 'limit' | 'after' | 'keysOnly' | 'checks' | 'ops'>;
 
 /** getEntry's and list's results, from their reply. */
-function shaped(e: Entry, res: ResOk): KeyEntry | ListPage {
+function shaped(e: Entry, res: ResOk): KeyEntry | ListPage | CommitResult {
+  if (e.op === 'atomic') return { ok: true, revision: res.rev ?? 0 };
   if (e.op === 'getEntry') return { key: e.key, value: res.value as string | null, revision: res.krev ?? 0 };
   const entries = (res.entries ?? []).map((w): ListEntry => (w.length === 3 ? { key: w[0], value: w[2], revision: w[1] } : { key: w[0], revision: w[1] }));
   return { entries, revision: res.rev ?? 0, more: res.more === true };
@@ -200,7 +204,11 @@ export class Requests {
     if (!e) return;
     if (res.ok) {
       // getEntry resolves to the key's entry (SPEC §10); the rest to the reply's value.
-      this.settle(e, { kind: 'resolve', seq: e.seq, value: e.op === 'getEntry' || e.op === 'list' ? shaped(e, res) : res.value });
+      this.settle(e, { kind: 'resolve', seq: e.seq, value: e.op === 'getEntry' || e.op === 'list' || e.op === 'atomic' ? shaped(e, res) : res.value });
+      return;
+    }
+    if (res.code === 'CONFLICT' && e.op === 'atomic' && res.key !== undefined) { // a failed check is an answer, not an error
+      this.settle(e, { kind: 'resolve', seq: e.seq, value: { ok: false, key: res.key, revision: res.revision ?? 0 } });
       return;
     }
     if (res.code === 'NOT_PRIMARY') {

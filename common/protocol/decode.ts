@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry, ListEntryWire,
+  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry, ListEntryWire, AtomicOpWire,
 } from '../messages';
 import type { View, ViewHolders } from '../view';
 import type { ReplyErrorCode } from '../errors';
@@ -33,7 +33,9 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 export const isNat = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isId = (x: unknown): x is string => isStr(x) && x.length > 0 && x.length <= 512;
-const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry', 'list']);
+const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry', 'list', 'atomic']);
+/** Checks and writes of one atomic commit, at most (SPEC §10). */
+export const MAX_ATOMIC_OPS = 1000;
 /** Entries of one list page, at most (SPEC §10). */
 export const MAX_LIST_LIMIT = 10_000;
 
@@ -78,7 +80,7 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   if (!isId(m.client)) return bad('req.client must be a non-empty string of at most 512 characters', seq);
   if (seq === undefined) return bad('req.seq must be a non-negative integer');
   if (!isNat(m.ack)) return bad('req.ack must be a non-negative integer', seq);
-  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry, list', seq);
+  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry, list, atomic', seq);
   if (!isStr(m.key)) return bad('req.key must be a string', seq);
   // A string of n UTF-16 units is at most 3n UTF-8 bytes: count exactly only when it could matter.
   const keyBytes = m.key.length * 3 > limits.maxKeyBytes ? utf8Length(m.key) : m.key.length;
@@ -104,7 +106,29 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   const r: ReqMsg = { type: 'req', client: m.client, seq, ack: m.ack, op, key: m.key };
   if (op === 'put' || op === 'append') r.value = m.value as string;
   if (m.ifRevision !== undefined) r.ifRevision = m.ifRevision as number;
-  return op === 'list' ? checkList(m, r, limits) : r;
+  return op === 'list' ? checkList(m, r, limits) : op === 'atomic' ? checkAtomic(m, r, limits) : r;
+}
+
+/** An atomic commit's checks and writes (SPEC §10): at most 1000 together, keys and values within the limits. */
+function checkAtomic(m: Obj, r: ReqMsg, limits: Limits): ReqMsg | ProtocolError {
+  const checks = m.checks ?? [];
+  if (!Array.isArray(checks) || !Array.isArray(m.ops)) return bad('req.ops must be an array of writes (and req.checks of [key, revision])', r.seq);
+  if (checks.length + m.ops.length > MAX_ATOMIC_OPS) return bad(`an atomic commit holds at most ${MAX_ATOMIC_OPS} checks and writes (got ${checks.length + m.ops.length})`, r.seq);
+  for (const c of checks) {
+    if (!Array.isArray(c) || c.length !== 2 || !isStr(c[0]) || !isNat(c[1])) return bad('req.checks must be [key, revision] pairs (a non-negative integer revision)', r.seq);
+    if (keyTooLarge(c[0], limits) !== null) return new ProtocolError('TOO_LARGE', `a checked key is over maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, r.seq);
+  }
+  for (const o of m.ops) {
+    const ok = Array.isArray(o) && isStr(o[1]) && ((o.length === 3 && (o[0] === 'put' || o[0] === 'append') && isStr(o[2])) || (o.length === 2 && o[0] === 'delete'));
+    if (!ok) return bad('req.ops must be ["put"|"append", key, value] or ["delete", key] entries', r.seq);
+    if (keyTooLarge(o[1], limits) !== null) return new ProtocolError('TOO_LARGE', `a key of the commit is over maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, r.seq);
+    if (o.length === 3 && o[2].length > limits.maxValueBytes / 3 && utf8Length(o[2]) > limits.maxValueBytes) {
+      return new ProtocolError('TOO_LARGE', `a value of the commit is over maxValueBytes = ${formatBytes(limits.maxValueBytes)}`, r.seq);
+    }
+  }
+  r.checks = checks as [string, number][];
+  r.ops = m.ops as AtomicOpWire[];
+  return r;
 }
 
 /** A list request's page fields (SPEC §10): limit 1..10000, after a key, keysOnly. */
@@ -165,7 +189,7 @@ function validResult(x: unknown): boolean {
 function validStored(x: unknown): x is StoredResult {
   if (!isObj(x)) return false;
   if (x.ok === true) return validResult(x.value) && isNat(x.rev) && (x.krev === undefined || isNat(x.krev));
-  return x.ok === false && isStr(x.code) && isStr(x.message) && (x.revision === undefined || isNat(x.revision));
+  return x.ok === false && isStr(x.code) && isStr(x.message) && (x.revision === undefined || isNat(x.revision)) && (x.key === undefined || isStr(x.key));
 }
 
 function validDedup(x: unknown): x is DedupEntry[] {
@@ -301,6 +325,7 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
         const err: ResErr = { type: 'res', seq: m.seq, ok: false, code: m.code as ReplyErrorCode, message: m.message };
         if (m.view !== undefined) err.view = copyView(m.view as View);
         if (m.revision !== undefined) err.revision = m.revision as number;
+        if (isStr(m.key)) err.key = m.key;
         return err;
       }
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
@@ -316,7 +341,8 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
         return bad('event needs id, key, value (string or null) and rev');
       }
       if (m.resync !== undefined && m.resync !== true) return bad('event.resync must be true when present');
-      return { type: 'event', id: m.id, key: m.key, value: m.value, rev: m.rev, ...(m.resync ? { resync: true as const } : {}) };
+      if (m.more !== undefined && m.more !== true) return bad('event.more must be true when present');
+      return { type: 'event', id: m.id, key: m.key, value: m.value, rev: m.rev, ...(m.resync ? { resync: true as const } : {}), ...(m.more ? { more: true as const } : {}) };
     case 'synced':
       if (!isNat(m.id) || !isNat(m.rev)) return bad('synced needs id and rev');
       return { type: 'synced', id: m.id, rev: m.rev };

@@ -19,7 +19,7 @@ import { WriteHistory, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from 
 import { ValueArena } from './value-arena';
 import { TransferCursor, DEFAULT_CHUNK_BYTES, type SnapshotChunk, type SnapshotBegin } from './snapshot';
 import { listPage } from './list-page';
-import { type ClientTable, trimResults, ok, tooLarge, conflict } from './stored-results';
+import { type ClientTable, trimResults, evictClients, ok, tooLarge, conflict, commitKeys, planCommit } from './stored-results';
 
 export { TransferCursor, DEFAULT_CHUNK_BYTES, jsonStringBytes } from './snapshot';
 export type { SnapshotChunk, SnapshotBegin, DataEntry } from './snapshot';
@@ -59,6 +59,8 @@ export class KvState {
   private _index = 0;
   private readonly _history: WriteHistory;
   private _lastWrite: WriteEvent | null = null;
+  /** The events of the last atomic commit applied (read right after apply, like lastWrite). */
+  private _commit: WriteEvent[] = [];
   /** The primary's live outgoing transfer (openTransfer): writes pull keys ahead of it. */
   private live: TransferCursor | null = null;
   /** The incoming transfer being received (beginInstall … finishInstall). */
@@ -87,6 +89,8 @@ export class KvState {
   get history(): WriteHistory { return this._history; }
   /** The event of the last write that changed the data (whatever the history keeps). */
   get lastWrite(): WriteEvent | null { return this._lastWrite; }
+  /** The events of the last atomic commit (SPEC §10: one revision, all published together). */
+  get lastCommit(): readonly WriteEvent[] { return this._commit; }
 
   /** The revision of `key`'s last write; 0 if it does not exist (never written, or deleted). */
   revisionOf(key: string): number {
@@ -119,7 +123,7 @@ export class KvState {
       table = { low: 0, results: new Map(), lastSeq: -1, inOrder: true };
       this.clients.set(req.client, table);
       this.lastClient = req.client;
-      this.evictClients();
+      if (evictClients(this.clients, this.bounds.maxClients, this.lastClient)) this.lastClient = null;
     }
     if (table && req.ack > table.low) {
       for (const seq of table.results.keys()) {
@@ -149,7 +153,7 @@ export class KvState {
     const t = table as ClientTable;
     const seen = t.results.get(req.seq);
     if (seen) return seen;
-    const result = this.write(req);
+    const result = req.op === 'atomic' ? this.commit(req) : this.write(req);
     if (req.seq < t.lastSeq) t.inOrder = false;
     else t.lastSeq = req.seq;
     t.results.set(req.seq, result);
@@ -201,19 +205,39 @@ export class KvState {
     }
   }
 
+  /**
+   * An atomic commit (SPEC §10): every check passes and every value fits, or nothing is
+   * written (CONFLICT naming the key, or TOO_LARGE); then one revision for all of it and one
+   * event per key it changed (its final value), in the order of the keys' first writes.
+   */
+  private commit(req: ReqMsg): StoredResult {
+    if (this.live !== null) for (const k of commitKeys(req)) this.beforeWrite(k, this.data.get(k));
+    const next = planCommit(req, this, this.limits.maxValueBytes);
+    if (!(next instanceof Map)) return next;
+    const events: WriteEvent[] = [];
+    const rev = this._revision + 1;
+    for (const [k, value] of next) {
+      const old = this.data.get(k);
+      if (value === null && old === undefined) continue;
+      if (old !== undefined) this.release(old);
+      const bytes = value === null ? 0 : utf8Length(value);
+      if (value === null) this.data.delete(k);
+      else this.data.set(k, this.slotFor(value, bytes));
+      if (value === null) this.revs.delete(k);
+      else this.revs.set(k, rev);
+      events.push({ key: k, value, rev });
+    }
+    if (events.length > 0) this._revision = rev;
+    for (const e of events) this.recordWrite(e, utf8Length(e.key), e.value === null ? 0 : utf8Length(e.value));
+    this._commit = events;
+    return ok(true, this._revision);
+  }
+
   private recordWrite(e: WriteEvent, keyBytes: number, valueBytes: number): void {
     this._lastWrite = e;
     this._history.push(e, keyBytes, valueBytes);
   }
 
-  /** Forget the least recently used clients beyond maxClients (deterministic: LRU by applied ops). */
-  private evictClients(): void {
-    while (this.clients.size > this.bounds.maxClients) {
-      const oldest = this.clients.keys().next().value as string;
-      this.clients.delete(oldest);
-      if (oldest === this.lastClient) this.lastClient = null;
-    }
-  }
 
   /** Data pairs sorted by key (UTF-16 code unit order), for the digest. */
   sortedEntries(): [string, string][] {
@@ -337,7 +361,7 @@ export class KvState {
     for (const e of c.events ?? []) {
       if (inc === null) break;
       const prev = inc.events[inc.events.length - 1];
-      if (prev && prev[0] === e[0] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
+      if (prev && prev[0] === e[0] && prev[1] === e[1] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
       else inc.events.push([e[0], e[1], e[2]]);
     }
     for (const e of c.data) {
@@ -369,21 +393,6 @@ export class KvState {
     const older = inc.events;
     // (if the bounds already evicted the first writes applied since, the older ones cannot join them)
     const joins = older.length === 0 || since.length === 0 || since[0][0] === older[older.length - 1][0] + 1;
-    this.installHistory(this._revision, joins ? [...older, ...since] : since);
-  }
-
-  /**
-   * The transferred history replaces ours (which may hold writes a deposed primary never
-   * committed). It is used only if it is what it claims: consecutive revisions ending at the
-   * snapshot's revision; otherwise the history starts empty at that revision.
-   */
-  private installHistory(revision: number, events: HistoryEntry[]): void {
-    const first = events.length > 0 ? events[0][0] : revision + 1;
-    const consecutive = events.every((e, i) => e[0] === first + i) && first + events.length - 1 === revision;
-    this._history.reset(consecutive ? first - 1 : revision);
-    if (!consecutive) return;
-    for (const [rev, key, value] of events) {
-      this._history.push({ key, value, rev }, utf8Length(key), value === null ? 0 : utf8Length(value));
-    }
+    this._history.install(this._revision, joins ? [...older, ...since] : since);
   }
 }

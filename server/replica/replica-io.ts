@@ -129,7 +129,9 @@ export function toRes(seq: number, r: StoredResult): ResMsg {
   }
   return r.revision === undefined
     ? { type: 'res', seq, ok: false, code: r.code, message: r.message }
-    : { type: 'res', seq, ok: false, code: r.code, message: r.message, revision: r.revision };
+    : r.key === undefined
+      ? { type: 'res', seq, ok: false, code: r.code, message: r.message, revision: r.revision }
+      : { type: 'res', seq, ok: false, code: r.code, message: r.message, revision: r.revision, key: r.key };
 }
 
 export function notPrimary(seq: number, view: View): ResMsg {

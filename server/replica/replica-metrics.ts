@@ -18,8 +18,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { OpName, ReqMsg, ResMsg } from '../../common/messages';
 import type { ReplicaMachine } from './replica-machine';
 
-const OPS: readonly OpName[] = ['get', 'put', 'append', 'delete', 'getEntry', 'list'];
-const OP_INDEX: Readonly<Record<OpName, number>> = { get: 0, put: 1, append: 2, delete: 3, getEntry: 4, list: 5 };
+const OPS: readonly OpName[] = ['get', 'put', 'append', 'delete', 'getEntry', 'list', 'atomic'];
+const OP_INDEX: Readonly<Record<OpName, number>> = { get: 0, put: 1, append: 2, delete: 3, getEntry: 4, list: 5, atomic: 6 };
 /** `result` label values: ok, or the reply's error code. */
 const RESULTS = ['ok', 'NOT_PRIMARY', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED', 'CONFLICT'] as const;
 type Result = (typeof RESULTS)[number];

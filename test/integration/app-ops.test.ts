@@ -121,4 +121,27 @@ describe('integration: operations for applications (SPEC §10)', () => {
     expect((await rejection(store.list('u:', { limit: 0 }))).code).to.equal('BAD_REQUEST');
     expect((await rejection(store.list('u:', { limit: 10_001 }))).code).to.equal('BAD_REQUEST');
   });
+
+  it('atomic(): one revision for all its writes, watchers get all its events; a failed check writes nothing (SPEC §10)', async () => {
+    const vs = await cluster.startVs();
+    await pair(vs);
+    const store = await client(vs);
+    await store.put('a', '3');
+    const events: string[] = [];
+    store.watch('*', (e) => events.push(`${e.key}=${e.value}@${e.revision}`), { fromRevision: 1 });
+    const res = await store.atomic().check('a', 1).check('b', 0).put('a', '1').put('b', '2').append('d', '!').commit();
+    expect(res).to.deep.equal({ ok: true, revision: 2 });
+    const stale = await store.atomic().check('a', 1).put('a', 'never').commit();
+    expect(stale).to.deep.equal({ ok: false, key: 'a', revision: 2 });
+    expect(await store.get('a')).to.equal('1');
+    await waitFor('the commit\'s events', () => events.length >= 3, 5000, 5);
+    expect(events).to.deep.equal(['a=1@2', 'b=2@2', 'd=!@2']);
+    const tooMany = store.atomic();
+    for (let i = 0; i < 1001; i++) tooMany.put(`k${i}`, 'v');
+    expect((await rejection(tooMany.commit())).code).to.equal('BAD_REQUEST');
+    const big = store.atomic();
+    for (let i = 0; i < 3; i++) big.put(`big${i}`, 'x'.repeat(900 * 1024));
+    expect((await rejection(big.commit())).code).to.equal('TOO_LARGE');
+    expect(await store.get('k0')).to.equal(null);
+  });
 });
