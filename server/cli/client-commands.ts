@@ -10,9 +10,9 @@ import { commandHelp } from './help';
 import { viewRefusal, refusedLine } from './startup';
 import { status } from './status';
 
-export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch', 'list'];
+export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch', 'list', 'atomic'];
 
-const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1, list: 1 };
+const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1, list: 1, atomic: 0 };
 
 /** The SPEC §10 flags of put, del and list, checked (a usage error throws ConfigError). */
 interface AppFlags { ifRevision?: number; limit?: number; after?: string; keysOnly: boolean }
@@ -47,7 +47,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   if (positionals.length !== ARITY[cmd]) {
     const want = {
       get: 'KEY', put: 'KEY VALUE [--if-revision N]', append: 'KEY VALUE', del: 'KEY [--if-revision N]', delete: 'KEY [--if-revision N]', status: '',
-      watch: 'KEY|PREFIX* [--from REVISION]', list: 'PREFIX [--limit N] [--after KEY] [--keys-only]',
+      watch: 'KEY|PREFIX* [--from REVISION]', list: 'PREFIX [--limit N] [--after KEY] [--keys-only]', atomic: '< COMMIT.json',
     }[cmd];
     return fail(`usage: understudy ${cmd} ${want}`.trimEnd(), 2);
   }
@@ -80,6 +80,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
     return fail(err instanceof Error ? err.message : String(err));
   }
   if (cmd === 'watch') return watch(store, positionals[0], from);
+  if (cmd === 'atomic') return atomicFromStdin(store);
   try {
     await operate(store, cmd, positionals, flags.json === true, app);
     return 0;
@@ -116,6 +117,35 @@ async function operate(store: Store, cmd: string, [key, value]: string[], json: 
       const existed = await store.delete(key, cond);
       process.stdout.write(json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
     }
+  }
+}
+
+/**
+ * `understudy atomic < commit.json`: `{"checks":[[key, rev]…],"ops":[["put"|"append", key, value] | ["delete", key]…]}`
+ * on stdin; prints the result as one JSON line; exit 0 if committed, 1 if a check failed or it was refused.
+ */
+async function atomicFromStdin(store: Store): Promise<number> {
+  try {
+    let text = '';
+    for await (const chunk of process.stdin) text += String(chunk);
+    let body: { checks?: unknown; ops?: unknown };
+    try { body = JSON.parse(text) as typeof body; } catch { return fail('atomic: stdin must be JSON: {"checks":[[key, revision]…],"ops":[["put", key, value]…]}', 2); }
+    const commit = store.atomic();
+    for (const c of Array.isArray(body.checks) ? body.checks as [string, number][] : []) commit.check(c[0], c[1]);
+    if (!Array.isArray(body.ops)) return fail('atomic: "ops" must be an array of ["put"|"append", key, value] or ["delete", key]', 2);
+    for (const o of body.ops as string[][]) {
+      if (o[0] === 'put') commit.put(o[1], o[2]);
+      else if (o[0] === 'append') commit.append(o[1], o[2]);
+      else if (o[0] === 'delete') commit.delete(o[1]);
+      else return fail(`atomic: unknown op ${JSON.stringify(o[0])}; use put, append or delete`, 2);
+    }
+    const res = await commit.commit();
+    process.stdout.write(JSON.stringify(res) + '\n');
+    return res.ok ? 0 : 1;
+  } catch (err) {
+    return fail(err instanceof UnderstudyError ? `${err.code}: ${err.message}` : String(err));
+  } finally {
+    await store.close().catch(() => {});
   }
 }
 

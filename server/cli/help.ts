@@ -13,7 +13,7 @@ Usage:
   understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
   understudy dev     [--replicas 3] [--port 7000] [--data-dir .understudy]
   understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
-  understudy list PREFIX [--limit N --after KEY --keys-only]; put/del --if-revision N
+  understudy list PREFIX [--limit N --after KEY --keys-only]; put/del --if-revision N; atomic < COMMIT.json
   understudy status  [--view URL] [--pid primary|backup]
   understudy watch KEY|PREFIX*  [--from REVISION] [--view URL]   one JSON line per change, until Ctrl-C
   understudy help COMMAND        more about one command
@@ -110,6 +110,13 @@ One page of the keys starting with PREFIX, in key order, as one JSON line:
 {"entries":[{"key":…,"value":…,"revision":N}…],"revision":N,"more":true|false}. --limit 1..10000
 (default 1000); --after KEY starts after KEY (the last key of the previous page); --keys-only
 leaves the values out.
+${CLIENT_OPTIONS}`,
+  atomic: `understudy atomic [--view URL] < COMMIT.json
+
+Reads one atomic commit as JSON on stdin,
+{"checks":[["a",3],["b",0]],"ops":[["put","a","1"],["delete","c"],["append","d","!"]]},
+and prints {"ok":true,"revision":N} (exit 0) or {"ok":false,"key":…,"revision":N} (a check
+failed, nothing written; exit 1). Up to 1000 checks and writes.
 ${CLIENT_OPTIONS}`,
   watch: `understudy watch KEY|PREFIX* [--from REVISION] [--view URL]
 
