@@ -12,7 +12,11 @@ import type { WebSocketCtor, ConnectionStatus } from './connection';
 export { Store } from './store';
 export { randomId } from './options';
 export type { StoreEvents, StoreStatus, StoreState, WatchOptions } from './store';
-export type { ConnectOptions, OpOptions } from './options';
+export type { ConnectOptions, OpOptions, WriteOptions } from './options';
+export type { KeyEntry, ListEntry, ListPage } from './core/requests';
+export type { ListOptions } from './core/op-checks';
+export { AtomicCommit } from './atomic';
+export type { AtomicResult } from './atomic';
 export type { WatchEvent } from './core/watches';
 export type { WebSocketCtor, WebSocketLike, ConnectionStatus } from './connection';
 /** @deprecated the old name of ConnectionStatus (kept so that existing imports compile). */

@@ -62,6 +62,12 @@ export interface OpOptions {
 /** Returns a fresh JWT (SPEC §11). */
 export type TokenFn = () => string | Promise<string>;
 
+/** Options of put and delete (SPEC §10). */
+export interface WriteOptions {
+  /** Write only if the key's revision is this (0: the key must not exist); else CONFLICT with err.revision. */
+  ifRevision?: number;
+}
+
 /** ConnectOptions with every default filled in. */
 export interface ResolvedOptions {
   /** The first of viewUrls (what messages name). */

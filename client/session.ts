@@ -22,16 +22,16 @@ import type { OpName, OpResult } from '../common/messages';
 import { UnderstudyError, CloseCodes } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { decode, encode, isProtocolError } from '../common/protocol';
-import { Requests, RequestEffect } from './core/requests';
+import { Requests, RequestEffect, type KeyEntry, type ListPage, type ReqExtra, type CommitResult } from './core/requests';
 import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
-import { checkMs, validateOp } from './core/op-checks';
+import { checkMs, validateOp, checkWriteOptions } from './core/op-checks';
 import { ViewServiceUrls } from '../common/view-urls';
 import { Connection, ConnectionStatus } from './connection';
 import { DueTimer, clock } from './due-timer';
 import { TokenSource, urlWithToken } from './token-source';
-import type { OpOptions, ResolvedOptions } from './options';
+import type { OpOptions, WriteOptions, ResolvedOptions } from './options';
 import type { StoreEvents, StoreState } from './store';
 
 /** What the session tells its Store: its events, a watch callback that threw, connect() failed. */
@@ -42,10 +42,13 @@ export interface StoreSink {
   close(): void;
 }
 
+/** What an operation's promise resolves to (getEntry: the key's entry). */
+type Resolved = OpResult | KeyEntry | ListPage | CommitResult | undefined;
+
 /** A pending operation's promise (its times are in Deadlines). */
 interface Waiting {
   readonly seq: number;
-  resolve: (value: OpResult | undefined) => void;
+  resolve: (value: Resolved) => void;
   reject: (error: UnderstudyError) => void;
   /** put resolves to undefined (Promise<void>), not to the reply's null. */
   readonly resolvesVoid: boolean;
@@ -59,7 +62,7 @@ const NO_OPTIONS: OpOptions = Object.freeze({});
 
 /** Settles the promise being created: `new Promise(captureInto)` fills in `captured`. */
 let captured: Waiting | null = null;
-function captureInto(resolve: (value: OpResult | undefined) => void, reject: (error: UnderstudyError) => void): void {
+function captureInto(resolve: (value: Resolved) => void, reject: (error: UnderstudyError) => void): void {
   const w = captured as Waiting;
   w.resolve = resolve;
   w.reject = reject;
@@ -150,6 +153,10 @@ export class Session {
     return this.o.clientId;
   }
 
+  get limits(): ResolvedOptions['limits'] {
+    return this.o.limits;
+  }
+
   get isClosed(): boolean {
     return this.requests.isClosed;
   }
@@ -179,9 +186,9 @@ export class Session {
    * One operation: validate, issue, and return its promise. Never throws: a bad argument (or
    * anything else) rejects.
    */
-  run(op: OpName, key: string, value: string | undefined, opts: OpOptions = NO_OPTIONS): Promise<OpResult | undefined> {
+  run(op: OpName, key: string, value: string | undefined, opts: OpOptions & WriteOptions = NO_OPTIONS, extra?: ReqExtra): Promise<Resolved> {
     try {
-      const invalid = validateOp(op, key, value, this.o.limits, this.o.clientId);
+      const invalid = validateOp(op, key, value, this.o.limits, this.o.clientId) ?? checkWriteOptions(op, opts);
       if (invalid) return Promise.reject(invalid);
       const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs;
       const badTimeout = checkMs('timeoutMs', timeoutMs);
@@ -190,11 +197,11 @@ export class Session {
       if (signal?.aborted) {
         return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
       }
-      const seq = this.requests.issue(op, key, value);
+      const seq = this.requests.issue(op, key, value, opts.ifRevision === undefined ? extra : { ifRevision: opts.ifRevision });
       if (seq instanceof UnderstudyError) return Promise.reject(seq);
       const w: Waiting = { seq, resolve: unsettled, reject: unsettled, resolvesVoid: op === 'put', timeoutMs, signal, onAbort: null };
       captured = w;
-      const promise = new Promise<OpResult | undefined>(captureInto);
+      const promise = new Promise<Resolved>(captureInto);
       captured = null;
       if (signal) {
         w.onAbort = (): void => { this.requests.aborted(seq, signal.reason); this.drain(); };

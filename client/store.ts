@@ -11,7 +11,10 @@ import { Emitter } from '../common/emitter';
 import { UnderstudyError } from '../common/errors';
 import type { WatchEvent } from './core/watches';
 import type { ConnectionStatus, WebSocketCtor } from './connection';
-import { ConnectOptions, OpOptions, ResolvedOptions, resolveOptions } from './options';
+import { ConnectOptions, OpOptions, WriteOptions, ResolvedOptions, resolveOptions } from './options';
+import type { KeyEntry, ListPage } from './core/requests';
+import { AtomicCommit, type AtomicResult } from './atomic';
+import { checkListOptions, type ListOptions } from './core/op-checks';
 import { Session, StoreSink } from './session';
 
 /** The status of the link to the primary (STYLE §11). */
@@ -141,8 +144,19 @@ export class Store extends Emitter<StoreEvents> {
     return this.session.run('get', key, undefined, opts) as Promise<string | null>;
   }
 
-  /** Set `key` to `value`. Resolves once replicated. */
-  put(key: string, value: string, opts?: OpOptions): Promise<void> {
+  /**
+   * The value of `key` and the revision of its last write (SPEC §10): `{ key, value, revision }`,
+   * value null and revision 0 if it does not exist. Pass the revision to `ifRevision`.
+   */
+  getEntry(key: string, opts?: OpOptions): Promise<KeyEntry> {
+    return this.session.run('getEntry', key, undefined, opts) as Promise<KeyEntry>;
+  }
+
+  /**
+   * Set `key` to `value`. Resolves once replicated. With `ifRevision`, only if the key's
+   * revision is that (0: it must not exist); otherwise rejects CONFLICT with `err.revision`.
+   */
+  put(key: string, value: string, opts?: OpOptions & WriteOptions): Promise<void> {
     return this.session.run('put', key, value, opts) as Promise<void>;
   }
 
@@ -151,8 +165,31 @@ export class Store extends Emitter<StoreEvents> {
     return this.session.run('append', key, value, opts) as Promise<number>;
   }
 
-  /** Delete `key`. Resolves to whether it existed. */
-  delete(key: string, opts?: OpOptions): Promise<boolean> {
+  /**
+   * One page of the keys starting with `prefix`, in key order (SPEC §10): `{ entries, revision,
+   * more }`. `limit` 1..10000 (default 1000; fewer when the page would pass the message limit),
+   * `after` a key (pass the last key of the previous page), `keysOnly` leaves values out.
+   * Each page is linearizable; `revision` is the store's revision at that read, so
+   * `watch(prefix + '*', cb, { fromRevision: page.revision })` misses no later write.
+   */
+  list(prefix: string, opts: ListOptions & OpOptions = {}): Promise<ListPage> {
+    const bad = checkListOptions(opts);
+    if (bad) return Promise.reject(bad);
+    const extra = { limit: opts.limit ?? 1000, ...(opts.after !== undefined ? { after: opts.after } : {}), ...(opts.keysOnly ? { keysOnly: true } : {}) };
+    return this.session.run('list', prefix, undefined, opts, extra) as Promise<ListPage>;
+  }
+
+  /**
+   * An atomic commit (SPEC §10): `store.atomic().check('a', 3).put('a', '1').delete('c').commit()`
+   * → `{ ok: true, revision }` (one revision for all of it) or `{ ok: false, key, revision }`
+   * (a check failed; nothing written). Up to 1000 checks and writes, or the message limit.
+   */
+  atomic(): AtomicCommit {
+    return new AtomicCommit(this.session.limits, (extra, opts) => this.session.run('atomic', '', undefined, opts, extra) as Promise<AtomicResult>);
+  }
+
+  /** Delete `key`. Resolves to whether it existed. `ifRevision` as for put. */
+  delete(key: string, opts?: OpOptions & WriteOptions): Promise<boolean> {
     return this.session.run('delete', key, undefined, opts) as Promise<boolean>;
   }
 

@@ -11,22 +11,26 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'CLOSED'
   | 'ABORTED'
-  | 'NOT_PRIMARY';
+  | 'NOT_PRIMARY'
+  | 'CONFLICT';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
-  'TIMEOUT', 'UNAVAILABLE', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED', 'CLOSED', 'ABORTED', 'NOT_PRIMARY',
+  'TIMEOUT', 'UNAVAILABLE', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED', 'CLOSED', 'ABORTED', 'NOT_PRIMARY', 'CONFLICT',
 ];
 
 /** Codes a server may put in a reply (application errors carried as values). */
-export type ReplyErrorCode = 'BAD_REQUEST' | 'TOO_LARGE' | 'UNAUTHORIZED' | 'NOT_PRIMARY';
+export type ReplyErrorCode = 'BAD_REQUEST' | 'TOO_LARGE' | 'UNAUTHORIZED' | 'NOT_PRIMARY' | 'CONFLICT';
 
 export class UnderstudyError extends Error {
   /** A stable code; match on this, never on the message. */
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** With CONFLICT (SPEC §10): the key's current revision. */
+  readonly revision?: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; revision?: number }) {
     super(message);
     this.name = 'UnderstudyError';
     this.code = code;
+    if (options?.revision !== undefined) this.revision = options.revision;
     if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
   }
 }

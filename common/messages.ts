@@ -104,7 +104,10 @@ export type ToViewService = PingMsg | SubscribeMsg | LeaveMsg;
 
 // ───────────────────────── client ↔ primary ─────────────────────────
 
-export type OpName = 'get' | 'put' | 'append' | 'delete';
+export type OpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry' | 'list' | 'atomic';
+
+/** One write of an atomic commit on the wire: `['put'|'append', key, value]` or `['delete', key]`. */
+export type AtomicOpWire = ['put' | 'append', string, string] | ['delete', string];
 
 /**
  * A client operation. `(client, seq)` identifies it for exactly-once retries; `ack` is the
@@ -119,7 +122,22 @@ export interface ReqMsg {
   key: string;
   /** put and append only. */
   value?: string;
+  /** put and delete only (SPEC §10): applied only if the key's revision is this (0: the key must not exist); else CONFLICT. */
+  ifRevision?: number;
+  /** list only (SPEC §10; `key` is the prefix): at most this many entries, 1..10000. */
+  limit?: number;
+  /** list only: start after this key. */
+  after?: string;
+  /** list only: keys and revisions, no values. */
+  keysOnly?: boolean;
+  /** atomic only (SPEC §10): every key must be at its revision, or nothing is written. */
+  checks?: [string, number][];
+  /** atomic only: the writes, in order, all under one revision; at most 1000 with the checks. */
+  ops?: AtomicOpWire[];
 }
+
+/** One entry of a list page on the wire: `[key, rev]` (keysOnly) or `[key, rev, value]`. */
+export type ListEntryWire = [string, number] | [string, number, string];
 
 /** The result of an operation: get → string|null, put → null, append → new length, delete → existed. */
 export type OpResult = string | number | boolean | null;
@@ -131,6 +149,11 @@ export interface ResOk {
   value: OpResult;
   /** The store revision after this operation (writes) or at it (reads). */
   rev?: number;
+  /** getEntry: the key's revision (its last write; 0: never written or deleted). */
+  krev?: number;
+  /** list: the page, in key order, and whether more keys follow it. */
+  entries?: ListEntryWire[];
+  more?: boolean;
 }
 
 export interface ResErr {
@@ -141,6 +164,10 @@ export interface ResErr {
   message: string;
   /** With NOT_PRIMARY: the view the replica knows. */
   view?: View;
+  /** With CONFLICT: the key's current revision. */
+  revision?: number;
+  /** With CONFLICT of an atomic commit: the key whose check failed. */
+  key?: string;
 }
 
 export type ResMsg = ResOk | ResErr;
@@ -195,6 +222,11 @@ export interface EventMsg {
   value: string | null;
   rev: number;
   resync?: true;
+  /**
+   * More events of the same atomic commit (same `rev`) follow for this watch: deliver them
+   * together, on the last one (the one without `more`), or none if the link drops before it.
+   */
+  more?: true;
 }
 
 /** primary → client: the replay (or resync) for watch `id` is complete up to revision `rev`; live events follow. */
@@ -227,10 +259,11 @@ export interface XferBeginMsg {
 }
 
 /**
- * A data entry of a transfer: `[key, value]` sets the key; `[key, piece, 1]` appends a piece
- * to the value the entry before set (a value larger than a chunk).
+ * A data entry of a transfer: `[key, value, 0, rev]` sets the key, whose last write had
+ * revision `rev` (SPEC §10); `[key, piece, 1]` appends a piece to the value the entry before
+ * set (a value larger than a chunk). `[key, value]` sets it with revision 0 (unknown).
  */
-export type DataEntry = [string, string] | [string, string, 1];
+export type DataEntry = [string, string] | [string, string, 1] | [string, string, 0, number];
 
 /**
  * A chunk of the snapshot: data entries and at-most-once table entries. The backup answers
@@ -256,7 +289,9 @@ export type HistoryEntry = [number, string, string | null];
 export type DedupEntry = [string, number, [number, StoredResult][]];
 
 /** A result kept for exactly-once: ok value or an error code. */
-export type StoredResult = { ok: true; value: OpResult; rev: number } | { ok: false; code: ReplyErrorCode; message: string };
+export type StoredResult =
+  | { ok: true; value: OpResult; rev: number; krev?: number; entries?: ListEntryWire[]; more?: boolean }
+  | { ok: false; code: ReplyErrorCode; message: string; revision?: number; key?: string };
 
 export interface XferEndMsg {
   type: 'xfer-end';

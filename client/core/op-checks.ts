@@ -41,3 +41,31 @@ export function validateOp(op: OpName, key: unknown, value: unknown, limits: Lim
   }
   return null;
 }
+
+/** The error for a bad `ifRevision` (SPEC §10: put and delete only, a non-negative integer), or null. */
+export function checkWriteOptions(op: OpName, opts: { ifRevision?: unknown }): UnderstudyError | null {
+  const r = opts.ifRevision;
+  if (r === undefined) return null;
+  if (op !== 'put' && op !== 'delete') return new UnderstudyError('BAD_REQUEST', `${op}: ifRevision is for put and delete only; nothing was sent`);
+  if (typeof r === 'number' && Number.isSafeInteger(r) && r >= 0) return null;
+  return new UnderstudyError('BAD_REQUEST', `${op}: ifRevision must be a non-negative integer (a revision; 0: the key must not exist), got ${String(r)}; nothing was sent`);
+}
+
+/** Options of `list` (SPEC §10). */
+export interface ListOptions {
+  /** Entries per page, 1..10000. @default 1000 */
+  limit?: number;
+  /** Start after this key (the last key of the previous page). */
+  after?: string;
+  /** Keys and revisions only, no values. */
+  keysOnly?: boolean;
+}
+
+/** The error for bad list options (limit outside 1..10000, after not a string), or null. */
+export function checkListOptions(o: ListOptions): UnderstudyError | null {
+  if (o.limit !== undefined && !(Number.isSafeInteger(o.limit) && o.limit >= 1 && o.limit <= 10_000)) {
+    return new UnderstudyError('BAD_REQUEST', `list: limit must be an integer from 1 to 10000 (got ${String(o.limit)}); nothing was sent`);
+  }
+  if (o.after !== undefined && typeof o.after !== 'string') return new UnderstudyError('BAD_REQUEST', 'list: after must be a string (a key); nothing was sent');
+  return null;
+}

@@ -18,7 +18,7 @@
  *
  * A retry always carries the same (client, seq, op, key, value); only `ack` is current.
  */
-import type { OpName, OpResult, ReqMsg, ResMsg } from '../../common/messages';
+import type { OpName, OpResult, ReqMsg, ResMsg, ResOk } from '../../common/messages';
 import type { ReplicaId, View } from '../../common/view';
 import { VIEW0, makeView } from '../../common/view';
 import { UnderstudyError } from '../../common/errors';
@@ -29,7 +29,7 @@ export type RequestEffect =
   /** Send this req on the link to the current primary (it is open). Arm its attempt timer. */
   | { kind: 'send'; req: ReqMsg }
   /** The op succeeded: resolve its promise with `value`. Clear its timers. */
-  | { kind: 'resolve'; seq: number; value: OpResult }
+  | { kind: 'resolve'; seq: number; value: OpResult | KeyEntry | ListPage | CommitResult }
   /** The op failed: reject its promise. Clear its timers. */
   | { kind: 'reject'; seq: number; error: UnderstudyError }
   /** A newer view was adopted: publish it (store.view, the 'view' event). */
@@ -46,12 +46,49 @@ export type RequestEffect =
    */
   | { kind: 'retry'; seq: number; attempt: number };
 
+/** What getEntry resolves to (SPEC §10): the value (null: absent) and the revision of the key's last write (0: none). */
+export interface KeyEntry {
+  key: string;
+  value: string | null;
+  revision: number;
+}
+
+/** One entry of a list page (value absent with keysOnly). */
+export interface ListEntry {
+  key: string;
+  value?: string;
+  revision: number;
+}
+
+/** What list resolves to (SPEC §10): a page in key order, the store's revision at that read, and whether more keys follow. */
+export interface ListPage {
+  entries: ListEntry[];
+  revision: number;
+  more: boolean;
+}
+
+/** What an atomic commit resolves to (client/atomic.ts AtomicResult). */
+export type CommitResult = { ok: true; revision: number } | { ok: false; key: string; revision: number };
+
+/** The req fields of SPEC §10 beside op, key and value. */
+export type ReqExtra = Pick<ReqMsg, 'ifRevision' | 'limit' | 'after' | 'keysOnly' | 'checks' | 'ops'>;
+
+/** getEntry's and list's results, from their reply. */
+function shaped(e: Entry, res: ResOk): KeyEntry | ListPage | CommitResult {
+  if (e.op === 'atomic') return { ok: true, revision: res.rev ?? 0 };
+  if (e.op === 'getEntry') return { key: e.key, value: res.value as string | null, revision: res.krev ?? 0 };
+  const entries = (res.entries ?? []).map((w): ListEntry => (w.length === 3 ? { key: w[0], value: w[2], revision: w[1] } : { key: w[0], revision: w[1] }));
+  return { entries, revision: res.rev ?? 0, more: res.more === true };
+}
+
 interface Entry {
   readonly seq: number;
   readonly op: OpName;
   readonly key: string;
   /** put and append only (undefined otherwise). */
   readonly value: string | undefined;
+  /** SPEC §10 fields of the req: ifRevision (put, delete); limit, after, keysOnly (list). */
+  readonly extra: ReqExtra | undefined;
   /** NOT_PRIMARY answers so far without a newer view; drives the retry backoff. */
   notPrimary: number;
 }
@@ -118,11 +155,11 @@ export class Requests {
    * buffered until it opens. After `close()`, or while the primary refuses our token, it
    * returns the error to reject the call with instead: nothing is queued, no seq is used.
    */
-  issue(op: OpName, key: string, value?: string): number | UnderstudyError {
+  issue(op: OpName, key: string, value?: string, extra?: ReqExtra): number | UnderstudyError {
     if (this.closed) return closedError();
     if (this.refusal) return this.refusal;
     const seq = this.nextSeq++;
-    const e: Entry = { seq, op, key, value: op === 'put' || op === 'append' ? value : undefined, notPrimary: 0 };
+    const e: Entry = { seq, op, key, value: op === 'put' || op === 'append' ? value : undefined, extra, notPrimary: 0 };
     this.pending.set(seq, e);
     if (this.open) this.send(e);
     return seq;
@@ -166,7 +203,12 @@ export class Requests {
     const e = this.pending.get(res.seq);
     if (!e) return;
     if (res.ok) {
-      this.settle(e, { kind: 'resolve', seq: e.seq, value: res.value });
+      // getEntry resolves to the key's entry (SPEC §10); the rest to the reply's value.
+      this.settle(e, { kind: 'resolve', seq: e.seq, value: e.op === 'getEntry' || e.op === 'list' || e.op === 'atomic' ? shaped(e, res) : res.value });
+      return;
+    }
+    if (res.code === 'CONFLICT' && e.op === 'atomic' && res.key !== undefined) { // a failed check is an answer, not an error
+      this.settle(e, { kind: 'resolve', seq: e.seq, value: { ok: false, key: res.key, revision: res.revision ?? 0 } });
       return;
     }
     if (res.code === 'NOT_PRIMARY') {
@@ -174,7 +216,8 @@ export class Requests {
       if (retryAfterNotPrimary(this, res.view)) this.effects.push({ kind: 'retry', seq: e.seq, attempt: e.notPrimary++ });
       return;
     }
-    this.settle(e, { kind: 'reject', seq: e.seq, error: new UnderstudyError(res.code, `${describe(e)} failed: ${res.message}`) });
+    const error = new UnderstudyError(res.code, `${describe(e)} failed: ${res.message}`, res.revision === undefined ? undefined : { revision: res.revision });
+    this.settle(e, { kind: 'reject', seq: e.seq, error });
   }
 
   /** The attempt timer (or NOT_PRIMARY retry timer) of `seq` fired: send it again if the link is open. */
@@ -229,6 +272,7 @@ export class Requests {
   private send(e: Entry): void {
     const req: ReqMsg = { type: 'req', client: this.clientId, seq: e.seq, ack: this.ack, op: e.op, key: e.key };
     if (e.value !== undefined) req.value = e.value;
+    if (e.extra !== undefined) Object.assign(req, e.extra);
     this.effects.push({ kind: 'send', req });
   }
 

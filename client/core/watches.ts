@@ -71,6 +71,8 @@ interface Entry {
   readonly present: Set<string> | null;
   /** A resync batch being received: held until its `synced`. */
   batch: { rev: number; events: EventMsg[] } | null;
+  /** Events of an atomic commit marked `more`: held until its last one (SPEC §10: all or none). */
+  commit: EventMsg[] | null;
   notPrimary: number;
 }
 
@@ -125,7 +127,7 @@ export class Watches {
     }
     const e: Entry = {
       id: this.nextId++, pattern, prefix, last: fromRevision ?? null, registered: false,
-      present: prefix ? new Set() : null, batch: null, notPrimary: 0,
+      present: prefix ? new Set() : null, batch: null, commit: null, notPrimary: 0,
     };
     this.entries.set(e.id, e);
     if (this.open) this.register(e);
@@ -153,6 +155,7 @@ export class Watches {
     for (const e of this.entries.values()) {
       e.registered = false;
       e.batch = null; // a cut resync batch is dropped whole; the next registration starts over
+      e.commit = null; // so is a cut atomic commit: the replay from `last` sends all of it again
     }
   }
 
@@ -166,6 +169,14 @@ export class Watches {
       return;
     }
     e.notPrimary = 0;
+    if (m.more) {
+      (e.commit ??= []).push(m);
+      return;
+    }
+    if (e.commit !== null) {
+      for (const x of e.commit) if (x.rev === m.rev) this.deliver(e, x.key, x.value, x.rev, false);
+      e.commit = null;
+    }
     this.deliver(e, m.key, m.value, m.rev, false);
     e.last = m.rev;
   }

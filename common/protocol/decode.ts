@@ -4,7 +4,7 @@
  * code to answer with (BAD_REQUEST or TOO_LARGE). Sizes follow SPEC §8.
  */
 import type {
-  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, ReplicaStats, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry,
+  Message, ReqMsg, ResOk, ResErr, OpName, OpResult, PingMsg, ReplicaStats, DedupEntry, StoredResult, HistoryEntry, WatchMsg, DataEntry, ListEntryWire, AtomicOpWire,
 } from '../messages';
 import type { View, ViewHolders } from '../view';
 import type { ReplyErrorCode } from '../errors';
@@ -33,7 +33,11 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 export const isNat = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isId = (x: unknown): x is string => isStr(x) && x.length > 0 && x.length <= 512;
-const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete']);
+const OPS: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry', 'list', 'atomic']);
+/** Checks and writes of one atomic commit, at most (SPEC §10). */
+export const MAX_ATOMIC_OPS = 1000;
+/** Entries of one list page, at most (SPEC §10). */
+export const MAX_LIST_LIMIT = 10_000;
 
 function bad(message: string, seq?: number): ProtocolError {
   return new ProtocolError('BAD_REQUEST', message, seq);
@@ -98,7 +102,7 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   if (!isId(m.client)) return bad('req.client must be a non-empty string of at most 512 characters', seq);
   if (seq === undefined) return bad('req.seq must be a non-negative integer');
   if (!isNat(m.ack)) return bad('req.ack must be a non-negative integer', seq);
-  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete', seq);
+  if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry, list, atomic', seq);
   if (!isStr(m.key)) return bad('req.key must be a string', seq);
   // A string of n UTF-16 units is at most 3n UTF-8 bytes: count exactly only when it could matter.
   const keyBytes = m.key.length * 3 > limits.maxKeyBytes ? utf8Length(m.key) : m.key.length;
@@ -117,8 +121,51 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   } else if (m.value !== undefined) {
     return bad(`req.value is not allowed for ${op}`, seq);
   }
+  if (m.ifRevision !== undefined) {
+    if (op !== 'put' && op !== 'delete') return bad(`req.ifRevision is not allowed for ${op}`, seq);
+    if (!isNat(m.ifRevision)) return bad('req.ifRevision must be a non-negative integer (a revision; 0: the key must not exist)', seq);
+  }
   const r: ReqMsg = { type: 'req', client: m.client, seq, ack: m.ack, op, key: m.key };
   if (op === 'put' || op === 'append') r.value = m.value as string;
+  if (m.ifRevision !== undefined) r.ifRevision = m.ifRevision as number;
+  return op === 'list' ? checkList(m, r, limits) : op === 'atomic' ? checkAtomic(m, r, limits) : r;
+}
+
+/** An atomic commit's checks and writes (SPEC §10): at most 1000 together, keys and values within the limits. */
+function checkAtomic(m: Obj, r: ReqMsg, limits: Limits): ReqMsg | ProtocolError {
+  const checks = m.checks ?? [];
+  if (!Array.isArray(checks) || !Array.isArray(m.ops)) return bad('req.ops must be an array of writes (and req.checks of [key, revision])', r.seq);
+  if (checks.length + m.ops.length > MAX_ATOMIC_OPS) return bad(`an atomic commit holds at most ${MAX_ATOMIC_OPS} checks and writes (got ${checks.length + m.ops.length})`, r.seq);
+  for (const c of checks) {
+    if (!Array.isArray(c) || c.length !== 2 || !isStr(c[0]) || !isNat(c[1])) return bad('req.checks must be [key, revision] pairs (a non-negative integer revision)', r.seq);
+    if (keyTooLarge(c[0], limits) !== null) return new ProtocolError('TOO_LARGE', `a checked key is over maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, r.seq);
+  }
+  for (const o of m.ops) {
+    const ok = Array.isArray(o) && isStr(o[1]) && ((o.length === 3 && (o[0] === 'put' || o[0] === 'append') && isStr(o[2])) || (o.length === 2 && o[0] === 'delete'));
+    if (!ok) return bad('req.ops must be ["put"|"append", key, value] or ["delete", key] entries', r.seq);
+    if (keyTooLarge(o[1], limits) !== null) return new ProtocolError('TOO_LARGE', `a key of the commit is over maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, r.seq);
+    if (o.length === 3 && o[2].length > limits.maxValueBytes / 3 && utf8Length(o[2]) > limits.maxValueBytes) {
+      return new ProtocolError('TOO_LARGE', `a value of the commit is over maxValueBytes = ${formatBytes(limits.maxValueBytes)}`, r.seq);
+    }
+  }
+  r.checks = checks as [string, number][];
+  r.ops = m.ops as AtomicOpWire[];
+  return r;
+}
+
+/** A list request's page fields (SPEC §10): limit 1..10000, after a key, keysOnly. */
+function checkList(m: Obj, r: ReqMsg, limits: Limits): ReqMsg | ProtocolError {
+  if (!Number.isSafeInteger(m.limit) || (m.limit as number) < 1 || (m.limit as number) > MAX_LIST_LIMIT) return bad(`req.limit must be an integer from 1 to ${MAX_LIST_LIMIT}`, r.seq);
+  r.limit = m.limit as number;
+  if (m.after !== undefined) {
+    if (!isStr(m.after)) return bad('req.after must be a string (a key)', r.seq);
+    if (keyTooLarge(m.after, limits) !== null) return new ProtocolError('TOO_LARGE', `req.after is over maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`, r.seq);
+    r.after = m.after;
+  }
+  if (m.keysOnly !== undefined) {
+    if (typeof m.keysOnly !== 'boolean') return bad('req.keysOnly must be a boolean', r.seq);
+    r.keysOnly = m.keysOnly;
+  }
   return r;
 }
 
@@ -149,14 +196,22 @@ function validHistory(x: unknown): x is HistoryEntry[] {
   return true;
 }
 
+function validListEntries(x: unknown): x is ListEntryWire[] {
+  if (!Array.isArray(x)) return false;
+  for (const e of x) {
+    if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && isStr(e[2]))) || !isStr(e[0]) || !isNat(e[1])) return false;
+  }
+  return true;
+}
+
 function validResult(x: unknown): boolean {
   return x === null || isStr(x) || typeof x === 'boolean' || isNat(x);
 }
 
 function validStored(x: unknown): x is StoredResult {
   if (!isObj(x)) return false;
-  if (x.ok === true) return validResult(x.value) && isNat(x.rev);
-  return x.ok === false && isStr(x.code) && isStr(x.message);
+  if (x.ok === true) return validResult(x.value) && isNat(x.rev) && (x.krev === undefined || isNat(x.krev));
+  return x.ok === false && isStr(x.code) && isStr(x.message) && (x.revision === undefined || isNat(x.revision)) && (x.key === undefined || isStr(x.key));
 }
 
 function validDedup(x: unknown): x is DedupEntry[] {
@@ -280,13 +335,22 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       if (m.ok === true) {
         if (!validResult(m.value)) return bad('res.value has a wrong type');
         if (m.rev !== undefined && !isNat(m.rev)) return bad('res.rev must be a non-negative integer');
+        if (m.krev !== undefined && !isNat(m.krev)) return bad('res.krev must be a non-negative integer');
         const ok: ResOk = { type: 'res', seq: m.seq, ok: true, value: m.value as OpResult };
         if (m.rev !== undefined) ok.rev = m.rev as number;
+        if (m.krev !== undefined) ok.krev = m.krev as number;
+        if (m.entries !== undefined) {
+          if (!validListEntries(m.entries) || typeof m.more !== 'boolean') return bad('res.entries must be [key, rev] or [key, rev, value] entries, with more');
+          ok.entries = m.entries;
+          ok.more = m.more;
+        }
         return ok;
       }
-      if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view))) {
+      if (m.ok === false && isStr(m.code) && isStr(m.message) && (m.view === undefined || validView(m.view)) && (m.revision === undefined || isNat(m.revision))) {
         const err: ResErr = { type: 'res', seq: m.seq, ok: false, code: m.code as ReplyErrorCode, message: m.message };
         if (m.view !== undefined) err.view = copyView(m.view as View);
+        if (m.revision !== undefined) err.revision = m.revision as number;
+        if (isStr(m.key)) err.key = m.key;
         return err;
       }
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
@@ -305,7 +369,8 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
         return bad('event needs id, key, value (string or null) and rev');
       }
       if (m.resync !== undefined && m.resync !== true) return bad('event.resync must be true when present');
-      return { type: 'event', id: m.id, key: m.key, value: m.value, rev: m.rev, ...(m.resync ? { resync: true as const } : {}) };
+      if (m.more !== undefined && m.more !== true) return bad('event.more must be true when present');
+      return { type: 'event', id: m.id, key: m.key, value: m.value, rev: m.rev, ...(m.resync ? { resync: true as const } : {}), ...(m.more ? { more: true as const } : {}) };
     case 'synced':
       if (!isNat(m.id) || !isNat(m.rev)) return bad('synced needs id and rev');
       return { type: 'synced', id: m.id, rev: m.rev };
@@ -318,7 +383,9 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
     case 'xfer-data': {
       if (!isNat(m.viewnum) || !Array.isArray(m.data) || !validDedup(m.dedup)) return bad('xfer-data needs viewnum, data, dedup');
       for (const e of m.data) {
-        if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && e[2] === 1)) || !isStr(e[0]) || !isStr(e[1])) return bad('xfer-data.data must be [key, value] or [key, piece, 1] entries');
+        if (!Array.isArray(e) || !(e.length === 2 || (e.length === 3 && e[2] === 1) || (e.length === 4 && e[2] === 0 && isNat(e[3]))) || !isStr(e[0]) || !isStr(e[1])) {
+          return bad('xfer-data.data must be [key, value, 0, rev], [key, value] or [key, piece, 1] entries');
+        }
         const n = keyTooLarge(e[0], limits);
         if (n !== null) return new ProtocolError('TOO_LARGE', `xfer-data key is ${formatBytes(n)}; the limit is maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`);
       }

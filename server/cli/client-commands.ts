@@ -11,9 +11,28 @@ import { commandHelp } from './help';
 import { viewRefusal, refusedLine } from './startup';
 import { status } from './status';
 
-export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch'];
+export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch', 'list', 'atomic'];
 
-const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1 };
+const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1, list: 1, atomic: 0 };
+
+/** The SPEC §10 flags of put, del and list, checked (a usage error throws ConfigError). */
+interface AppFlags { ifRevision?: number; limit?: number; after?: string; keysOnly: boolean }
+
+function appFlags(cmd: string, flags: Record<string, string | boolean>): AppFlags {
+  const nat = (name: string, min: number, max: number): number | undefined => {
+    const raw = flags[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (typeof raw !== 'string' || !Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(String(raw))})`);
+    return n;
+  };
+  const ifRevision = nat('if-revision', 0, Number.MAX_SAFE_INTEGER);
+  if (ifRevision !== undefined && cmd !== 'put' && cmd !== 'del' && cmd !== 'delete') throw new ConfigError('--if-revision is only for put and del');
+  const limit = nat('limit', 1, 10_000);
+  const after = flags.after === undefined ? undefined : String(flags.after);
+  if ((limit !== undefined || after !== undefined || flags['keys-only'] === true) && cmd !== 'list') throw new ConfigError('--limit, --after and --keys-only are only for list');
+  return { ifRevision, limit, after, keysOnly: flags['keys-only'] === true };
+}
 
 function fail(message: string, code = 1): number {
   process.stderr.write(`understudy: ${message}\n`);
@@ -21,13 +40,16 @@ function fail(message: string, code = 1): number {
 }
 
 export async function runClientCommand(cmd: string, argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid'], ['help', 'json']);
+  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid', 'if-revision', 'limit', 'after'], ['help', 'json', 'keys-only']);
   if (flags.help) {
     process.stdout.write(commandHelp(cmd) ?? '');
     return 0;
   }
   if (positionals.length !== ARITY[cmd]) {
-    const want = { get: 'KEY', put: 'KEY VALUE', append: 'KEY VALUE', del: 'KEY', delete: 'KEY', status: '', watch: 'KEY|PREFIX* [--from REVISION]' }[cmd];
+    const want = {
+      get: 'KEY', put: 'KEY VALUE [--if-revision N]', append: 'KEY VALUE', del: 'KEY [--if-revision N]', delete: 'KEY [--if-revision N]', status: '',
+      watch: 'KEY|PREFIX* [--from REVISION]', list: 'PREFIX [--limit N] [--after KEY] [--keys-only]', atomic: '< COMMIT.json',
+    }[cmd];
     return fail(`usage: understudy ${cmd} ${want}`.trimEnd(), 2);
   }
   const view = String(flags.view ?? process.env.UNDERSTUDY_VIEW ?? DEFAULTS.viewUrl);
@@ -45,6 +67,7 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
   const refusals = await Promise.all(views.map((u) => viewRefusal(u, Math.min(1000, timeoutMs))));
   const answering = views.find((_, i) => refusals[i] === null);
   if (answering === undefined) return fail(refusedLine(view, refusals[0] as string));
+  const app = appFlags(cmd, flags as Record<string, string | boolean>);
   if (cmd === 'status') return status(answering, timeoutMs, flags.pid as 'primary' | 'backup' | undefined);
   const fromRaw = flags.from ?? undefined;
   const from = fromRaw === undefined ? undefined : Number(fromRaw);
@@ -62,8 +85,9 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
     return fail(err instanceof Error ? err.message : String(err));
   }
   if (cmd === 'watch') return watch(store, positionals[0], from);
+  if (cmd === 'atomic') return atomicFromStdin(store);
   try {
-    await operate(store, cmd, positionals, flags.json === true);
+    await operate(store, cmd, positionals, flags.json === true, app);
     return 0;
   } catch (err) {
     if (err instanceof UnderstudyError) return fail(`${err.code}: ${err.message}`);
@@ -74,7 +98,8 @@ export async function runClientCommand(cmd: string, argv: string[]): Promise<num
 }
 
 /** One get, put, append or del, its answer printed on stdout. */
-async function operate(store: Store, cmd: string, [key, value]: string[], json: boolean): Promise<void> {
+async function operate(store: Store, cmd: string, [key, value]: string[], json: boolean, app: AppFlags): Promise<void> {
+  const cond = app.ifRevision === undefined ? undefined : { ifRevision: app.ifRevision };
   switch (cmd) {
     case 'get': {
       const v = await store.get(key);
@@ -84,16 +109,48 @@ async function operate(store: Store, cmd: string, [key, value]: string[], json: 
       return;
     }
     case 'put':
-      await store.put(key, value);
+      await store.put(key, value, cond);
       process.stdout.write(json ? 'null\n' : 'OK\n');
       return;
     case 'append':
       process.stdout.write(`${await store.append(key, value)}\n`);
       return;
+    case 'list': // one JSON line: {"entries":[{key,value,revision}…],"revision":N,"more":bool}
+      process.stdout.write(JSON.stringify(await store.list(key, { limit: app.limit, after: app.after, keysOnly: app.keysOnly })) + '\n');
+      return;
     default: {
-      const existed = await store.delete(key);
+      const existed = await store.delete(key, cond);
       process.stdout.write(json ? `${existed}\n` : `${existed ? 1 : 0}\n`);
     }
+  }
+}
+
+/**
+ * `understudy atomic < commit.json`: `{"checks":[[key, rev]…],"ops":[["put"|"append", key, value] | ["delete", key]…]}`
+ * on stdin; prints the result as one JSON line; exit 0 if committed, 1 if a check failed or it was refused.
+ */
+async function atomicFromStdin(store: Store): Promise<number> {
+  try {
+    let text = '';
+    for await (const chunk of process.stdin) text += String(chunk);
+    let body: { checks?: unknown; ops?: unknown };
+    try { body = JSON.parse(text) as typeof body; } catch { return fail('atomic: stdin must be JSON: {"checks":[[key, revision]…],"ops":[["put", key, value]…]}', 2); }
+    const commit = store.atomic();
+    for (const c of Array.isArray(body.checks) ? body.checks as [string, number][] : []) commit.check(c[0], c[1]);
+    if (!Array.isArray(body.ops)) return fail('atomic: "ops" must be an array of ["put"|"append", key, value] or ["delete", key]', 2);
+    for (const o of body.ops as string[][]) {
+      if (o[0] === 'put') commit.put(o[1], o[2]);
+      else if (o[0] === 'append') commit.append(o[1], o[2]);
+      else if (o[0] === 'delete') commit.delete(o[1]);
+      else return fail(`atomic: unknown op ${JSON.stringify(o[0])}; use put, append or delete`, 2);
+    }
+    const res = await commit.commit();
+    process.stdout.write(JSON.stringify(res) + '\n');
+    return res.ok ? 0 : 1;
+  } catch (err) {
+    return fail(err instanceof UnderstudyError ? `${err.code}: ${err.message}` : String(err));
+  } finally {
+    await store.close().catch(() => {});
   }
 }
 

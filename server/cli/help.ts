@@ -13,6 +13,7 @@ Usage:
   understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
   understudy dev     [--replicas 3] [--port 7000] [--data-dir .understudy]
   understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
+  understudy list PREFIX [--limit N --after KEY --keys-only]; put/del --if-revision N; atomic < COMMIT.json
   understudy status  [--view URL] [--pid primary|backup]
   understudy watch KEY|PREFIX*  [--from REVISION] [--view URL]   one JSON line per change, until Ctrl-C
   understudy help COMMAND        more about one command
@@ -93,23 +94,39 @@ Options: --ping-interval, --dead-pings, --log-level.
 Prints the value of KEY; a missing key prints nothing on stdout and (nil) on stderr (exit 0;
 --json prints null).
 ${CLIENT_OPTIONS}`,
-  put: `understudy put KEY VALUE [--view URL]
+  put: `understudy put KEY VALUE [--if-revision N] [--view URL]
 
-Stores VALUE under KEY and prints OK.
+Stores VALUE under KEY and prints OK. --if-revision N: only if KEY's revision is N (0: KEY must
+not exist); otherwise exit 1 with "CONFLICT: … is at revision R" and nothing written.
 ${CLIENT_OPTIONS}`,
   append: `understudy append KEY VALUE [--view URL]
 
 Appends VALUE to KEY's value (a missing key counts as empty) and prints the new length.
 ${CLIENT_OPTIONS}`,
-  del: `understudy del KEY [--view URL]
+  del: `understudy del KEY [--if-revision N] [--view URL]
 
 Deletes KEY and prints 1 if it existed, 0 if not (--json: true or false). Also: understudy delete KEY.
+--if-revision N as for put.
 ${CLIENT_OPTIONS}`,
   status: `understudy status [--view URL] [--pid primary|backup]
 
 Prints the current view and each replica: its role, liveness, pid and uptime (from the
 replica's own /info). --pid ROLE prints only the pid of the replica in that role, e.g.
   kill -9 $(npx understudy status --pid primary)
+${CLIENT_OPTIONS}`,
+  list: `understudy list PREFIX [--limit N] [--after KEY] [--keys-only] [--view URL]
+
+One page of the keys starting with PREFIX, in key order, as one JSON line:
+{"entries":[{"key":…,"value":…,"revision":N}…],"revision":N,"more":true|false}. --limit 1..10000
+(default 1000); --after KEY starts after KEY (the last key of the previous page); --keys-only
+leaves the values out.
+${CLIENT_OPTIONS}`,
+  atomic: `understudy atomic [--view URL] < COMMIT.json
+
+Reads one atomic commit as JSON on stdin,
+{"checks":[["a",3],["b",0]],"ops":[["put","a","1"],["delete","c"],["append","d","!"]]},
+and prints {"ok":true,"revision":N} (exit 0) or {"ok":false,"key":…,"revision":N} (a check
+failed, nothing written; exit 1). Up to 1000 checks and writes.
 ${CLIENT_OPTIONS}`,
   watch: `understudy watch KEY|PREFIX* [--from REVISION] [--view URL]
 

@@ -17,6 +17,7 @@ import type { RateLimitedLog } from '../rate-limited-log';
 import type { ReplicaMetrics, Inflight } from './replica-metrics';
 import type { Auth } from '../auth/load';
 import { LinkAuth } from '../auth/link-auth';
+import { deniedRight } from '../auth/core/rules';
 import type { ConnId, ReplicaInput } from './replica-io';
 
 /**
@@ -130,9 +131,8 @@ export class ClientEndpoint {
     if (isProtocolError(msg)) return this.error(conn, msg.code, msg.message, msg.seq, msg.id);
     socket.good();
     if (msg.type === 'req') {
-      if (conn.auth && !(msg.op === 'get' ? conn.auth.access.read(msg.key) : conn.auth.access.write(msg.key))) {
-        return this.deny(conn, msg.op === 'get' ? 'read' : 'write', `${msg.op} ${JSON.stringify(msg.key)}`, msg.seq);
-      }
+      const denied = conn.auth === null ? null : deniedRight(conn.auth.access, msg);
+      if (denied !== null) return this.deny(conn, denied, `${msg.op} ${JSON.stringify(msg.key)}`, msg.seq);
       this.o.metrics.request(msg.op);
       this.o.metrics.ordered(conn.inflight, msg);
       this.o.run({ kind: 'clientOp', conn: conn.id, req: msg, raw: text as string });

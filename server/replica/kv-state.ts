@@ -13,14 +13,17 @@
  *   sortedEntries()                       for the digest the shell computes (GET /digest)
  *   history                               the last writes, in revision order (watch replays)
  */
-import type { ReqMsg, StoredResult, OpResult, HistoryEntry } from '../../common/messages';
+import type { ReqMsg, StoredResult, HistoryEntry } from '../../common/messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
 import { WriteHistory, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './write-history';
 import { ValueArena } from './value-arena';
 import { TransferCursor, DEFAULT_CHUNK_BYTES, type SnapshotChunk, type SnapshotBegin } from './snapshot';
+import { listPage } from './list-page';
+import { type ClientTable, trimResults, evictClients, ok, tooLarge, conflict, commitKeys, planCommit } from './stored-results';
 
 export { TransferCursor, DEFAULT_CHUNK_BYTES, jsonStringBytes } from './snapshot';
 export type { SnapshotChunk, SnapshotBegin, DataEntry } from './snapshot';
+export type { ClientTable } from './stored-results';
 
 /** Bounds of the at-most-once table. */
 export interface StoreBounds {
@@ -39,18 +42,14 @@ export const DEFAULT_STORE_BOUNDS: StoreBounds = Object.freeze({ maxClients: 100
  */
 export type Slot = number | BigValue;
 export interface BigValue { value: string; bytes: number }
-export interface ClientTable {
-  low: number;
-  results: Map<number, StoredResult>;
-  /** Highest seq recorded, and whether `results` was inserted in increasing seq order (then an ack sweep can stop early). */
-  lastSeq: number;
-  inOrder: boolean;
-}
 
-const isWrite = (op: string) => op !== 'get';
+/** get and getEntry are reads: never recorded in the at-most-once table. */
+const isWrite = (op: string) => op !== 'get' && op !== 'getEntry' && op !== 'list';
 
 export class KvState {
   private data = new Map<string, Slot>();
+  /** Each key's revision: that of its last write (SPEC §10); a key absent here has 0. */
+  private revs = new Map<string, number>();
   private arena = new ValueArena();
   /** Insertion order = least recently used first (a touch deletes and re-inserts). */
   private clients = new Map<string, ClientTable>();
@@ -60,6 +59,8 @@ export class KvState {
   private _index = 0;
   private readonly _history: WriteHistory;
   private _lastWrite: WriteEvent | null = null;
+  /** The events of the last atomic commit applied (read right after apply, like lastWrite). */
+  private _commit: WriteEvent[] = [];
   /** The primary's live outgoing transfer (openTransfer): writes pull keys ahead of it. */
   private live: TransferCursor | null = null;
   /** The incoming transfer being received (beginInstall … finishInstall). */
@@ -88,6 +89,13 @@ export class KvState {
   get history(): WriteHistory { return this._history; }
   /** The event of the last write that changed the data (whatever the history keeps). */
   get lastWrite(): WriteEvent | null { return this._lastWrite; }
+  /** The events of the last atomic commit (SPEC §10: one revision, all published together). */
+  get lastCommit(): readonly WriteEvent[] { return this._commit; }
+
+  /** The revision of `key`'s last write; 0 if it does not exist (never written, or deleted). */
+  revisionOf(key: string): number {
+    return this.revs.get(key) ?? 0;
+  }
 
   get(key: string): string | undefined {
     const slot = this.data.get(key);
@@ -115,7 +123,7 @@ export class KvState {
       table = { low: 0, results: new Map(), lastSeq: -1, inOrder: true };
       this.clients.set(req.client, table);
       this.lastClient = req.client;
-      this.evictClients();
+      if (evictClients(this.clients, this.bounds.maxClients, this.lastClient)) this.lastClient = null;
     }
     if (table && req.ack > table.low) {
       for (const seq of table.results.keys()) {
@@ -135,14 +143,21 @@ export class KvState {
       const e = this.data.get(req.key);
       return { ok: true, value: e === undefined ? null : this.valueOf(e), rev: this._revision };
     }
+    if (req.op === 'list') {
+      return listPage(req, this.data.keys(), (k) => this.valueOf(this.data.get(k) as Slot), this.revs, this.limits.maxMessageBytes, this._revision);
+    }
+    if (req.op === 'getEntry') {
+      const e = this.data.get(req.key);
+      return { ok: true, value: e === undefined ? null : this.valueOf(e), rev: this._revision, krev: this.revs.get(req.key) ?? 0 };
+    }
     const t = table as ClientTable;
     const seen = t.results.get(req.seq);
     if (seen) return seen;
-    const result = this.write(req);
+    const result = req.op === 'atomic' ? this.commit(req) : this.write(req);
     if (req.seq < t.lastSeq) t.inOrder = false;
     else t.lastSeq = req.seq;
     t.results.set(req.seq, result);
-    if (t.results.size > this.bounds.maxResultsPerClient) this.trimResults(t);
+    if (t.results.size > this.bounds.maxResultsPerClient) trimResults(t, this.bounds.maxResultsPerClient);
     return result;
   }
 
@@ -152,7 +167,12 @@ export class KvState {
       return tooLarge(`key is ${formatBytes(keyBytes)}; the limit is maxKeyBytes = ${formatBytes(this.limits.maxKeyBytes)}`);
     }
     const old = this.data.get(req.key);
+    // (before the check too: the backup decides a conditional write on this key's state, so it must have it)
     if (this.live !== null) this.beforeWrite(req.key, old);
+    if (req.ifRevision !== undefined) {
+      const current = this.revs.get(req.key) ?? 0;
+      if (current !== req.ifRevision) return conflict(req.key, req.ifRevision, current);
+    }
     switch (req.op) {
       case 'put':
       case 'append': {
@@ -167,12 +187,14 @@ export class KvState {
         this.data.set(req.key, this.slotFor(value, bytes));
         if (old !== undefined) this.release(old);
         this._revision++;
+        this.revs.set(req.key, this._revision);
         this.recordWrite({ key: req.key, value, rev: this._revision }, keyBytes, bytes);
         return ok(req.op === 'put' ? null : bytes, this._revision);
       }
       case 'delete': {
         if (old === undefined) return ok(false, this._revision);
         this.data.delete(req.key);
+        this.revs.delete(req.key);
         this.release(old);
         this._revision++;
         this.recordWrite({ key: req.key, value: null, rev: this._revision }, keyBytes, 0);
@@ -183,31 +205,39 @@ export class KvState {
     }
   }
 
+  /**
+   * An atomic commit (SPEC §10): every check passes and every value fits, or nothing is
+   * written (CONFLICT naming the key, or TOO_LARGE); then one revision for all of it and one
+   * event per key it changed (its final value), in the order of the keys' first writes.
+   */
+  private commit(req: ReqMsg): StoredResult {
+    if (this.live !== null) for (const k of commitKeys(req)) this.beforeWrite(k, this.data.get(k));
+    const next = planCommit(req, this, this.limits.maxValueBytes);
+    if (!(next instanceof Map)) return next;
+    const events: WriteEvent[] = [];
+    const rev = this._revision + 1;
+    for (const [k, value] of next) {
+      const old = this.data.get(k);
+      if (value === null && old === undefined) continue;
+      if (old !== undefined) this.release(old);
+      const bytes = value === null ? 0 : utf8Length(value);
+      if (value === null) this.data.delete(k);
+      else this.data.set(k, this.slotFor(value, bytes));
+      if (value === null) this.revs.delete(k);
+      else this.revs.set(k, rev);
+      events.push({ key: k, value, rev });
+    }
+    if (events.length > 0) this._revision = rev;
+    for (const e of events) this.recordWrite(e, utf8Length(e.key), e.value === null ? 0 : utf8Length(e.value));
+    this._commit = events;
+    return ok(true, this._revision);
+  }
+
   private recordWrite(e: WriteEvent, keyBytes: number, valueBytes: number): void {
     this._lastWrite = e;
     this._history.push(e, keyBytes, valueBytes);
   }
 
-  /** Forget the least recently used clients beyond maxClients (deterministic: LRU by applied ops). */
-  private evictClients(): void {
-    while (this.clients.size > this.bounds.maxClients) {
-      const oldest = this.clients.keys().next().value as string;
-      this.clients.delete(oldest);
-      if (oldest === this.lastClient) this.lastClient = null;
-    }
-  }
-
-  /**
-   * Too many results for one client (it never raises `ack`): forget the lowest seqs down to
-   * 90% of the bound and raise `low` past them, so a retry of a forgotten seq is refused as
-   * stale instead of applied twice. Amortised: one sort per 10% of the bound.
-   */
-  private trimResults(t: ClientTable): void {
-    const seqs = [...t.results.keys()].sort((a, b) => a - b);
-    const drop = seqs.length - Math.floor(this.bounds.maxResultsPerClient * 0.9);
-    for (let i = 0; i < drop; i++) t.results.delete(seqs[i]);
-    t.low = Math.max(t.low, seqs[drop - 1] + 1);
-  }
 
   /** Data pairs sorted by key (UTF-16 code unit order), for the digest. */
   sortedEntries(): [string, string][] {
@@ -242,7 +272,7 @@ export class KvState {
    */
   openTransfer(): TransferCursor {
     this.live?.close();
-    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.clients, this._history, () => { if (this.live === cursor) this.live = null; });
+    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.revs, this.clients, this._history, () => { if (this.live === cursor) this.live = null; });
     this.live = cursor;
     return cursor;
   }
@@ -250,7 +280,7 @@ export class KvState {
   /** The live transfer's hook: called before a write changes `key` (whose current entry is `old`). */
   private beforeWrite(key: string, old: Slot | undefined): void {
     const t = this.live;
-    if (t !== null && t.wants(key)) t.pull(key, old === undefined ? undefined : this.valueOf(old));
+    if (t !== null && t.wants(key)) t.pull(key, old === undefined ? undefined : this.valueOf(old), this.revs.get(key) ?? 0);
   }
 
   private valueOf(slot: Slot): string {
@@ -277,7 +307,7 @@ export class KvState {
    * then the write history (oldest first). Consume it before applying anything else.
    */
   *snapshot(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): Generator<SnapshotChunk> {
-    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.clients, this._history, () => {});
+    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.revs, this.clients, this._history, () => {});
     yield* cursor.meta(maxChunkBytes);
     for (let chunks = cursor.next(maxChunkBytes); chunks.length > 0; chunks = cursor.next(maxChunkBytes)) yield* chunks;
     yield* cursor.historyChunks(maxChunkBytes);
@@ -309,6 +339,7 @@ export class KvState {
   beginInstall(begin: SnapshotBegin): void {
     this.live?.close();
     this.data = new Map();
+    this.revs = new Map();
     this.arena = new ValueArena();
     this.clients = new Map();
     this.lastClient = null;
@@ -330,7 +361,7 @@ export class KvState {
     for (const e of c.events ?? []) {
       if (inc === null) break;
       const prev = inc.events[inc.events.length - 1];
-      if (prev && prev[0] === e[0] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
+      if (prev && prev[0] === e[0] && prev[1] === e[1] && prev[2] !== null && e[2] !== null) prev[2] += e[2]; // pieces of one value
       else inc.events.push([e[0], e[1], e[2]]);
     }
     for (const e of c.data) {
@@ -338,6 +369,8 @@ export class KvState {
       const prev = this.data.get(k);
       const value = e.length === 3 && inc !== null && inc.lastKey === k && prev !== undefined ? this.valueOf(prev) + v : v;
       this.data.set(k, this.slotFor(value));
+      if (e.length === 4) this.revs.set(k, e[3]);
+      else if (e.length === 2) this.revs.delete(k); // (a sender without revisions: unknown, 0)
       if (prev !== undefined) this.release(prev);
       if (inc !== null) inc.lastKey = k;
     }
@@ -360,28 +393,6 @@ export class KvState {
     const older = inc.events;
     // (if the bounds already evicted the first writes applied since, the older ones cannot join them)
     const joins = older.length === 0 || since.length === 0 || since[0][0] === older[older.length - 1][0] + 1;
-    this.installHistory(this._revision, joins ? [...older, ...since] : since);
+    this._history.install(this._revision, joins ? [...older, ...since] : since);
   }
-
-  /**
-   * The transferred history replaces ours (which may hold writes a deposed primary never
-   * committed). It is used only if it is what it claims: consecutive revisions ending at the
-   * snapshot's revision; otherwise the history starts empty at that revision.
-   */
-  private installHistory(revision: number, events: HistoryEntry[]): void {
-    const first = events.length > 0 ? events[0][0] : revision + 1;
-    const consecutive = events.every((e, i) => e[0] === first + i) && first + events.length - 1 === revision;
-    this._history.reset(consecutive ? first - 1 : revision);
-    if (!consecutive) return;
-    for (const [rev, key, value] of events) {
-      this._history.push({ key, value, rev }, utf8Length(key), value === null ? 0 : utf8Length(value));
-    }
-  }
-}
-function ok(value: OpResult, rev: number): StoredResult {
-  return { ok: true, value, rev };
-}
-
-function tooLarge(message: string): StoredResult {
-  return { ok: false, code: 'TOO_LARGE', message };
 }

@@ -9,7 +9,7 @@ import type { ViewHolders, ReplicaId } from '../../common/view';
 import { utf8Length, type Limits } from '../../common/limits';
 import { jsonStringBytes, type SnapshotChunk, type TransferCursor } from './kv-state';
 import type { WriteEvent } from './write-history';
-import { WatchRegistry, Watch, WatchPush, replayBatch, eventMsg } from './watch-registry';
+import { WatchRegistry, Watch, WatchPush, replayBatch, eventMsg, commitPushes } from './watch-registry';
 import { toRes, notPrimary, watchNotPrimary, type ConnId, type FromBackupMsg, type RoleContext } from './replica-io';
 
 /**
@@ -23,7 +23,8 @@ interface Pending {
   /** The client's frame of `req`, forwarded as is. */
   raw?: string;
   res: ResMsg | null;
-  event?: WriteEvent | null;
+  /** The write it made, or an atomic commit's writes (SPEC §10: published together). */
+  event?: WriteEvent | readonly WriteEvent[] | null;
   watch?: { w: Watch; batch: WatchPush[] };
 }
 
@@ -152,7 +153,7 @@ export class PrimaryRole {
     const store = this.ctx.store;
     const revision = store.revision;
     const res = toRes(req.seq, store.apply(req));
-    const event = store.revision > revision ? store.lastWrite : null;
+    const event = store.revision === revision ? null : req.op === 'atomic' ? store.lastCommit : store.lastWrite;
     if (this.xfer.state === 'none') {
       this.sentUpTo = this._ackedIndex = store.index;
       this.ctx.out.push({ kind: 'reply', conn, msg: res });
@@ -192,9 +193,18 @@ export class PrimaryRole {
     for (const msg of batch) this.ctx.out.push({ kind: 'push', conn: w.conn, msg });
   }
 
-  /** A committed write: its event to every active watch it matches. */
-  private publish(e: WriteEvent): void {
-    for (const w of this.watches.matching(e.key)) this.ctx.out.push({ kind: 'push', conn: w.conn, msg: eventMsg(w, e) });
+  /**
+   * A committed write: its event to every active watch it matches. An atomic commit's
+   * events go out together; each but a watch's last one of the commit carries `more`, so
+   * the client delivers all of them or (a link lost in between) none (SPEC §10).
+   */
+  private publish(e: WriteEvent | readonly WriteEvent[]): void {
+    if (Array.isArray(e)) {
+      for (const p of commitPushes(this.watches, e)) this.ctx.out.push({ kind: 'push', conn: p.conn, msg: p.msg });
+      return;
+    }
+    const one = e as WriteEvent;
+    for (const w of this.watches.matching(one.key)) this.ctx.out.push({ kind: 'push', conn: w.conn, msg: eventMsg(w, one) });
   }
 
   /** Replace the transfer state; a streaming transfer that ends this way stops pulling keys. */

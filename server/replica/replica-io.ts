@@ -122,9 +122,16 @@ export interface RoleContext {
 }
 
 export function toRes(seq: number, r: StoredResult): ResMsg {
-  return r.ok
-    ? { type: 'res', seq, ok: true, value: r.value, rev: r.rev }
-    : { type: 'res', seq, ok: false, code: r.code, message: r.message };
+  // (the getEntry and CONFLICT fields only when present: the common replies keep the shape encodeRes writes by hand)
+  if (r.ok) {
+    if (r.entries !== undefined) return { type: 'res', seq, ok: true, value: null, rev: r.rev, entries: r.entries, more: r.more === true };
+    return r.krev === undefined ? { type: 'res', seq, ok: true, value: r.value, rev: r.rev } : { type: 'res', seq, ok: true, value: r.value, rev: r.rev, krev: r.krev };
+  }
+  return r.revision === undefined
+    ? { type: 'res', seq, ok: false, code: r.code, message: r.message }
+    : r.key === undefined
+      ? { type: 'res', seq, ok: false, code: r.code, message: r.message, revision: r.revision }
+      : { type: 'res', seq, ok: false, code: r.code, message: r.message, revision: r.revision, key: r.key };
 }
 
 export function notPrimary(seq: number, view: View): ResMsg {

@@ -18,13 +18,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { OpName, ReqMsg, ResMsg } from '../../common/messages';
 import type { ReplicaMachine } from './replica-machine';
 
-const OPS: readonly OpName[] = ['get', 'put', 'append', 'delete'];
-const OP_INDEX: Readonly<Record<OpName, number>> = { get: 0, put: 1, append: 2, delete: 3 };
+const OPS: readonly OpName[] = ['get', 'put', 'append', 'delete', 'getEntry', 'list', 'atomic'];
+const OP_INDEX: Readonly<Record<OpName, number>> = { get: 0, put: 1, append: 2, delete: 3, getEntry: 4, list: 5, atomic: 6 };
 /** `result` label values: ok, or the reply's error code. */
-const RESULTS = ['ok', 'NOT_PRIMARY', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED'] as const;
+const RESULTS = ['ok', 'NOT_PRIMARY', 'BAD_REQUEST', 'TOO_LARGE', 'UNAUTHORIZED', 'CONFLICT'] as const;
 type Result = (typeof RESULTS)[number];
 
-const RESULT_INDEX: Readonly<Record<Result, number>> = { ok: 0, NOT_PRIMARY: 1, BAD_REQUEST: 2, TOO_LARGE: 3, UNAUTHORIZED: 4 };
+const RESULT_INDEX: Readonly<Record<Result, number>> = { ok: 0, NOT_PRIMARY: 1, BAD_REQUEST: 2, TOO_LARGE: 3, UNAUTHORIZED: 4, CONFLICT: 5 };
 const NOT_PRIMARY = RESULT_INDEX.NOT_PRIMARY;
 
 /** Seconds; a local round trip through the backup is well under a millisecond. */
@@ -175,7 +175,7 @@ export class ReplicaMetrics {
 
   /** A request is about to be ordered on `inflight`'s connection. */
   ordered(inflight: Inflight, req: ReqMsg): void {
-    inflight.set(req.seq, (ticks() << 2) | OP_INDEX[req.op]);
+    inflight.set(req.seq, (ticks() << 3) | OP_INDEX[req.op]);
   }
 
   /**
@@ -187,11 +187,11 @@ export class ReplicaMetrics {
     const packed = inflight.get(res.seq);
     if (packed === undefined) return;
     inflight.delete(res.seq);
-    const op = packed & 3;
+    const op = packed & 7; // (3 bits: up to 8 ops)
     const result = res.ok ? 0 : RESULT_INDEX[res.code];
     if (result === undefined) return;
     this.answered[op * RESULTS.length + result]++;
-    if (result !== NOT_PRIMARY) this.latency.observe(op, ((ticks() - (packed >>> 2)) & TICK_MASK) / 10_000);
+    if (result !== NOT_PRIMARY) this.latency.observe(op, ((ticks() - (packed >>> 3)) & TICK_MASK) / 10_000);
   }
 
   /** A frame refused on `route` with `code` (BAD_REQUEST, TOO_LARGE, UNAUTHORIZED). */

@@ -32,6 +32,9 @@ export interface SnapshotBegin {
   revision: number;
 }
 
+/** JSON bytes of a data entry beside its key and value: brackets, quotes, commas, `0,` and the revision. */
+const ENTRY_OVERHEAD = 28;
+
 /** A code unit that JSON escapes, or one outside ASCII. */
 const NEEDS_ESCAPE_OR_NON_ASCII = /[\x00-\x1f"\\\u007f-\uffff]/;
 
@@ -109,6 +112,8 @@ export class TransferCursor {
   constructor(
     data: Map<string, Slot>,
     private readonly valueOf: (slot: Slot) => string,
+    /** Each key's revision (SPEC §10), read as the data is: as of the start for keys not yet written. */
+    private readonly revs: Map<string, number>,
     private readonly clients: Map<string, ClientTable>,
     history: WriteHistory,
     private readonly onClose: () => void,
@@ -190,11 +195,11 @@ export class TransferCursor {
       const [key, slot] = entry;
       if (this.handled.size > 0 && this.handled.has(key)) continue;
       const value = this.valueOf(slot);
-      if (out.size > 0 && out.size + jsonStringBytes(key) + 8 + value.length > maxChunkBytes) {
+      if (out.size > 0 && out.size + jsonStringBytes(key) + ENTRY_OVERHEAD + value.length > maxChunkBytes) {
         this.carry = entry; // starts the next chunk (length: a lower bound of its JSON size)
         break;
       }
-      addEntry(out, key, value, maxChunkBytes);
+      addEntry(out, key, value, this.revs.get(key) ?? 0, maxChunkBytes);
       if (out.done.length > 0 || out.size >= maxChunkBytes) break;
     }
     return out.finish();
@@ -205,12 +210,12 @@ export class TransferCursor {
     return !this.closed && !this.handled.has(key);
   }
 
-  /** A write is about to change `key` (its value now: `old`): send its value as of the start first, once. */
-  pull(key: string, old: string | undefined): void {
+  /** A write is about to change `key` (its value now: `old`, its revision `rev`): send them as of the start first, once. */
+  pull(key: string, old: string | undefined, rev: number): void {
     if (this.closed || this.handled.has(key)) return;
     this.handled.add(key);
     if (this._done || old === undefined) return; // the cursor sent it already / not in the snapshot
-    addEntry(this.pulled ??= new ChunkBuilder(this.pulledLimit), key, old, this.pulledLimit);
+    addEntry(this.pulled ??= new ChunkBuilder(this.pulledLimit), key, old, rev, this.pulledLimit);
   }
 
   /** The chunks of keys pulled ahead since the last call, to send before the next fwd ([] if none). */
@@ -251,13 +256,13 @@ class ChunkBuilder {
   }
 }
 
-/** One key's data entries: `[key, value]`, or a value too large for a chunk as `[key, piece]`, `[key, piece, 1]`, …. */
-function addEntry(out: ChunkBuilder, key: string, value: string, maxChunkBytes: number): void {
-  const keyBytes = jsonStringBytes(key) + 8;
+/** One key's data entries: `[key, value, 0, rev]`, or a value too large for a chunk as `[key, piece, 0, rev]`, `[key, piece, 1]`, …. */
+function addEntry(out: ChunkBuilder, key: string, value: string, rev: number, maxChunkBytes: number): void {
+  const keyBytes = jsonStringBytes(key) + ENTRY_OVERHEAD;
   const valueBytes = jsonStringBytes(value);
   if (keyBytes + valueBytes <= maxChunkBytes) {
     out.room(keyBytes + valueBytes);
-    out.chunk.data.push([key, value]);
+    out.chunk.data.push([key, value, 0, rev]);
     out.size += keyBytes + valueBytes;
     return;
   }
@@ -265,7 +270,7 @@ function addEntry(out: ChunkBuilder, key: string, value: string, maxChunkBytes: 
   for (const piece of splitByJsonBytes(value, Math.max(1024, maxChunkBytes - keyBytes))) {
     const n = keyBytes + 2 + jsonStringBytes(piece);
     out.room(n);
-    out.chunk.data.push(first ? [key, piece] : [key, piece, 1]);
+    out.chunk.data.push(first ? [key, piece, 0, rev] : [key, piece, 1]);
     out.size += n;
     first = false;
   }

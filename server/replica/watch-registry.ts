@@ -55,7 +55,12 @@ export function replayBatch(store: KvState, w: Watch, from: number | undefined):
   const out: WatchPush[] = [];
   if (from !== undefined && from < rev) {
     if (store.history.reaches(from)) {
-      for (const e of store.history.since(from)) if (watchMatches(w, e.key)) out.push(eventMsg(w, e));
+      for (const e of store.history.since(from)) {
+        if (!watchMatches(w, e.key)) continue;
+        const prev = out[out.length - 1];
+        if (prev !== undefined && prev.type === 'event' && prev.rev === e.rev) prev.more = true; // the same atomic commit (SPEC §10)
+        out.push(eventMsg(w, e));
+      }
     } else if (w.prefix) {
       for (const [key, value] of store.entriesWithPrefix(w.key)) out.push({ type: 'event', id: w.id, key, value, rev, resync: true });
     } else {
@@ -63,6 +68,25 @@ export function replayBatch(store: KvState, w: Watch, from: number | undefined):
     }
   }
   out.push({ type: 'synced', id: w.id, rev });
+  return out;
+}
+
+/**
+ * An atomic commit's events for every active watch they match (SPEC §10): each but a watch's
+ * last one of the commit carries `more`, so its client delivers all of them or none.
+ */
+export function commitPushes(reg: WatchRegistry, events: readonly WriteEvent[]): { conn: number; msg: EventMsg }[] {
+  const out: { conn: number; msg: EventMsg }[] = [];
+  const lastOf = new Map<Watch, EventMsg>();
+  for (const e of events) {
+    for (const w of reg.matching(e.key)) {
+      const msg = eventMsg(w, e);
+      const prev = lastOf.get(w);
+      if (prev) prev.more = true;
+      lastOf.set(w, msg);
+      out.push({ conn: w.conn, msg });
+    }
+  }
   return out;
 }
 

@@ -4,7 +4,8 @@
  * and rules files refused with the line and the problem.
  */
 import { expect } from 'chai';
-import { Rules, RulesError, Access } from '../../server/auth/core/rules';
+import { Rules, RulesError, Access, deniedRight } from '../../server/auth/core/rules';
+import type { ReqMsg } from '../../common/messages';
 
 function compile(rules: unknown[]): Rules {
   const r = Rules.parse(JSON.stringify({ rules }, null, 2));
@@ -95,6 +96,24 @@ describe('auth rules (SPEC §11)', () => {
     expect(hole.watch('p:*')).to.equal(false);
     expect(hole.watch('p:s*')).to.equal(false);
     expect(hole.watch('p:t*')).to.equal(true);
+  });
+
+  it('every operation of SPEC §10 is checked on every key it touches: list reads its whole prefix, atomic reads its checks and writes its ops (SPEC §10, §11)', () => {
+    const alice = CHAT.bind({ sub: 'alice' });
+    const req = (r: Partial<ReqMsg>): ReqMsg => ({ type: 'req', client: 'c', seq: 1, ack: 0, op: 'get', key: '', ...r });
+    expect(deniedRight(alice, req({ op: 'getEntry', key: 'user:alice:a' }))).to.equal(null);
+    expect(deniedRight(alice, req({ op: 'getEntry', key: 'user:bob:a' }))).to.equal('read');
+    expect(deniedRight(alice, req({ op: 'list', key: 'user:alice:' }))).to.equal(null);
+    expect(deniedRight(alice, req({ op: 'list', key: 'user:' }))).to.equal('read'); // would show bob's keys
+    expect(deniedRight(alice, req({ op: 'put', key: 'user:alice:a', value: 'x', ifRevision: 3 }))).to.equal(null);
+    expect(deniedRight(alice, req({ op: 'delete', key: 'room:1' }))).to.equal('write');
+    const mine = req({ op: 'atomic', checks: [['room:1', 2]], ops: [['put', 'user:alice:a', 'x'], ['delete', 'user:alice:b']] });
+    expect(deniedRight(alice, mine)).to.equal(null);
+    expect(deniedRight(alice, req({ op: 'atomic', checks: [['user:bob:x', 0]], ops: [] }))).to.equal('read');
+    expect(deniedRight(alice, req({ op: 'atomic', ops: [['put', 'user:alice:a', 'x'], ['put', 'user:bob:a', 'x']] }))).to.equal('write');
+    const reader = Rules.parse(JSON.stringify({ rules: [{ keys: 'pub:*', read: 'anyone', write: 'nobody' }, { keys: 'w:*', read: 'nobody', write: 'auth' }] }));
+    if (reader instanceof RulesError) throw reader;
+    expect(deniedRight(reader.bind({ sub: 'a' }), req({ op: 'put', key: 'w:1', value: 'v', ifRevision: 0 })), 'a CONFLICT would tell the revision').to.equal('read');
   });
 
   it('Access.all: a valid token without --rules may do everything; an expired one nothing', () => {

@@ -33,6 +33,8 @@ function workload(n: number, seed: number): ReqMsg[] {
     const key = `k${Math.floor(rnd() * 10)}`;
     const r: ReqMsg = { type: 'req', client, seq, ack: Math.max(0, seq - 3), op, key };
     if (op === 'put' || op === 'append') r.value = 'é'.repeat(Math.floor(rnd() * 4)) + String(i);
+    // conditional writes (SPEC §10): some create-only, some at a revision that may or may not match
+    if ((op === 'put' || op === 'delete') && i % 5 === 0) r.ifRevision = i % 2 === 0 ? 0 : Math.floor(rnd() * i);
     out.push(r);
   }
   return out;
@@ -262,6 +264,8 @@ describe('KvState', () => {
         // the at-most-once table matters, for eviction, and it is compared)
         expect(b.sortedEntries()).to.deep.equal(a.sortedEntries());
         expect([b.index, b.revision]).to.deep.equal([a.index, a.revision]);
+        const revs = (s: KvState) => s.sortedEntries().map(([k]) => [k, s.revisionOf(k)]);
+        expect(revs(b), 'each key\'s revision (SPEC §10)').to.deep.equal(revs(a));
         expect(b.openTransfer().meta()).to.deep.equal(a.openTransfer().meta());
         expect(b.history.since(b.history.base)).to.deep.equal(a.history.since(a.history.base));
       });
@@ -276,7 +280,7 @@ describe('KvState', () => {
       a.apply(req('append', 'y', '+'));
       a.apply(req('put', 'z', 'new'));
       a.apply(req('delete', 'x'));
-      expect(cursor.takePulled().flatMap((c) => c.data)).to.deep.equal([['y', '2'], ['x', '1']]);
+      expect(cursor.takePulled().flatMap((c) => c.data)).to.deep.equal([['y', '2', 0, 2], ['x', '1', 0, 1]]); // with each key's revision (SPEC §10)
       expect(cursor.next().flatMap((c) => c.data)).to.deep.equal([]);
       expect(cursor.done).to.equal(true);
     });

@@ -133,7 +133,7 @@ describe('ReplicaMachine', () => {
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v, holders: holders(v), index: 1, revision: 1 } },
         // the at-most-once table first, then the data (streamed: one chunk per pump), then the history
         { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]] } },
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v']], dedup: [] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [['k', 'v', 0, 1]], dedup: [] } },
         { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 2, data: [], dedup: [], events: [[1, 'k', 'v']] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 2 } },
       ]);
@@ -159,7 +159,7 @@ describe('ReplicaMachine', () => {
       // the key the append changed went out as of the snapshot ('a'), pulled ahead by the
       // append, before the end of this one-key transfer; the cursor skipped it
       const data = begin.flatMap((e) => (e.kind === 'toBackup' && e.msg.type === 'xfer-data' ? e.msg.data : []));
-      expect(data).to.deep.equal([['k', 'a']]);
+      expect(data).to.deep.equal([['k', 'a', 0, 1]]);
       expect(begin[begin.length - 1]).to.deep.equal({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 2 } });
       expect(effects(m)).to.deep.equal([
         { kind: 'toBackup', msg: { type: 'fwd', viewnum: 2, index: 2, ops: [req(2, 'append', 'k', 'b')] } },
@@ -201,7 +201,7 @@ describe('ReplicaMachine', () => {
         { kind: 'toBackup', msg: { type: 'xfer-begin', view: v4, holders: holders(v4), index: 1, revision: 1 } },
         // the at-most-once table first, then the data (streamed: one chunk per pump), then the history
         { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [], dedup: [['c', 1, [[1, { ok: true, value: null, rev: 1 }]]]] } },
-        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v']], dedup: [] } },
+        { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [['k', 'v', 0, 1]], dedup: [] } },
         { kind: 'toBackup', msg: { type: 'xfer-data', viewnum: 4, data: [], dedup: [], events: [[1, 'k', 'v']] } },
         { kind: 'toBackup', msg: { type: 'xfer-end', viewnum: 4 } },
       ]);

@@ -11,6 +11,8 @@
  * can never widen what its rule reaches.
  */
 
+import type { ReqMsg } from '../../../common/messages';
+
 /** A verified token's payload (server/auth/tokens.ts); null for a link without a token. */
 export type Claims = Readonly<Record<string, unknown>>;
 
@@ -219,4 +221,28 @@ function isElementStart(text: string, i: number): boolean {
   let j = i - 1;
   while (j >= 0 && /\s/.test(text[j])) j--;
   return j >= 0 && (text[j] === '[' || text[j] === ',');
+}
+
+/**
+ * The right an operation lacks under `access`, or null when it is allowed (SPEC §10, §11):
+ * get and getEntry read their key; list reads its whole prefix (as a prefix watch does, so a
+ * page never shows a key the link could not read alone); put, append and delete write their
+ * key, and with `ifRevision` also read it (a CONFLICT tells its revision); an atomic commit
+ * reads every key it checks and writes every key it changes, all of them or nothing runs.
+ */
+export function deniedRight(access: Access, req: ReqMsg): 'read' | 'write' | null {
+  switch (req.op) {
+    case 'get':
+    case 'getEntry':
+      return access.read(req.key) ? null : 'read';
+    case 'list':
+      return access.watch(`${req.key}*`) ? null : 'read';
+    case 'atomic':
+      for (const [key] of req.checks ?? []) if (!access.read(key)) return 'read';
+      for (const op of req.ops ?? []) if (!access.write(op[1])) return 'write';
+      return null;
+    default:
+      if (!access.write(req.key)) return 'write';
+      return req.ifRevision !== undefined && !access.read(req.key) ? 'read' : null;
+  }
 }
