@@ -193,6 +193,18 @@ export interface ReplicaOptions {
   readonly limits: Limits;
   /** @default DEFAULTS.keepaliveMs */
   readonly keepaliveMs: number;
+  /** SPEC §9: where the replica keeps its log, snapshots and identity; null: memory only. @default null */
+  readonly dataDir: string | null;
+  /** SPEC §9 `--fsync`: when a logged operation counts as on disk. @default 'always' */
+  readonly fsync: 'always' | 'everysec' | 'no';
+  /** `--reset-data`: move the data dir's content aside and start as a new, empty server. @default false */
+  readonly resetData: boolean;
+}
+
+function fsyncOf(input: Input, env: Env): 'always' | 'everysec' | 'no' {
+  const v = pick(input, 'fsync', env, 'UNDERSTUDY_FSYNC') ?? 'always';
+  if (v !== 'always' && v !== 'everysec' && v !== 'no') throw new ConfigError(`--fsync must be always, everysec or no (got ${JSON.stringify(String(v))})`);
+  return v;
 }
 
 function tokenOf(input: Input, env: Env, flag: string, envName: string): string | null {
@@ -222,5 +234,8 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     maxConnections: int(pick(input, 'max-connections', env, 'UNDERSTUDY_MAX_CONNECTIONS'), 'max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
     limits: DEFAULTS.limits,
     keepaliveMs: keepaliveOf(input, env),
+    dataDir: dataDirOf(input, env),
+    fsync: fsyncOf(input, env),
+    resetData: pick(input, 'reset-data', env, null) === true,
   });
 }
