@@ -130,4 +130,19 @@ describe('durable replica core (SPEC §9)', () => {
     expect(m.ready().ping?.viewnum).to.equal(3);
     m.advance();
   });
+
+  it('a backup restarted from disk rejects forwards from a view it had already left (SPEC §9: views are a fence)', () => {
+    const C = 'ws://c';
+    INC[C] = 'ic';
+    const v3 = makeView(3, C, B);
+    const b = machine(B);
+    b.resume(v3, holders(v3), 4); // it had adopted view 3 (on disk) before the crash
+    const fwd: FwdMsg = { type: 'fwd', viewnum: 2, index: 5, ops: [put(9, 'x', 'stale')] };
+    b.step({ kind: 'fromPrimary', link: 1, peer: peer(A), msg: fwd, text: 'T' });
+    const es = takeEffects(b).filter((e) => e.kind !== 'log');
+    expect(es).to.have.length(1);
+    expect(es[0]).to.deep.include({ kind: 'toPrimary', link: 1 });
+    expect((es[0] as Extract<ReplicaEffect, { kind: 'toPrimary' }>).msg).to.deep.include({ type: 'reject', view: v3 });
+    expect(b.store.index).to.equal(0); // nothing applied
+  });
 });
