@@ -615,7 +615,10 @@ async function startCluster(o: Options, n: number, replicaNodeArgs: string[] = [
   const replicas: ReplicaProc[] = [];
   // One at a time: the first becomes primary, the second backup, the rest idle.
   for (let i = 0; i < n; i++) {
-    replicas.push(await spawnReplica({ view: view.url, env: e, nodeArgs: replicaNodeArgs }));
+    // BENCH_REPLICA_DATA_DIR=BASE: each replica gets its own --data-dir under BASE (SPEC §9; fsync: UNDERSTUDY_FSYNC).
+    const base = process.env.BENCH_REPLICA_DATA_DIR;
+    const env = base ? { ...e, UNDERSTUDY_DATA_DIR: fs.mkdtempSync(path.join(base, 'replica-')) } : e;
+    replicas.push(await spawnReplica({ view: view.url, env, nodeArgs: replicaNodeArgs }));
     if (i < 2) await waitView(view, (v) => v.acked && v.primary === replicas[0].id && (i === 0 || v.backup === replicas[1].id), 20_000);
   }
   return { view, replicas };

@@ -207,6 +207,18 @@ export interface ReplicaOptions {
   readonly jwt?: JwtOptions;
   /** SPEC §11: serve wss:// and https://; absent without --tls-*. */
   readonly tls?: TlsOptions;
+  /** SPEC §9: where the replica keeps its log, snapshots and identity; null: memory only. @default null */
+  readonly dataDir: string | null;
+  /** SPEC §9 `--fsync`: when a logged operation counts as on disk. @default 'always' */
+  readonly fsync: 'always' | 'everysec' | 'no';
+  /** `--reset-data`: move the data dir's content aside and start as a new, empty server. @default false */
+  readonly resetData: boolean;
+}
+
+function fsyncOf(input: Input, env: Env): 'always' | 'everysec' | 'no' {
+  const v = pick(input, 'fsync', env, 'UNDERSTUDY_FSYNC') ?? 'always';
+  if (v !== 'always' && v !== 'everysec' && v !== 'no') throw new ConfigError(`--fsync must be always, everysec or no (got ${JSON.stringify(String(v))})`);
+  return v;
 }
 
 function tokenOf(input: Input, env: Env, flag: string, envName: string): string | null {
@@ -241,6 +253,9 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     keepaliveMs: keepaliveOf(input, env),
     ...jwtOf(input, env),
     ...tlsOf(input, env),
+    dataDir: dataDirOf(input, env),
+    fsync: fsyncOf(input, env),
+    resetData: pick(input, 'reset-data', env, null) === true,
   });
 }
 

@@ -11,9 +11,10 @@
  * every replica alive.
  *
  * The view service keeps its view in `<data-dir>/view-<port>` (default `.understudy`), so it
- * can be restarted by hand on the same port and resume (docs/VIEW-SERVICE-RESTART.md). The
- * replicas of `dev` always start empty, so a view saved by an earlier run is stale: it is
- * removed at start (it names replicas whose state is gone, and would keep the view stuck).
+ * can be restarted by hand on the same port and resume (docs/VIEW-SERVICE-RESTART.md). Each
+ * replica keeps its data in `<data-dir>/replica-<port>` (SPEC §9): Ctrl-C and `dev` again
+ * gives the same data back, the replicas returning with their incarnations into the saved
+ * view. `rm -rf .understudy` starts over.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -50,7 +51,8 @@ function planOf(flags: Record<string, string>, env: Env): DevPlan {
   const viewUrl = `ws://127.0.0.1:${port}`;
   const common: string[] = [];
   if (flags['ping-interval']) common.push('--ping-interval', flags['ping-interval']);
-  const dataDir = path.join(flags['data-dir'] ?? env.UNDERSTUDY_DATA_DIR ?? '.understudy', `view-${port}`);
+  const base = flags['data-dir'] ?? env.UNDERSTUDY_DATA_DIR ?? '.understudy';
+  const dataDir = path.join(base, `view-${port}`);
   const viewArgs = ['view', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...common];
   if (flags['dead-pings']) viewArgs.push('--dead-pings', flags['dead-pings']);
   const children: ChildSpec[] = [{ name: 'view', what: 'the view service', port, args: viewArgs }];
@@ -58,7 +60,8 @@ function planOf(flags: Record<string, string>, env: Env): DevPlan {
     const p = port + 101 + i;
     children.push({
       name: `replica:${p}`, what: `replica ${i + 1}`, port: p,
-      args: ['replica', '--view', viewUrl, '--port', String(p), '--host', '127.0.0.1', '--url', `ws://127.0.0.1:${p}`, ...common],
+      args: ['replica', '--view', viewUrl, '--port', String(p), '--host', '127.0.0.1', '--url', `ws://127.0.0.1:${p}`,
+        '--data-dir', path.join(base, `replica-${p}`), ...common],
     });
   }
   return { port, replicas, viewUrl, dataDir, children };
@@ -110,7 +113,7 @@ function banner(plan: DevPlan): string {
   const { port, replicas, viewUrl } = plan;
   return `\nUnderstudy dev cluster: view service ${viewUrl}, ${replicas} replica(s) on ports ${port + 101}..${port + 100 + replicas}\n` +
     `Dashboard: http://127.0.0.1:${port}/\n` +
-    `View data: ${plan.dataDir}\n` +
+    `Data:      ${path.dirname(plan.dataDir)} (view and replicas; kept across restarts, rm -rf it to start empty)\n` +
     `Try:       npx understudy put hello world && npx understudy get hello${port !== DEFAULTS.viewPort ? ` --view ${viewUrl}` : ''}\n` +
     `Ctrl-C stops everything.\n\n`;
 }
@@ -120,7 +123,7 @@ export async function runDev(flags: Record<string, string>, env: Env): Promise<n
   const taken = await takenPortLine(plan);
   if (taken !== null) return fail(taken);
   try {
-    fs.rmSync(path.join(plan.dataDir, 'view.json'), { force: true });
+    fs.mkdirSync(plan.dataDir, { recursive: true });
   } catch (err) {
     return fail(`cannot use the data dir ${JSON.stringify(plan.dataDir)}: ${(err as Error).message} (choose another with --data-dir)`);
   }

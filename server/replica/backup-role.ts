@@ -15,6 +15,11 @@ export class BackupRole {
   /** Viewnum whose transfer is installed (0: none). */
   private _installed = 0;
   private staging: Staging | null = null;
+  /** Durable: the link fwdacks go back on as the log catches up, and the last index acknowledged. */
+  private ackLink: PeerLinkId | null = null;
+  private acked = 0;
+  /** Durable: an installed transfer whose xferack waits for its snapshot on disk (stateLogged). */
+  private xferAck: { link: PeerLinkId; viewnum: number } | null = null;
 
   constructor(
     private readonly ctx: RoleContext,
@@ -29,6 +34,34 @@ export class BackupRole {
   /** A new view: a transfer for another view is dropped. */
   onView(viewnum: number): void {
     if (this.staging && this.staging.viewnum !== viewnum) this.staging = null;
+    if (this.xferAck?.viewnum !== viewnum) this.xferAck = null;
+    this.ackLink = null;
+  }
+
+  /** Restarted from disk as the backup of `viewnum`: the state on disk counts as installed. */
+  resume(viewnum: number): void { this._installed = viewnum; }
+
+  /**
+   * Durable: the log advanced. A backup acknowledges only what is on disk (fwdack up to
+   * min(applied, logged)), so an acknowledged write is on both disks (docs/DURABILITY.md §8).
+   */
+  onLogged(): void {
+    const v = this.ctx.view.viewnum;
+    if (this.ackLink === null || this._installed !== v || this.xferAck !== null) return;
+    const index = Math.min(this.ctx.store.index, this.ctx.loggedIndex);
+    if (index <= this.acked) return;
+    this.acked = index;
+    this.ctx.out.push({ kind: 'toPrimary', link: this.ackLink, msg: { type: 'fwdack', viewnum: v, index } });
+  }
+
+  /** Durable: the installed transfer is on disk; now it is acknowledged (xferack). */
+  onStateLogged(viewnum: number): void {
+    const x = this.xferAck;
+    if (x === null || x.viewnum !== viewnum || this.ctx.view.viewnum !== viewnum) return;
+    this.xferAck = null;
+    this.ackLink = x.link;
+    this.acked = Math.min(this.ctx.store.index, this.ctx.loggedIndex);
+    this.ctx.out.push({ kind: 'toPrimary', link: x.link, msg: { type: 'xferack', viewnum, index: this.acked } });
   }
 
   private isMyPrimary(peer: PeerIdentity): boolean {
@@ -36,7 +69,7 @@ export class BackupRole {
     return peer.id === view.primary && holders !== null && peer.incarnation === holders.primary;
   }
 
-  fromPrimary(link: PeerLinkId, peer: PeerIdentity, m: FromPrimaryMsg): void {
+  fromPrimary(link: PeerLinkId, peer: PeerIdentity, m: FromPrimaryMsg, text?: string): void {
     const v = this.ctx.view.viewnum;
     const viewnum = m.type === 'xfer-begin' ? m.view.viewnum : m.viewnum;
     if (viewnum !== v) return this.reject(link, m, `${m.type} for view ${viewnum}, but my view is ${v}`);
@@ -55,7 +88,7 @@ export class BackupRole {
       case 'xfer-end':
         return this.onTransferPart(link, peer, m);
       case 'fwd':
-        return this.onForward(link, peer, m);
+        return this.onForward(link, peer, m, text);
     }
   }
 
@@ -73,6 +106,12 @@ export class BackupRole {
     this.staging = null;
     this._installed = v;
     this.ctx.log('info', `installed state transfer for view ${v}`, { index: s.store.index, keys: s.store.size, chunks: s.chunks });
+    if (this.ctx.durable) {
+      // The log restarts after a snapshot of this state; xferack once it is on disk (onStateLogged).
+      this.xferAck = { link, viewnum: v };
+      this.ctx.out.push({ kind: 'persistState', viewnum: v });
+      return;
+    }
     this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'xferack', viewnum: v, index: s.store.index } });
   }
 
@@ -81,7 +120,7 @@ export class BackupRole {
    * a transfer they go to the staging store, behind the snapshot's meta part: the primary
    * sent every key they touch (as of the snapshot) before them.
    */
-  private onForward(link: PeerLinkId, peer: PeerIdentity, m: FwdMsg): void {
+  private onForward(link: PeerLinkId, peer: PeerIdentity, m: FwdMsg, text: string | undefined): void {
     const s = this.staging;
     const v = this.ctx.view.viewnum;
     let store: KvState;
@@ -92,7 +131,17 @@ export class BackupRole {
     const last = store.index;
     if (m.index > last + 1) return this.reject(link, m, `fwd starts at index ${m.index}, expected at most ${last + 1}`);
     for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) store.apply(m.ops[i]);
-    this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'fwdack', viewnum: v, index: store.index } });
+    if (!this.ctx.durable) {
+      this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'fwdack', viewnum: v, index: store.index } });
+      return;
+    }
+    // Durable: a transfer's staging is logged whole at xfer-end (its snapshot covers these
+    // ops); after it, ops are logged as received and acknowledged once on disk (onLogged).
+    if (store === s?.store) return;
+    if (store.index > last) this.ctx.out.push({ kind: 'persistOps', msg: m, text });
+    if (link !== this.ackLink) this.acked = 0; // a new link: what went on the old one may be lost
+    this.ackLink = link;
+    this.onLogged();
   }
 
   /** Rejected with my view: a primary that learns a newer view from it knows it was replaced. */

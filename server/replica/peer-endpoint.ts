@@ -123,7 +123,7 @@ export class PeerEndpoint {
     link.socket.good();
     switch (msg.type) {
       case 'xfer-begin': case 'xfer-data': case 'xfer-end': case 'fwd':
-        this.o.run({ kind: 'fromPrimary', link: link.id, peer: link.peer, msg });
+        this.o.run({ kind: 'fromPrimary', link: link.id, peer: link.peer, msg, text }); // text: a durable backup logs the fwd as received
         return;
       default:
         this.error(link, 'BAD_REQUEST', `a peer link takes xfer-begin, xfer-data, xfer-end and fwd (got ${JSON.stringify(msg.type)})`);

@@ -2,31 +2,36 @@
  * The primary's side of the replica core (SPEC §3.2, §3.4; docs/PROTOCOL.md §3): ordering,
  * forwarding, the backup's acknowledgements, the streaming state transfer, and the watches
  * (only the primary holds them). The ReplicaMachine holds one and steps it while it is
- * primary; see the top of replica-machine.ts for the rules restated.
+ * primary; see the top of replica-machine.ts for the other rules restated.
+ *
+ *  - Primary: every request gets the next log index (reads too), is applied at once (its
+ *    result is the reply) and is forwarded, batched, once per event-loop turn (`flush`).
+ *    Replies wait for the backup's cumulative `fwdack` (or the `xferack` whose index covers
+ *    them) (§3.2), and, durable, for the local log too (`commit`, docs/DURABILITY.md §8).
+ *    With no backup in the view, requests complete at once (durable: once logged).
+ *  - Every new view in which I am primary with a backup starts a state transfer once the
+ *    link is up: the state as of the current index I, STREAMED (store.openTransfer): the
+ *    at-most-once table and history at once, then the data a chunk per `pump`, at most
+ *    TRANSFER_WINDOW chunks unacknowledged, while operations keep being ordered, applied
+ *    and forwarded behind the chunks. A write to a key the stream has not sent yet first
+ *    pulls the key's value as of I ahead of the fwd (copy-on-write by key), so the backup
+ *    applies every op after I to exactly the state as of I plus the ops before it: each op
+ *    is wholly after the transfer (§3.4), and clients keep being served during it. The
+ *    backup acknowledges fwds as it applies them to the state it is receiving; the view is
+ *    acknowledged to the view service (`pingViewnum`) only after `xferack` (§3.4), and no
+ *    other replica can serve before that (SPEC §2.3). A link that drops before `xferack`
+ *    gets a fresh transfer; after it, the unacknowledged fwds are resent from the
+ *    acknowledged index + 1.
  */
-import type { ReqMsg, ResMsg, XferDataMsg, RejectMsg, WatchMsg } from '../../common/messages';
+import type { ReqMsg, XferDataMsg, RejectMsg, WatchMsg } from '../../common/messages';
 import type { ViewHolders, ReplicaId } from '../../common/view';
-import { utf8Length, type Limits } from '../../common/limits';
-import { jsonStringBytes, type SnapshotChunk, type TransferCursor } from './kv-state';
+import type { Limits } from '../../common/limits';
+import type { SnapshotChunk } from './kv-state';
 import type { WriteEvent } from './write-history';
+import { NONE, TRANSFER_WINDOW, type Transfer, type Streaming } from './transfer-state';
+import { approxBytes, fwdBatch, type FwdBatch, type Pending } from './pending-log';
 import { WatchRegistry, Watch, WatchPush, replayBatch, eventMsg, commitPushes } from './watch-registry';
 import { toRes, notPrimary, watchNotPrimary, type ConnId, type FromBackupMsg, type RoleContext } from './replica-io';
-
-/**
- * A log entry ordered by the primary, waiting for the backup: a client request (`res` is
- * its reply; `event` the write it made, if any) or a watch registration (`watch`).
- */
-interface Pending {
-  index: number;
-  conn: ConnId;
-  req: ReqMsg;
-  /** The client's frame of `req`, forwarded as is. */
-  raw?: string;
-  res: ResMsg | null;
-  /** The write it made, or an atomic commit's writes (SPEC §10: published together). */
-  event?: WriteEvent | readonly WriteEvent[] | null;
-  watch?: { w: Watch; batch: WatchPush[] };
-}
 
 /**
  * The log entry of a watch registration: a read by a reserved client id (no client table
@@ -35,27 +40,10 @@ interface Pending {
 export const WATCH_CLIENT = '#watch';
 const WATCH_MARK: ReqMsg = Object.freeze({ type: 'req', client: WATCH_CLIENT, seq: 0, ack: 0, op: 'get', key: '' });
 
-/** The current view's state transfer, as the primary sees it. */
-type Transfer =
-  | { state: 'none' } //                    the view has no backup
-  /**
-   * The snapshot at `index`, opened when the view named the backup: its meta part (taken
-   * then) waits for the link (`begun` false), the data streams once it is up; `sent`
-   * xfer-data so far, `acked` of them acknowledged.
-   */
-  | { state: 'streaming'; index: number; revision: number; cursor: TransferCursor; meta: SnapshotChunk[]; begun: boolean; sent: number; acked: number }
-  | { state: 'sent'; index: number } //     xfer-end sent; waiting for xferack
-  | { state: 'acked'; index: number }; //   the backup installed it
-type Streaming = Extract<Transfer, { state: 'streaming' }>;
-
-/**
- * Chunks of a streaming transfer sent and not yet acknowledged, at most. With 128 KiB
- * chunks a forwarded op queues behind at most about 256 KiB of snapshot. @default 2
- */
-export const TRANSFER_WINDOW = 2;
 /** Room for the fwd frame's own fields beside its ops. */
 const FWD_OVERHEAD = 1024;
-const NONE: Transfer = Object.freeze({ state: 'none' });
+
+export { TRANSFER_WINDOW };
 
 export class PrimaryRole {
   private pending: Pending[] = [];
@@ -63,6 +51,7 @@ export class PrimaryRole {
   private pendingMem = 0; // approxBytes of pending[head…], for the shell's byte bound
   private xfer: Transfer = NONE;
   private sentUpTo = 0; // last log index sent on the current link (or covered by the transfer)
+  private persistedUpTo = 0; // durable: last log index handed to the log (persistOps)
   private _ackedIndex = 0; // last log index the backup acknowledged in this view
   private _linkUp = false;
   private target: ReplicaId | null = null;
@@ -87,7 +76,9 @@ export class PrimaryRole {
   get inFlight(): number { return Math.max(0, this.sentUpTo - this._ackedIndex); }
   /** A `flush` would send something. */
   get wantsFlush(): boolean {
-    return this.canForward() && this.pending.length > this.head && this.pending[this.pending.length - 1].index > this.sentUpTo;
+    if (this.pending.length === this.head) return false;
+    const last = this.pending[this.pending.length - 1].index;
+    return (this.ctx.durable && last > this.persistedUpTo) || (this.canForward() && last > this.sentUpTo);
   }
   /** A `pump` would send a transfer chunk. */
   get wantsPump(): boolean {
@@ -107,7 +98,7 @@ export class PrimaryRole {
       this.pending = [];
       this.head = 0;
       this.pendingMem = 0;
-      this.sentUpTo = this._ackedIndex = store.index;
+      this.sentUpTo = this._ackedIndex = this.persistedUpTo = store.index;
     }
     const target = this.ctx.view.backup;
     if (target !== this.target) {
@@ -118,7 +109,7 @@ export class PrimaryRole {
       this.setXfer(NONE);
       this.sentUpTo = this._ackedIndex = store.index;
       this.onSynced();
-      this.completeUpTo(store.index);
+      this.commit();
       return;
     }
     // A new view, even with the same backup, gets a transfer: views can be skipped, so
@@ -156,9 +147,11 @@ export class PrimaryRole {
     const event = store.revision === revision ? null : req.op === 'atomic' ? store.lastCommit : store.lastWrite;
     if (this.xfer.state === 'none') {
       this.sentUpTo = this._ackedIndex = store.index;
-      this.ctx.out.push({ kind: 'reply', conn, msg: res });
-      if (event) this.publish(event);
-      return;
+      if (!this.ctx.durable) {
+        this.ctx.out.push({ kind: 'reply', conn, msg: res });
+        if (event) this.publish(event);
+        return;
+      } // durable: the reply waits for the log (commit)
     }
     this.pending.push(raw === undefined ? { index: store.index, conn, req, res, event } : { index: store.index, conn, req, raw, res, event });
     this.pendingMem += approxBytes(req) + (raw === undefined ? 0 : raw.length);
@@ -180,8 +173,7 @@ export class PrimaryRole {
     const watch = { w, batch: replayBatch(store, w, msg.from) };
     if (this.xfer.state === 'none') {
       this.sentUpTo = this._ackedIndex = store.index;
-      this.startWatch(watch);
-      return;
+      if (!this.ctx.durable) return this.startWatch(watch);
     }
     this.pending.push({ index: store.index, conn, req: WATCH_MARK, res: null, watch });
     this.pendingMem += approxBytes(WATCH_MARK);
@@ -226,31 +218,43 @@ export class PrimaryRole {
   /**
    * One fwd frame with every unsent op (split only to stay under the message limit). During
    * a streaming transfer the keys those ops pulled ahead go first. The frame's text is built
-   * by the shell from the clients' own frames (forward-frames.ts), not here.
+   * by the shell from the clients' own frames (forward-frames.ts), not here. Durable: every
+   * op not yet logged goes to the log in the same turn (persistOps), so the local fsync
+   * overlaps the forward; a frame both logged and sent is one msg, encoded once.
    */
   flush(): void {
-    if (!this.canForward()) return;
-    if (this.xfer.state === 'streaming') this.sendChunks(this.xfer, this.xfer.cursor.takePulled(this.chunkBytes));
-    const budget = this.limits.maxMessageBytes - FWD_OVERHEAD;
-    const viewnum = this.ctx.view.viewnum;
-    const pending = this.pending;
-    let i = this.head + Math.max(0, this.sentUpTo + 1 - (pending[this.head]?.index ?? 0));
-    while (i < pending.length) {
-      const ops: ReqMsg[] = [];
-      const raws: (string | undefined)[] = [];
-      const index = pending[i].index;
-      let bytes = 0;
-      for (; i < pending.length; i++) {
-        const p = pending[i];
-        const n = p.raw === undefined ? reqBytes(p.req) : 16 + utf8Length(p.raw);
-        if (ops.length > 0 && bytes + n > budget) break;
-        ops.push(p.req);
-        raws.push(p.raw);
-        bytes += n;
+    const forward = this.canForward();
+    if (forward && this.xfer.state === 'streaming') this.sendChunks(this.xfer, this.xfer.cursor.takePulled(this.chunkBytes));
+    if (this.ctx.durable) {
+      for (let i = this.position(this.persistedUpTo + 1); i < this.pending.length;) {
+        const b = this.batch(i);
+        this.ctx.out.push({ kind: 'persistOps', msg: b.msg, raws: b.raws });
+        this.persistedUpTo = b.msg.index + b.msg.ops.length - 1;
+        if (forward && b.msg.index === this.sentUpTo + 1) this.send(b);
+        i = b.end;
       }
-      this.ctx.out.push({ kind: 'toBackup', msg: { type: 'fwd', viewnum, index, ops }, raws });
-      this.sentUpTo = index + ops.length - 1;
     }
+    if (!forward) return;
+    for (let i = this.position(this.sentUpTo + 1); i < this.pending.length;) {
+      const b = this.batch(i);
+      this.send(b);
+      i = b.end;
+    }
+  }
+
+  /** Where op `index` is in pending (pending.length when past the last). */
+  private position(index: number): number {
+    return this.head + Math.max(0, index - (this.pending[this.head]?.index ?? 0));
+  }
+
+  /** The ops from pending[i] on that fit one frame. */
+  private batch(i: number): FwdBatch {
+    return fwdBatch(this.pending, i, this.limits.maxMessageBytes - FWD_OVERHEAD, this.ctx.view.viewnum);
+  }
+
+  private send(b: FwdBatch): void {
+    this.ctx.out.push({ kind: 'toBackup', msg: b.msg, raws: b.raws });
+    this.sentUpTo = b.msg.index + b.msg.ops.length - 1;
   }
 
   private onLinkUp(): void {
@@ -337,13 +341,13 @@ export class PrimaryRole {
         this._ackedIndex = Math.max(this._ackedIndex, m.index);
         this.onSynced(); // now the view may be acknowledged to the view service
         this.ctx.log('info', `backup ${this.ctx.view.backup} installed view ${v}`, { index: m.index });
-        this.completeUpTo(this._ackedIndex);
+        this.commit();
         return;
       case 'fwdack':
         if (m.viewnum !== v || !this.canForwardState()) return;
         if (m.index > this._ackedIndex) {
           this._ackedIndex = Math.min(m.index, store.index);
-          this.completeUpTo(this._ackedIndex);
+          this.commit();
         }
         return;
     }
@@ -366,6 +370,14 @@ export class PrimaryRole {
     this.ctx.out.push({ kind: 'relinkBackup', reason: m.reason });
   }
 
+  /**
+   * Reply up to what the backup acknowledged and, durable, what the local log has on disk:
+   * an acknowledged write is then on both disks (docs/DURABILITY.md §8).
+   */
+  commit(): void {
+    this.completeUpTo(this.ctx.durable ? Math.min(this._ackedIndex, this.ctx.loggedIndex) : this._ackedIndex);
+  }
+
   /** Reply to every waiting request with index ≤ upTo, in order. */
   private completeUpTo(upTo: number): void {
     const out = this.ctx.out;
@@ -384,14 +396,4 @@ export class PrimaryRole {
       this.head = 0;
     }
   }
-}
-
-/** What a waiting request holds, roughly: O(1), unlike reqBytes (which walks the strings). */
-function approxBytes(r: ReqMsg): number {
-  return 128 + r.client.length + r.key.length + (r.value === undefined ? 0 : r.value.length);
-}
-
-/** Upper bound of a req's JSON size in a fwd frame, without encoding it. */
-function reqBytes(r: ReqMsg): number {
-  return 128 + jsonStringBytes(r.client) + jsonStringBytes(r.key) + (r.value === undefined ? 0 : jsonStringBytes(r.value));
 }

@@ -40,8 +40,15 @@ export type ReplicaInput =
   /** The link to the view service opened / closed (pings go out only while it is up). */
   | { kind: 'vsLinkUp' }
   | { kind: 'vsLinkDown' }
-  /** A frame on an incoming /peer link `link` (I am, maybe, the backup). */
-  | { kind: 'fromPrimary'; link: PeerLinkId; peer: PeerIdentity; msg: FromPrimaryMsg }
+  /**
+   * A frame on an incoming /peer link `link` (I am, maybe, the backup). `text`: the frame as
+   * received; a durable backup logs a fwd as it came (docs/DURABILITY.md §8), never re-encoded.
+   */
+  | { kind: 'fromPrimary'; link: PeerLinkId; peer: PeerIdentity; msg: FromPrimaryMsg; text?: string }
+  /** Durable (--data-dir): the log is on disk up to op `index` and view `viewnum` (Wal.onDurable). */
+  | { kind: 'logged'; index: number; viewnum: number }
+  /** Durable: the state a transfer installed (persistState) is on disk as a snapshot at op `index`. */
+  | { kind: 'stateLogged'; viewnum: number; index: number }
   /** An incoming /peer link closed: frames held for it are dropped. */
   | { kind: 'peerClosed'; link: PeerLinkId }
   /** A frame on my link to the backup (I am, maybe, the primary). */
@@ -78,7 +85,17 @@ export type ReplicaEffect =
    */
   | { kind: 'readPeer'; link: PeerLinkId; on: boolean }
   /** Close the /peer link `link` (its held view was never announced, or too much was held). */
-  | { kind: 'closePeer'; link: PeerLinkId; code: number; reason: string };
+  | { kind: 'closePeer'; link: PeerLinkId; code: number; reason: string }
+  /**
+   * Durable: log these ops. The primary's: the frame is built from `raws` as for toBackup (the
+   * same `msg` object, when a toBackup of this turn carries it, is encoded once); the backup's:
+   * `text`, the frame as received.
+   */
+  | { kind: 'persistOps'; msg: FwdMsg; raws?: readonly (string | undefined)[]; text?: string }
+  /** Durable: log a view before acting in it (the fence); answered by a `logged` whose viewnum covers it. */
+  | { kind: 'persistView'; view: View; holders: ViewHolders }
+  /** Durable (backup, xfer-end): write the whole store as a snapshot and restart the log after it; answered by `stateLogged`. */
+  | { kind: 'persistState'; viewnum: number };
 
 /** The ping the core wants sent now: everything but the shell's cluster token. */
 export type PingOut = Omit<PingMsg, 'token'>;
@@ -116,6 +133,10 @@ export interface RoleContext {
   readonly view: View;
   readonly holders: ViewHolders | null;
   readonly store: KvState;
+  /** Durable (--data-dir): replies and acknowledgements wait for the log (docs/DURABILITY.md §8). */
+  readonly durable: boolean;
+  /** Durable: the last op index the log has on disk. */
+  readonly loggedIndex: number;
   /** The outbox (Ready.effects). */
   readonly out: ReplicaEffect[];
   log(level: 'info' | 'warn' | 'debug', msg: string, data?: object): void;

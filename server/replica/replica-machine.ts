@@ -11,23 +11,7 @@
  *    view names me primary AND the holders name my incarnation; backup iff the view names
  *    me backup (any incarnation of mine: see below); else idle.
  *    Only the primary serves; the others answer NOT_PRIMARY with their view (§3.1).
- *  - Primary: every request gets the next log index (reads too), is applied at once (its
- *    result is the reply) and is forwarded, batched, once per event-loop turn (`flush`).
- *    Replies wait for the backup's cumulative `fwdack` (or the `xferack` whose index covers
- *    them) (§3.2). With no backup in the view, requests complete at once.
- *  - Every new view in which I am primary with a backup starts a state transfer once the
- *    link is up: the state as of the current index I, STREAMED (store.openTransfer): the
- *    at-most-once table and history at once, then the data a chunk per `pump`, at most
- *    TRANSFER_WINDOW chunks unacknowledged, while operations keep being ordered, applied
- *    and forwarded behind the chunks. A write to a key the stream has not sent yet first
- *    pulls the key's value as of I ahead of the fwd (copy-on-write by key), so the backup
- *    applies every op after I to exactly the state as of I plus the ops before it: each op
- *    is wholly after the transfer (§3.4), and clients keep being served during it. The
- *    backup acknowledges fwds as it applies them to the state it is receiving; the view is
- *    acknowledged to the view service (`pingViewnum`) only after `xferack` (§3.4), and no
- *    other replica can serve before that (SPEC §2.3). A link that drops before `xferack`
- *    gets a fresh transfer; after it, the unacknowledged fwds are resent from the
- *    acknowledged index + 1.
+ *  - Primary (§3.2, §3.4): ordering, forwarding and the streaming transfer: primary-role.ts.
  *  - Backup: installs a transfer only from the primary of its view (with its holder
  *    incarnation) and accepts `fwd` only for that view, from that peer, after the install,
  *    in index order; anything else is rejected with its view (§3.3). A rejection with a
@@ -59,7 +43,9 @@ import { PrimaryRole } from './primary-role';
 import { BackupRole } from './backup-role';
 import { PingRules } from './ping-rules';
 import { PeerHolds } from './peer-hold';
-import { clientsPaused, RESUME_PENDING } from './backpressure';
+import { clientsPaused } from './backpressure';
+import { DurableGate } from './durable-gate';
+import { ShutdownHold } from './shutdown-hold';
 import {
   notPrimary, watchNotPrimary,
   type ConnId, type FromPrimaryMsg, type PeerIdentity, type PeerLinkId, type ReplicaEffect, type ReplicaInput,
@@ -87,6 +73,8 @@ export interface ReplicaMachineOptions {
   maxWatchesPerConn?: number;
   /** The ping interval (SPEC §2.1): suspicion and held-frame timeouts count in it. @default 100 */
   pingIntervalMs?: number;
+  /** --data-dir: persist effects, replies and acks wait for `logged`, views are a fence (docs/DURABILITY.md §8). @default false */
+  durable?: boolean;
 }
 
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
@@ -97,7 +85,10 @@ export const holdMs = (pingIntervalMs: number): number => Math.max(1000, 10 * pi
 export class ReplicaMachine implements RoleContext {
   readonly me: ReplicaId;
   readonly incarnation: string;
+  readonly durable: boolean;
   private _store: KvState;
+  /** Durable: what the log has on disk, and a view waiting to be (the fence). */
+  private logged = new DurableGate();
   private readonly watches: WatchRegistry;
   private readonly primary: PrimaryRole;
   private readonly backup: BackupRole;
@@ -115,24 +106,20 @@ export class ReplicaMachine implements RoleContext {
   private pingNum = 0;
   /** A newer view a backup's reject named (I was deposed): a hint for the clients I refuse, never adopted. */
   private newerView: View | null = null;
-  /**
-   * Graceful shutdown (null: not shutting down): the client requests held meanwhile, at most
-   * RESUME_PENDING (later ones are refused at once). They are never executed here: once the
-   * view service has named the next primary they are refused NOT_PRIMARY with that view.
-   */
-  private shutdown: Extract<ReplicaInput, { kind: 'clientOp' }>[] | null = null;
-  private shutdownReleased = false;
+  private readonly shutdown = new ShutdownHold(); // graceful shutdown: the requests held meanwhile
   /** The time of the last tick (−1: none yet; time-based rules start counting at the first). */
   private now = -1;
 
   constructor(o: ReplicaMachineOptions) {
     this.me = o.me;
     this.incarnation = o.incarnation;
+    this.durable = o.durable ?? false;
     const limits = o.limits ?? DEFAULT_LIMITS;
     this._store = new KvState(limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS, o.history ?? DEFAULT_HISTORY_BOUNDS);
     this.watches = new WatchRegistry(o.maxWatchesPerConn ?? DEFAULT_MAX_WATCHES_PER_CONN);
     this.primary = new PrimaryRole(this, this.watches, limits, o.chunkBytes ?? TRANSFER_CHUNK_BYTES, () => { this.pingNum = this._view.viewnum; });
-    this.backup = new BackupRole(this, (store) => { this._store = store; });
+    // Durable: the log restarts at the snapshot of the installed state (stateLogged).
+    this.backup = new BackupRole(this, (store) => { this._store = store; if (this.durable) this.logged.index = 0; });
     const pingIntervalMs = o.pingIntervalMs ?? 100;
     this.pings = new PingRules(pingIntervalMs);
     this.holdMs = holdMs(pingIntervalMs);
@@ -143,6 +130,7 @@ export class ReplicaMachine implements RoleContext {
   get holders(): ViewHolders { return this._holders; }
   /** The state (a backup swaps in the store its transfer built, at xfer-end). */
   get store(): KvState { return this._store; }
+  get loggedIndex(): number { return this.logged.index; } // durable: the last op index on disk
   /** The outbox: Ready.effects. */
   get out(): ReplicaEffect[] { return this.rd.effects; }
   /** The viewnum pings acknowledge (status and metrics; the ping itself comes in Ready). */
@@ -150,7 +138,7 @@ export class ReplicaMachine implements RoleContext {
   /** The replica the shell keeps one /peer link to (status; Ready.backupTarget is the order). */
   get backupTarget(): ReplicaId | null { return this.primary.backupTarget; }
   /** Client requests held by a graceful shutdown. */
-  heldCount(): number { return this.shutdown?.length ?? 0; }
+  heldCount(): number { return this.shutdown.count; }
   /** Requests ordered but not yet answered. */
   pendingCount(): number { return this._role === 'primary' ? this.primary.pendingCount : 0; }
   /**
@@ -178,7 +166,7 @@ export class ReplicaMachine implements RoleContext {
   step(input: ReplicaInput): void {
     switch (input.kind) {
       case 'clientOp':
-        if (this.shutdown !== null) this.holdForShutdown(input);
+        if (this.shutdown.active) { if (!this.shutdown.hold(input)) this.refuse(input.conn, input.req); }
         else if (this._role === 'primary') this.primary.order(input.conn, input.req, input.raw);
         else this.refuse(input.conn, input.req);
         return;
@@ -189,16 +177,23 @@ export class ReplicaMachine implements RoleContext {
         if (input.msg.type === 'reject') this.onReject(input.msg);
         else this.primary.fromBackup(input.msg);
         return;
-      case 'fromPrimary': return this.onFromPrimary(input.link, input.peer, input.msg);
+      case 'fromPrimary': return this.onFromPrimary(input.link, input.peer, input.msg, input.text);
+      case 'logged': return this.onLogged(input.index, input.viewnum);
+      case 'stateLogged':
+        this.logged.index = input.index; // the log restarted at this snapshot
+        return this.backup.onStateLogged(input.viewnum);
       case 'view': return this.onViewFromService(input.view, input.holders);
       case 'backupLinkUp': case 'backupLinkDown':
         if (this._role === 'primary') this.primary.setLink(input.kind === 'backupLinkUp');
         return;
       case 'vsLinkUp': return this.pings.linkUp();
       case 'vsLinkDown': return this.pings.linkDown();
-      case 'shutdown': if (this.shutdown === null) this.shutdown = []; return;
+      case 'shutdown': return this.shutdown.begin();
       case 'leave': return this.pings.leave();
-      case 'releaseHeld': return this.releaseForShutdown();
+      case 'releaseHeld':
+        // Still primary: no successor (no backup) or no answer; refuse, never execute. Clients go to the new primary.
+        for (const h of this.shutdown.release()) this.refuse(h.conn, h.req);
+        return;
       case 'peerClosed': return this.holds.drop(input.link);
       case 'watch':
         if (this._role === 'primary') this.primary.registerWatch(input.conn, input.msg);
@@ -271,11 +266,40 @@ export class ReplicaMachine implements RoleContext {
 
   private onViewFromService(view: View, holders: ViewHolders): void {
     this.pings.answered();
-    if (view.viewnum > this._view.viewnum) {
-      this.adoptView(view, holders);
-      if (this._role !== 'primary' || !view.backup) this.pingNum = view.viewnum;
+    if (view.viewnum <= this._view.viewnum) {
+      if (this.holds.size !== 0) this.releaseHeld();
+      return;
     }
+    if (!this.durable) return this.enter(view, holders);
+    // Views are a fence: entered only once on disk, so a replica restarted from its data never
+    // goes back to a view it had left. Until then, as if it had not arrived (frames held, pings old).
+    if (this.logged.fence(view, holders)) this.out.push({ kind: 'persistView', view, holders });
+  }
+
+  private enter(view: View, holders: ViewHolders): void {
+    this.adoptView(view, holders);
+    if (this._role !== 'primary' || !view.backup) this.pingNum = view.viewnum;
     if (this.holds.size !== 0) this.releaseHeld();
+  }
+
+  /** Durable: the log advanced; a fenced view now on disk is entered; replies and fwdacks catch up. */
+  private onLogged(index: number, viewnum: number): void {
+    const f = this.logged.logged(index, viewnum);
+    if (f !== null) this.enter(f.view, f.holders);
+    if (this._role === 'primary') this.primary.commit();
+    else if (this._role === 'backup') this.backup.onLogged();
+  }
+
+  /** Restarted from a data dir: `store` holds the recovered state, on disk up to `index`; `view` is the last adopted. */
+  resume(view: View, holders: ViewHolders, index: number): void {
+    this._view = view;
+    this._holders = holders;
+    this._role = this.roleIn(view, holders);
+    this.logged.logged(index, view.viewnum);
+    if (this._role === 'backup') this.backup.resume(view.viewnum);
+    if (this._role === 'primary') this.primary.enterView(false);
+    // A primary with a backup acknowledges its view only after the backup has the state again.
+    this.pingNum = this._role === 'primary' && view.backup !== null ? view.viewnum - 1 : view.viewnum;
   }
 
   private roleIn(view: View, holders: ViewHolders): Role {
@@ -313,7 +337,7 @@ export class ReplicaMachine implements RoleContext {
   // ───────────────────────────── peers ─────────────────────────────
 
   /** A frame on a /peer link: held while its view is unannounced (peer-hold.ts), else stepped. */
-  private onFromPrimary(link: PeerLinkId, peer: PeerIdentity, msg: FromPrimaryMsg): void {
+  private onFromPrimary(link: PeerLinkId, peer: PeerIdentity, msg: FromPrimaryMsg, text?: string): void {
     if (this.holds.isHeld(link)) {
       if (!this.holds.push(link, { peer, msg })) this.dropHeld(link, 'too many frames held for an unannounced view');
       return;
@@ -327,7 +351,7 @@ export class ReplicaMachine implements RoleContext {
       this.out.push({ kind: 'readPeer', link, on: false });
       return;
     }
-    this.dispatchFromPrimary(link, peer, msg);
+    this.dispatchFromPrimary(link, peer, msg, text);
   }
 
   private dropHeld(link: PeerLinkId, why: string): void {
@@ -337,8 +361,8 @@ export class ReplicaMachine implements RoleContext {
     this.out.push({ kind: 'closePeer', link, code: CloseCodes.TryAgainLater, reason: 'view not announced' });
   }
 
-  private dispatchFromPrimary(link: PeerLinkId, peer: PeerIdentity, msg: FromPrimaryMsg): void {
-    if (this._role === 'backup') return this.backup.fromPrimary(link, peer, msg);
+  private dispatchFromPrimary(link: PeerLinkId, peer: PeerIdentity, msg: FromPrimaryMsg, text?: string): void {
+    if (this._role === 'backup') return this.backup.fromPrimary(link, peer, msg, text);
     const why = this._role === 'primary' ? `${this.me} is the primary of view ${this._view.viewnum}` : `${this.me} is not a backup in view ${this._view.viewnum}`;
     this.backup.reject(link, msg, why);
   }
@@ -357,22 +381,6 @@ export class ReplicaMachine implements RoleContext {
     this.newerView = m.view;
     this._role = 'idle';
     this.primary.stepDown(m.view);
-  }
-
-  // ───────────────────────────── graceful shutdown ─────────────────────────────
-
-  private holdForShutdown(input: Extract<ReplicaInput, { kind: 'clientOp' }>): void {
-    const held = this.shutdown as Extract<ReplicaInput, { kind: 'clientOp' }>[];
-    if (held.length < RESUME_PENDING && !this.shutdownReleased) held.push(input);
-    else this.refuse(input.conn, input.req);
-  }
-
-  /** Still primary: no successor (no backup) or no answer; refuse, never execute. Clients go to the new primary. */
-  private releaseForShutdown(): void {
-    const held = this.shutdown ?? [];
-    this.shutdown = [];
-    this.shutdownReleased = true;
-    for (const input of held) this.refuse(input.conn, input.req);
   }
 
   // ───────────────────────────── shared ─────────────────────────────

@@ -44,6 +44,8 @@ import { BackupLink } from './backup-link';
 import { replicaHttp } from './http-routes';
 import { fwdFrameText } from './forward-frames';
 import type { Auth } from '../auth/load';
+import { Durability } from './durability';
+import type { FwdMsg } from '../../common/messages';
 
 export type StartReplicaOptions = ReplicaOptions & {
   /** How many writes the replica keeps for watch replays. @default 10000 events, 16 MiB */
@@ -74,7 +76,8 @@ const TICK = 'tick';
 type ShellInput = ReplicaInput | typeof TICK;
 
 export class ReplicaShell {
-  readonly incarnation = nanoid();
+  /** A fresh nanoid per start; with --data-dir, the one kept with the data (SPEC §9). */
+  incarnation = nanoid();
   id = '';
   port = 0;
   machine!: ReplicaMachine;
@@ -85,6 +88,11 @@ export class ReplicaShell {
   private peers!: PeerEndpoint;
   private vs: ViewServiceLink | null = null;
   private backup!: BackupLink;
+  /** --data-dir: the lock, the log, recovery (durability.ts); null: memory only. */
+  private disk: Durability | null = null;
+  /** The last fwd logged (persistOps) and its text: the same msg forwarded this turn is not encoded twice. */
+  private loggedFwd: FwdMsg | null = null;
+  private loggedFwdText = '';
   private tickTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private pumpScheduled = false;
@@ -127,6 +135,8 @@ export class ReplicaShell {
     const run = (input: ReplicaInput): void => this.run(input);
     const failed = (err: unknown): void => this.log.error({ err }, 'replica handler failed');
     const common = { limits: o.limits, metrics: this.metrics, warnings: () => this.warnings, run, failed };
+    // Recovery comes before listening: nothing is served before the state is back (SPEC §9).
+    if (o.dataDir !== null) await this.openDisk(o.dataDir);
     this.clients = new ClientEndpoint({ ...common, clientToken: o.clientToken, auth: o.auth ?? null });
     this.peers = new PeerEndpoint({ ...common, clusterToken: o.clusterToken, log: () => this.log });
     this.server = await startWsServer({
@@ -148,7 +158,9 @@ export class ReplicaShell {
     this.id = o.url ?? `${o.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}`;
     this.log = childLogger(this.log, { id: this.id });
     this.warnings = new RateLimitedLog(this.log);
-    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs });
+    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null });
+    this.disk?.restore(this.machine);
+    this.disk?.start(run);
     this.backup = new BackupLink({
       ...common, me: () => ({ id: this.id, incarnation: this.incarnation }), log: () => this.log,
       pingIntervalMs: o.pingIntervalMs, clusterToken: o.clusterToken,
@@ -173,7 +185,21 @@ export class ReplicaShell {
     this.vs?.close(code, 'shutting down');
     this.backup?.close(code, 'shutting down');
     await this.server?.close(code, 'shutting down');
+    await this.disk?.close();
     this.log.info({}, `replica ${this.id} stopped`);
+  }
+
+  private async openDisk(dir: string): Promise<void> {
+    const o = this.o;
+    this.disk = await Durability.open({
+      dir, fsync: o.fsync, resetData: o.resetData, id: o.url ?? `ws://127.0.0.1:${o.port}`, limits: o.limits, log: this.log,
+      fatal: (err) => {
+        // A failed write or fsync is never retried ("fsyncgate"): stop rather than acknowledge what may be lost.
+        this.log.error({ err, dir }, 'the data dir failed; stopping');
+        process.exit(1);
+      },
+    });
+    this.incarnation = this.disk.incarnation;
   }
 
   /**
@@ -286,7 +312,7 @@ export class ReplicaShell {
       case 'reply': return this.clients.reply(e.conn, e.msg);
       case 'push': return this.clients.push(e.conn, e.msg);
       case 'toBackup': {
-        const text = e.msg.type === 'fwd' ? fwdFrameText(e.msg, e.raws) : encode(e.msg);
+        const text = e.msg.type !== 'fwd' ? encode(e.msg) : e.msg === this.loggedFwd ? this.loggedFwdText : fwdFrameText(e.msg, e.raws);
         if (e.msg.type === 'xfer-begin') this.metrics.transferStarted(e.msg.view.viewnum, this.machine.store.size);
         else if (e.msg.type === 'xfer-data') this.metrics.transferChunk(Buffer.byteLength(text), e.msg.data.length);
         this.backup.send(text); // false while down: the machine resends on link-up
@@ -299,6 +325,14 @@ export class ReplicaShell {
         return this.backup.restart();
       case 'readPeer': return this.peers.read(e.link, e.on);
       case 'closePeer': return this.peers.close(e.link, e.code, e.reason);
+      case 'persistOps': {
+        const text = e.text ?? (e.raws !== undefined ? fwdFrameText(e.msg, e.raws) : encode(e.msg));
+        this.loggedFwd = e.msg;
+        this.loggedFwdText = text;
+        return this.disk?.persistOps(e.msg.index, e.msg.ops.length, text);
+      }
+      case 'persistView': return this.disk?.persistView(e.view, e.holders);
+      case 'persistState': return this.disk?.persistState(e.viewnum, this.machine.store);
     }
   }
 

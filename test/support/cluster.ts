@@ -43,6 +43,8 @@ export interface ReplicaOptions {
   proxied?: string;
   /** The view service URL the replica dials, e.g. a proxy's. @default the cluster's */
   view?: string;
+  /** Added to this replica's environment (e.g. its UNDERSTUDY_DATA_DIR). */
+  env?: Record<string, string>;
 }
 
 export interface ClusterReplica extends ReplicaProc {
@@ -97,7 +99,7 @@ export async function startCluster(n: number, o: ClusterOptions = {}): Promise<C
         port ??= await freePort();
         proxy = await c.proxy(`ws://127.0.0.1:${port}`, ro.proxied);
       }
-      const r = await spawnReplica({ view: ro.view ?? c.vs.url, port, url: proxy?.url ?? ro.url, pingInterval: pingMs, env: o.env });
+      const r = await spawnReplica({ view: ro.view ?? c.vs.url, port, url: proxy?.url ?? ro.url, pingInterval: pingMs, env: { ...o.env, ...ro.env } });
       register(() => r.kill('SIGKILL'));
       const replica = Object.assign(r, { proxy });
       c.replicas.push(replica);

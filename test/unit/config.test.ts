@@ -137,11 +137,22 @@ describe('common/config', () => {
         maxConnections: 10000,
         limits: DEFAULT_LIMITS,
         keepaliveMs: 15000,
+        dataDir: null,
+        fsync: 'always',
+        resetData: false,
       });
     });
 
     it('returns a frozen object', () => {
       expect(Object.isFrozen(normalizeReplicaOptions({}, {}))).to.equal(true);
+    });
+
+    it('takes --data-dir over UNDERSTUDY_DATA_DIR and --fsync over UNDERSTUDY_FSYNC; --fsync is always, everysec or no (SPEC §9)', () => {
+      const o = normalizeReplicaOptions({ 'data-dir': 'd1', fsync: 'everysec', 'reset-data': true }, { UNDERSTUDY_DATA_DIR: 'd2', UNDERSTUDY_FSYNC: 'no' });
+      expect([o.dataDir, o.fsync, o.resetData]).to.deep.equal(['d1', 'everysec', true]);
+      const e = normalizeReplicaOptions({}, { UNDERSTUDY_DATA_DIR: 'd2', UNDERSTUDY_FSYNC: 'no' });
+      expect([e.dataDir, e.fsync, e.resetData]).to.deep.equal(['d2', 'no', false]);
+      expect(() => normalizeReplicaOptions({ fsync: 'sometimes' }, {})).to.throw('--fsync must be always, everysec or no (got "sometimes")');
     });
 
     it('takes --keepalive-interval over UNDERSTUDY_KEEPALIVE_INTERVAL; 0 turns keepalive off', () => {
