@@ -137,15 +137,35 @@ export async function waitForView(vs: { http: string }, pred: (v: ViewStatus) =>
   }
 }
 
-/** A port that was free a moment ago (bind 0, read, close): for processes that must restart on the same port. */
+/**
+ * A free port for a process that must restart on the same port, chosen below the kernel's
+ * ephemeral range (32768–60999 on Linux). A port from that range (bind 0) can be taken between
+ * our check and the child's bind, or between a kill and a restart, by any outgoing connection
+ * (an etcd member dialling its peers did exactly that in CI: EADDRINUSE on restart); ports
+ * below it are only ever taken by an explicit bind.
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = FIXED_LOW + Math.floor(Math.random() * (FIXED_HIGH - FIXED_LOW));
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${FIXED_LOW}..${FIXED_HIGH} after 100 tries`);
+}
+
+const FIXED_LOW = 20_000;
+const FIXED_HIGH = 32_000;
+/** Never hand the same port to two callers of this process (a stopped child's port stays its own). */
+const handedOut = new Set<number>();
+
+async function bindable(port: number): Promise<boolean> {
   const net = await import('node:net');
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as import('node:net').AddressInfo;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
