@@ -11,6 +11,8 @@ import { DEFAULT_LIMITS, Limits } from '../common/limits';
 import { DEFAULTS } from '../common/config';
 import { UnderstudyError } from '../common/errors';
 import { checkMs } from './core/op-checks';
+import { isTtlMs } from './core/lease-options';
+import { MAX_TTL_MS, DEFAULT_SESSION_TTL_MS } from '../common/protocol/lease-checks';
 import type { WebSocketCtor } from './connection';
 
 export interface ConnectOptions {
@@ -46,6 +48,12 @@ export interface ConnectOptions {
    * @default min(1000, timeoutMs / 3)
    */
   attemptTimeoutMs?: number;
+  /**
+   * SPEC §10: this client's ephemeral keys are deleted once it has had no link to the primary
+   * for this long (sent with each ephemeral put; an integer, at most 30 days).
+   * @default 10000
+   */
+  sessionTtlMs?: number;
 }
 
 /** Per-call options. */
@@ -66,6 +74,10 @@ export type TokenFn = () => string | Promise<string>;
 export interface WriteOptions {
   /** Write only if the key's revision is this (0: the key must not exist); else CONFLICT with err.revision. */
   ifRevision?: number;
+  /** put only: the store deletes the key this many ms after the put (1..30 days); a put without it clears an earlier ttl. */
+  ttlMs?: number;
+  /** put only: the key belongs to this client's session and is deleted when the session ends (sessionTtlMs without a link). */
+  ephemeral?: boolean;
 }
 
 /** ConnectOptions with every default filled in. */
@@ -82,6 +94,7 @@ export interface ResolvedOptions {
   readonly backoff: BackoffPolicy;
   readonly clientId: string;
   readonly attemptTimeoutMs: number;
+  readonly sessionTtlMs: number;
   readonly limits: Limits;
 }
 
@@ -115,6 +128,9 @@ export function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | und
   }
   const clientId = o.clientId ?? newId();
   if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 512) throw bad('clientId must be a non-empty string of at most 512 characters');
+  if (clientId.startsWith('#')) throw bad('clientId must not start with "#" (reserved for the store\'s own operations)');
+  const sessionTtlMs = o.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+  if (!isTtlMs(sessionTtlMs)) throw bad(`sessionTtlMs must be an integer from 1 to ${MAX_TTL_MS} milliseconds (got ${String(o.sessionTtlMs)})`);
   if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') throw bad('token must be a string or a function returning one');
   const logger = o.logger ?? CONNECT_DEFAULTS.logger;
   if (typeof logger !== 'object' || logger === null || LOGGER_METHODS.some((m) => typeof logger[m] !== 'function')) {
@@ -131,6 +147,7 @@ export function resolveOptions(o: ConnectOptions, WebSocket: WebSocketCtor | und
     backoff: resolveBackoff(o.backoff),
     clientId,
     attemptTimeoutMs,
+    sessionTtlMs,
     limits: CONNECT_DEFAULTS.limits,
   });
 }

@@ -26,7 +26,7 @@ import { Requests, RequestEffect, type KeyEntry, type ListPage, type ReqExtra, t
 import { Watches, WatchEffect, WatchEvent } from './core/watches';
 import { Deadlines } from './core/deadlines';
 import { retryAfterNotPrimary, retryDelay } from './core/retry';
-import { checkMs, validateOp, checkWriteOptions } from './core/op-checks';
+import { checkMs, validateOp, checkWriteOptions, checkLeaseOptions, leaseFields } from './core/op-checks';
 import { ViewServiceUrls } from '../common/view-urls';
 import { Connection, ConnectionStatus } from './connection';
 import { DueTimer, clock } from './due-timer';
@@ -188,7 +188,7 @@ export class Session {
    */
   run(op: OpName, key: string, value: string | undefined, opts: OpOptions & WriteOptions = NO_OPTIONS, extra?: ReqExtra): Promise<Resolved> {
     try {
-      const invalid = validateOp(op, key, value, this.o.limits, this.o.clientId) ?? checkWriteOptions(op, opts);
+      const invalid = validateOp(op, key, value, this.o.limits, this.o.clientId) ?? checkWriteOptions(op, opts) ?? checkLeaseOptions(op, opts);
       if (invalid) return Promise.reject(invalid);
       const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs;
       const badTimeout = checkMs('timeoutMs', timeoutMs);
@@ -197,7 +197,8 @@ export class Session {
       if (signal?.aborted) {
         return Promise.reject(new UnderstudyError('ABORTED', `${op} was aborted before it was sent; nothing was sent`, { cause: signal.reason }));
       }
-      const seq = this.requests.issue(op, key, value, opts.ifRevision === undefined ? extra : { ifRevision: opts.ifRevision });
+      const plain = opts.ifRevision === undefined && opts.ttlMs === undefined && opts.ephemeral !== true; // (SPEC §10 fields otherwise)
+      const seq = this.requests.issue(op, key, value, plain ? extra : leaseFields(opts, this.o.sessionTtlMs));
       if (seq instanceof UnderstudyError) return Promise.reject(seq);
       const w: Waiting = { seq, resolve: unsettled, reject: unsettled, resolvesVoid: op === 'put', timeoutMs, signal, onAbort: null };
       captured = w;
@@ -307,6 +308,7 @@ export class Session {
         else w.reject(e.error);
         return;
       }
+      case 'hello': return void this.primaryConnection.send(encode({ type: 'hello', client: this.o.clientId })); // SPEC §10
       case 'view':
         this.log.info({ view: e.view }, `view ${e.view.viewnum}: primary ${e.view.primary ?? 'none'}, backup ${e.view.backup ?? 'none'}`);
         this.sink.emit('view', e.view);
@@ -394,6 +396,4 @@ export class Session {
   }
 }
 
-function stateOf(status: ConnectionStatus): StoreState {
-  return status === 'open' ? 'connected' : status;
-}
+const stateOf = (status: ConnectionStatus): StoreState => (status === 'open' ? 'connected' : status);

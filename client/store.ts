@@ -155,6 +155,10 @@ export class Store extends Emitter<StoreEvents> {
   /**
    * Set `key` to `value`. Resolves once replicated. With `ifRevision`, only if the key's
    * revision is that (0: it must not exist); otherwise rejects CONFLICT with `err.revision`.
+   * With `ttlMs` (1..30 days) the store deletes the key that long after (watchers get null); a
+   * put without it clears an earlier ttl. With `ephemeral: true` the key belongs to this
+   * client's session: deleted once the client has had no link to the primary for
+   * `sessionTtlMs` (a later plain put makes it plain again). SPEC §10.
    */
   put(key: string, value: string, opts?: OpOptions & WriteOptions): Promise<void> {
     return this.session.run('put', key, value, opts) as Promise<void>;

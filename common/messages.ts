@@ -134,6 +134,12 @@ export interface ReqMsg {
   checks?: [string, number][];
   /** atomic only: the writes, in order, all under one revision; at most 1000 with the checks. */
   ops?: AtomicOpWire[];
+  /** put only (SPEC §10): the store deletes the key this long after the put, 1..MAX_TTL_MS; a put without it clears an earlier one. */
+  ttlMs?: number;
+  /** put only: the key belongs to the session of `client` and is deleted when that session ends (server/replica/sessions.ts). */
+  ephemeral?: true;
+  /** with ephemeral: the session ends after this long without a link to the primary. @default 10000 */
+  sessionTtlMs?: number;
 }
 
 /** One entry of a list page on the wire: `[key, rev]` (keysOnly) or `[key, rev, value]`. */
@@ -176,6 +182,8 @@ export type ResMsg = ResOk | ResErr;
 export interface HelloMsg {
   type: 'hello';
   token?: string;
+  /** SPEC §10: this link belongs to the session of this client id (it keeps the client's ephemeral keys alive). */
+  client?: string;
 }
 
 /**
@@ -281,7 +289,15 @@ export interface XferDataMsg {
    * oldest first, consecutive revisions ending at the transfer's revision. Absent when empty.
    */
   events?: HistoryEntry[];
+  /** SPEC §10: the keys' ttls and owners, in the last chunks (LeaseEntry). Absent when none. */
+  leases?: LeaseEntry[];
 }
+
+/**
+ * A key's lease in a transfer (server/replica/leases.ts): `[key, ttl left in ms | null]`, or
+ * `[key, ttl left | null, owner client id, sessionTtlMs]` for an ephemeral key.
+ */
+export type LeaseEntry = [string, number | null] | [string, number | null, string, number];
 
 /** One write of the history on the wire: [rev, key, value] (value null: deleted). */
 export type HistoryEntry = [number, string, string | null];

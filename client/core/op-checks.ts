@@ -8,6 +8,8 @@ import { UnderstudyError } from '../../common/errors';
 import { Limits, utf8Length, formatBytes } from '../../common/limits';
 import { encode } from '../../common/protocol';
 
+export { checkLeaseOptions, leaseFields } from './lease-options';
+
 /** A duration option must be a positive, finite number of milliseconds. */
 export function checkMs(name: string, ms: unknown): UnderstudyError | null {
   if (typeof ms === 'number' && ms > 0 && Number.isFinite(ms)) return null;

@@ -34,6 +34,8 @@ export type RequestEffect =
   | { kind: 'reject'; seq: number; error: UnderstudyError }
   /** A newer view was adopted: publish it (store.view, the 'view' event). */
   | { kind: 'view'; view: View }
+  /** SPEC §10: send `hello {client}` on the open primary link: it is this client's session's link (it owns ephemeral keys). */
+  | { kind: 'hello' }
   /**
    * The view's primary changed: close the old link and connect to `primary` at once
    * (null: no primary, wait). Pending ops are sent when the new link opens (STYLE §9).
@@ -71,7 +73,7 @@ export interface ListPage {
 export type CommitResult = { ok: true; revision: number } | { ok: false; key: string; revision: number };
 
 /** The req fields of SPEC §10 beside op, key and value. */
-export type ReqExtra = Pick<ReqMsg, 'ifRevision' | 'limit' | 'after' | 'keysOnly' | 'checks' | 'ops'>;
+export type ReqExtra = Pick<ReqMsg, 'ifRevision' | 'limit' | 'after' | 'keysOnly' | 'checks' | 'ops' | 'ttlMs' | 'ephemeral' | 'sessionTtlMs'>;
 
 /** getEntry's and list's results, from their reply. */
 function shaped(e: Entry, res: ResOk): KeyEntry | ListPage | CommitResult {
@@ -108,6 +110,8 @@ export class Requests {
   /** Set by `unauthorized()`: new ops fail at once until the primary changes. */
   private refusal: UnderstudyError | null = null;
   private effects: RequestEffect[] = [];
+  /** An ephemeral put was issued: every primary link from then on says whose session it is (SPEC §10). */
+  private ephemeral = false;
 
   constructor(readonly clientId: string, view: View = VIEW0) {
     this.currentView = view;
@@ -158,6 +162,10 @@ export class Requests {
   issue(op: OpName, key: string, value?: string, extra?: ReqExtra): number | UnderstudyError {
     if (this.closed) return closedError();
     if (this.refusal) return this.refusal;
+    if (extra?.ephemeral === true && !this.ephemeral) {
+      this.ephemeral = true;
+      if (this.open) this.effects.push({ kind: 'hello' });
+    }
     const seq = this.nextSeq++;
     const e: Entry = { seq, op, key, value: op === 'put' || op === 'append' ? value : undefined, extra, notPrimary: 0 };
     this.pending.set(seq, e);
@@ -190,6 +198,7 @@ export class Requests {
   linkOpened(): void {
     if (this.closed || this.currentView.primary === null) return;
     this.open = true;
+    if (this.ephemeral) this.effects.push({ kind: 'hello' });
     for (const e of this.pending.values()) this.send(e);
   }
 

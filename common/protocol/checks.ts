@@ -4,6 +4,7 @@
  */
 import type { ReqMsg, OpName, WatchMsg, AtomicOpWire } from '../messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../limits';
+import { leaseFault } from './lease-checks';
 
 export class ProtocolError {
   readonly isProtocolError = true;
@@ -44,10 +45,14 @@ export function keyTooLarge(key: string, limits: Limits): number | null {
   return n > limits.maxKeyBytes ? n : null;
 }
 
-/** Validate a req object (also used for each op inside a fwd). */
-export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | ProtocolError {
+/**
+ * Validate a req object (also used for each op inside a fwd: `internal`, where the store's own
+ * operations may use the client ids that start with "#", reserved to them; server/replica/expiry.ts).
+ */
+export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS, internal = false): ReqMsg | ProtocolError {
   const seq = isNat(m.seq) ? m.seq : undefined;
   if (!isId(m.client)) return bad('req.client must be a non-empty string of at most 512 characters', seq);
+  if (!internal && m.client.charCodeAt(0) === 0x23) return bad('req.client must not start with "#" (reserved for the store\'s own operations)', seq);
   if (seq === undefined) return bad('req.seq must be a non-negative integer');
   if (!isNat(m.ack)) return bad('req.ack must be a non-negative integer', seq);
   if (!isStr(m.op) || !OPS.has(m.op)) return bad('req.op must be one of get, put, append, delete, getEntry, list, atomic', seq);
@@ -76,6 +81,8 @@ export function checkReq(m: Obj, limits: Limits = DEFAULT_LIMITS): ReqMsg | Prot
   const r: ReqMsg = { type: 'req', client: m.client, seq, ack: m.ack, op, key: m.key };
   if (op === 'put' || op === 'append') r.value = m.value as string;
   if (m.ifRevision !== undefined) r.ifRevision = m.ifRevision as number;
+  const lease = m.ttlMs === undefined && m.ephemeral === undefined && m.sessionTtlMs === undefined ? null : leaseFault(m, r);
+  if (lease !== null) return bad(lease, seq);
   return op === 'list' ? checkList(m, r, limits) : op === 'atomic' ? checkAtomic(m, r, limits) : r;
 }
 

@@ -11,6 +11,7 @@ import type { ReplyErrorCode } from '../errors';
 import { DEFAULT_LIMITS, Limits, formatBytes } from '../limits';
 import { type DecodeOptions, FIXED_MAX_CHARS, decodeFixed, fewBrackets } from './fast';
 import { ProtocolError, isObj, isNat, isStr, isId, bad, checkReq, checkWatch, keyTooLarge, type Obj } from './checks';
+import { validLeases } from './lease-checks';
 
 export { ProtocolError, isProtocolError, isNat, checkReq, patternKey, MAX_ATOMIC_OPS, MAX_LIST_LIMIT } from './checks';
 
@@ -227,7 +228,8 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       }
       return bad('res must be {ok:true,value} or {ok:false,code,message}');
     case 'hello':
-      return { type: 'hello', ...(isStr(m.token) ? { token: m.token } : {}) };
+      if (m.client !== undefined && !isId(m.client)) return bad('hello.client must be a non-empty string of at most 512 characters (the client id)');
+      return { type: 'hello', ...(isStr(m.token) ? { token: m.token } : {}), ...(m.client !== undefined ? { client: m.client as string } : {}) };
     case 'auth':
       if (!isStr(m.token)) return bad('auth.token must be a string (a JWT)');
       return { type: 'auth', token: m.token };
@@ -262,9 +264,10 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
         if (n !== null) return new ProtocolError('TOO_LARGE', `xfer-data key is ${formatBytes(n)}; the limit is maxKeyBytes = ${formatBytes(limits.maxKeyBytes)}`);
       }
       if (m.events !== undefined && !validHistory(m.events)) return bad('xfer-data.events must be [rev, key, value|null] triples');
+      if (m.leases !== undefined && !validLeases(m.leases)) return bad('xfer-data.leases must be [key, ms|null] or [key, ms|null, owner, sessionTtlMs] entries');
       return {
         type: 'xfer-data', viewnum: m.viewnum, data: m.data as DataEntry[], dedup: m.dedup,
-        ...(m.events !== undefined ? { events: m.events as HistoryEntry[] } : {}),
+        ...(m.events !== undefined ? { events: m.events as HistoryEntry[] } : {}), ...(m.leases !== undefined ? { leases: m.leases } : {}),
       };
     }
     case 'xfer-end':
@@ -275,7 +278,7 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       const ops: ReqMsg[] = [];
       for (const o of m.ops) {
         if (!isObj(o)) return bad('fwd.ops must be req objects');
-        const r = checkReq(o, limits);
+        const r = checkReq(o, limits, true);
         if (r instanceof ProtocolError) return bad(`fwd op: ${r.message}`);
         ops.push(r);
       }

@@ -6,3 +6,4 @@
 export { ProtocolError, isProtocolError, isNat, validView, checkReq, patternKey, MAX_DEPTH, nestingTooDeep, decode } from './decode';
 export { encode } from './encode';
 export { type DecodeOptions, TRUSTED } from './fast';
+export { MAX_TTL_MS, DEFAULT_SESSION_TTL_MS } from './lease-checks';

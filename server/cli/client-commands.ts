@@ -10,13 +10,14 @@ import type { Store } from '../../client/store';
 import { commandHelp } from './help';
 import { viewRefusal, refusedLine } from './startup';
 import { status } from './status';
+import { MAX_TTL_MS } from '../../common/protocol';
 
 export const CLIENT_COMMANDS = ['get', 'put', 'append', 'del', 'delete', 'status', 'watch', 'list', 'atomic'];
 
 const ARITY: Record<string, number> = { get: 1, put: 2, append: 2, del: 1, delete: 1, status: 0, watch: 1, list: 1, atomic: 0 };
 
 /** The SPEC §10 flags of put, del and list, checked (a usage error throws ConfigError). */
-interface AppFlags { ifRevision?: number; limit?: number; after?: string; keysOnly: boolean }
+interface AppFlags { ifRevision?: number; ttlMs?: number; limit?: number; after?: string; keysOnly: boolean }
 
 function appFlags(cmd: string, flags: Record<string, string | boolean>): AppFlags {
   const nat = (name: string, min: number, max: number): number | undefined => {
@@ -28,10 +29,12 @@ function appFlags(cmd: string, flags: Record<string, string | boolean>): AppFlag
   };
   const ifRevision = nat('if-revision', 0, Number.MAX_SAFE_INTEGER);
   if (ifRevision !== undefined && cmd !== 'put' && cmd !== 'del' && cmd !== 'delete') throw new ConfigError('--if-revision is only for put and del');
+  const ttlMs = nat('ttl', 1, MAX_TTL_MS); // SPEC §10: at most 30 days
+  if (ttlMs !== undefined && cmd !== 'put') throw new ConfigError('--ttl is only for put');
   const limit = nat('limit', 1, 10_000);
   const after = flags.after === undefined ? undefined : String(flags.after);
   if ((limit !== undefined || after !== undefined || flags['keys-only'] === true) && cmd !== 'list') throw new ConfigError('--limit, --after and --keys-only are only for list');
-  return { ifRevision, limit, after, keysOnly: flags['keys-only'] === true };
+  return { ifRevision, ttlMs, limit, after, keysOnly: flags['keys-only'] === true };
 }
 
 function fail(message: string, code = 1): number {
@@ -40,14 +43,14 @@ function fail(message: string, code = 1): number {
 }
 
 export async function runClientCommand(cmd: string, argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid', 'if-revision', 'limit', 'after'], ['help', 'json', 'keys-only']);
+  const { flags, positionals } = parseArgs(argv, ['view', 'timeout', 'client-token', 'from', 'pid', 'if-revision', 'ttl', 'limit', 'after'], ['help', 'json', 'keys-only']);
   if (flags.help) {
     process.stdout.write(commandHelp(cmd) ?? '');
     return 0;
   }
   if (positionals.length !== ARITY[cmd]) {
     const want = {
-      get: 'KEY', put: 'KEY VALUE [--if-revision N]', append: 'KEY VALUE', del: 'KEY [--if-revision N]', delete: 'KEY [--if-revision N]', status: '',
+      get: 'KEY', put: 'KEY VALUE [--if-revision N] [--ttl MS]', append: 'KEY VALUE', del: 'KEY [--if-revision N]', delete: 'KEY [--if-revision N]', status: '',
       watch: 'KEY|PREFIX* [--from REVISION]', list: 'PREFIX [--limit N] [--after KEY] [--keys-only]', atomic: '< COMMIT.json',
     }[cmd];
     return fail(`usage: understudy ${cmd} ${want}`.trimEnd(), 2);
@@ -109,7 +112,7 @@ async function operate(store: Store, cmd: string, [key, value]: string[], json: 
       return;
     }
     case 'put':
-      await store.put(key, value, cond);
+      await store.put(key, value, app.ttlMs === undefined ? cond : { ...cond, ttlMs: app.ttlMs });
       process.stdout.write(json ? 'null\n' : 'OK\n');
       return;
     case 'append':

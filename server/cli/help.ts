@@ -13,7 +13,7 @@ Usage:
   understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
   understudy dev     [--replicas 3] [--port 7000] [--data-dir .understudy]
   understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
-  understudy list PREFIX [--limit N --after KEY --keys-only]; put/del --if-revision N; atomic < COMMIT.json
+  understudy list PREFIX [--limit N --after KEY --keys-only]; put/del --if-revision N; put --ttl MS; atomic < COMMIT.json
   understudy status  [--view URL] [--pid primary|backup]
   understudy watch KEY|PREFIX*  [--from REVISION] [--view URL]   one JSON line per change, until Ctrl-C
   understudy help COMMAND        more about one command
@@ -94,10 +94,12 @@ Options: --ping-interval, --dead-pings, --log-level.
 Prints the value of KEY; a missing key prints nothing on stdout and (nil) on stderr (exit 0;
 --json prints null).
 ${CLIENT_OPTIONS}`,
-  put: `understudy put KEY VALUE [--if-revision N] [--view URL]
+  put: `understudy put KEY VALUE [--if-revision N] [--ttl MS] [--view URL]
 
 Stores VALUE under KEY and prints OK. --if-revision N: only if KEY's revision is N (0: KEY must
 not exist); otherwise exit 1 with "CONFLICT: … is at revision R" and nothing written.
+--ttl MS: the store deletes KEY MS milliseconds later (1 to 2592000000, 30 days); a put
+without --ttl clears an earlier one.
 ${CLIENT_OPTIONS}`,
   append: `understudy append KEY VALUE [--view URL]
 

@@ -97,7 +97,7 @@ export class BackupRole {
     const v = this.ctx.view.viewnum;
     if (!s || s.peer.incarnation !== peer.incarnation) return this.reject(link, m, `${m.type} without xfer-begin`);
     if (m.type === 'xfer-data') {
-      s.store.receive(m.events ? { data: m.data, dedup: m.dedup, events: m.events } : { data: m.data, dedup: m.dedup });
+      s.store.receive(m.events || m.leases ? m : { data: m.data, dedup: m.dedup });
       this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'chunkack', viewnum: v, n: ++s.chunks } });
       return;
     }

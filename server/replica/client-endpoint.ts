@@ -117,6 +117,7 @@ export class ClientEndpoint {
     if (conn.auth?.held) { conn.auth.held.push([data, isBinary]); return; } // a token is being checked
     const text = frameText(data, isBinary);
     const msg = text === null ? null : decode(text, this.o.limits);
+    if (msg !== null && !isProtocolError(msg) && msg.type === 'hello' && msg.client !== undefined) this.o.run({ kind: 'hello', conn: conn.id, client: msg.client }); // SPEC §10: its session's link
     if (!conn.authed && conn.auth) {
       if (msg !== null && !isProtocolError(msg) && msg.type === 'hello' && msg.token !== undefined) this.present(conn, msg.token, true);
       else socket.refuse('no hello with a token');

@@ -35,6 +35,9 @@ export const MAX_HELD_LINKS = 16;
 export interface HeldFrame { peer: PeerIdentity; msg: FromPrimaryMsg }
 interface Held { viewnum: number; since: number; frames: HeldFrame[] }
 
+/** How long frames for an unannounced view are held before their link is closed. @default max(1 s, 10 × pingInterval) */
+export const holdMs = (pingIntervalMs: number): number => Math.max(1000, 10 * pingIntervalMs);
+
 export class PeerHolds {
   private readonly held = new Map<PeerLinkId, Held>();
 

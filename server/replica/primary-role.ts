@@ -303,7 +303,7 @@ export class PrimaryRole {
       this.sendChunks(x, chunks);
       if (x.cursor.done) {
         this.sendChunks(x, x.cursor.takePulled(this.chunkBytes));
-        this.sendChunks(x, x.cursor.historyChunks(this.chunkBytes));
+        this.sendChunks(x, x.cursor.historyChunks(this.chunkBytes).concat(this.ctx.store.leases.chunks(this.chunkBytes))); // then the leases, as of now (SPEC §10)
         this.ctx.out.push({ kind: 'toBackup', msg: { type: 'xfer-end', viewnum: this.ctx.view.viewnum } });
         this.setXfer({ state: 'sent', index: x.index });
         this.ctx.log('info', `state transfer to ${this.ctx.view.backup} sent`, { index: x.index, chunks: x.sent, pulledAhead: x.cursor.handledCount });
@@ -316,8 +316,7 @@ export class PrimaryRole {
   private sendChunks(x: Streaming, chunks: SnapshotChunk[]): void {
     const viewnum = this.ctx.view.viewnum;
     for (const c of chunks) {
-      const msg: XferDataMsg = { type: 'xfer-data', viewnum, data: c.data, dedup: c.dedup };
-      if (c.events) msg.events = c.events;
+      const msg: XferDataMsg = { type: 'xfer-data', viewnum, ...c }; // data, dedup, and events or leases when present
       this.ctx.out.push({ kind: 'toBackup', msg });
       x.sent++;
     }

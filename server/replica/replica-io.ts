@@ -56,8 +56,12 @@ export type ReplicaInput =
   /** A client registers (or replaces) a watch on its connection. */
   | { kind: 'watch'; conn: ConnId; msg: WatchMsg }
   | { kind: 'unwatch'; conn: ConnId; msg: UnwatchMsg }
-  /** A client connection closed: its watches die with it. */
+  /** A client connection closed: its watches die with it, and its session has one link fewer (SPEC §10). */
   | { kind: 'connClosed'; conn: ConnId }
+  /** SPEC §10: `hello {client}` on a client link: the link belongs to that client's session (sessions.ts). */
+  | { kind: 'hello'; conn: ConnId; client: string }
+  /** SPEC §10: time passes for the expiry rules only (the shell's wake-up at Ready.wakeAt; no ping is due). */
+  | { kind: 'time'; now: number }
   /** Graceful shutdown begins: client requests are held from now on (neither ordered nor refused yet). */
   | { kind: 'shutdown' }
   /** Graceful shutdown: the shell sent (or is sending) `leave`; no more pings from now on. */
@@ -125,6 +129,8 @@ export interface ReplicaReady {
   pauseClients: boolean;
   /** Nothing ordered is unanswered and, as primary, the view is acknowledged (graceful shutdown may leave). */
   drained: boolean;
+  /** SPEC §10: step `{kind: 'time', now}` at this time (ms, the tick's clock; 0: at once), or −1: no need (expiry.ts). */
+  wakeAt: number;
 }
 
 /** What the roles share with the machine that holds them. */

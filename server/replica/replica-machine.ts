@@ -42,10 +42,11 @@ import { WatchRegistry, DEFAULT_MAX_WATCHES_PER_CONN } from './watch-registry';
 import { PrimaryRole } from './primary-role';
 import { BackupRole } from './backup-role';
 import { PingRules } from './ping-rules';
-import { PeerHolds } from './peer-hold';
+import { PeerHolds, holdMs } from './peer-hold';
 import { clientsPaused } from './backpressure';
 import { DurableGate } from './durable-gate';
 import { ShutdownHold } from './shutdown-hold';
+import { Expiry, INTERNAL_CONN } from './expiry';
 import {
   notPrimary, watchNotPrimary,
   type ConnId, type FromPrimaryMsg, type PeerIdentity, type PeerLinkId, type ReplicaEffect, type ReplicaInput,
@@ -79,8 +80,6 @@ export interface ReplicaMachineOptions {
 
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
 const TRANSFER_CHUNK_BYTES = 128 * 1024;
-/** How long frames for an unannounced view are held before their link is closed. @default max(1 s, 10 × pingInterval) */
-export const holdMs = (pingIntervalMs: number): number => Math.max(1000, 10 * pingIntervalMs);
 
 export class ReplicaMachine implements RoleContext {
   readonly me: ReplicaId;
@@ -96,7 +95,7 @@ export class ReplicaMachine implements RoleContext {
   private readonly holds = new PeerHolds();
   private readonly holdMs: number;
   private readonly rd: ReplicaReady = {
-    effects: [], ping: null, backupTarget: null, flush: 'none', pump: false, receivingTransfer: false, pauseClients: false, drained: true,
+    effects: [], ping: null, backupTarget: null, flush: 'none', pump: false, receivingTransfer: false, pauseClients: false, drained: true, wakeAt: -1,
   };
 
   private _view: View = VIEW0;
@@ -107,6 +106,7 @@ export class ReplicaMachine implements RoleContext {
   /** A newer view a backup's reject named (I was deposed): a hint for the clients I refuse, never adopted. */
   private newerView: View | null = null;
   private readonly shutdown = new ShutdownHold(); // graceful shutdown: the requests held meanwhile
+  private readonly expiry = new Expiry(this, (req) => this.primary.order(INTERNAL_CONN, req)); // SPEC §10: ttlMs, ephemeral keys
   /** The time of the last tick (−1: none yet; time-based rules start counting at the first). */
   private now = -1;
 
@@ -162,7 +162,6 @@ export class ReplicaMachine implements RoleContext {
   }
 
   // ───────────────────────────── inputs ─────────────────────────────
-
   step(input: ReplicaInput): void {
     switch (input.kind) {
       case 'clientOp':
@@ -200,7 +199,9 @@ export class ReplicaMachine implements RoleContext {
         else this.refuseWatch(input.conn, input.msg);
         return;
       case 'unwatch': return this.watches.unregister(input.conn, input.msg.id);
-      case 'connClosed': return this.watches.dropConn(input.conn);
+      case 'connClosed': this.expiry.closed(input.conn); return this.watches.dropConn(input.conn);
+      case 'hello': return this.expiry.hello(input.conn, input.client);
+      case 'time': return this.expiry.time(input.now);
     }
   }
 
@@ -208,6 +209,7 @@ export class ReplicaMachine implements RoleContext {
   tick(now: number): void {
     this.now = now;
     this.pings.tick();
+    this.expiry.time(now);
     if (this.holds.size === 0) return;
     for (const { link, viewnum, peer } of this.holds.expire(now, this.holdMs)) {
       this.log('warn', 'xfer-begin for a view the view service has not announced; closing the peer link with 1013', { peer, viewnum, myView: this._view.viewnum });
@@ -229,6 +231,7 @@ export class ReplicaMachine implements RoleContext {
     rd.drained = n === 0 && (!primary || this.pingNum === this._view.viewnum);
     if (n !== 0 || rd.pauseClients) this.applyBackpressure(n, this.pendingBytes());
     if (rd.ping === null) this.nextPing();
+    rd.wakeAt = this.expiry.wakeAt(primary);
     return rd;
   }
 
@@ -263,7 +266,6 @@ export class ReplicaMachine implements RoleContext {
   }
 
   // ───────────────────────────── views ─────────────────────────────
-
   private onViewFromService(view: View, holders: ViewHolders): void {
     this.pings.answered();
     if (view.viewnum <= this._view.viewnum) {
@@ -335,7 +337,6 @@ export class ReplicaMachine implements RoleContext {
   }
 
   // ───────────────────────────── peers ─────────────────────────────
-
   /** A frame on a /peer link: held while its view is unannounced (peer-hold.ts), else stepped. */
   private onFromPrimary(link: PeerLinkId, peer: PeerIdentity, msg: FromPrimaryMsg, text?: string): void {
     if (this.holds.isHeld(link)) {
@@ -384,7 +385,6 @@ export class ReplicaMachine implements RoleContext {
   }
 
   // ───────────────────────────── shared ─────────────────────────────
-
   private refuse(conn: ConnId, req: ReqMsg): void {
     this.out.push({ kind: 'reply', conn, msg: notPrimary(req.seq, this.newerView ?? this._view) });
   }

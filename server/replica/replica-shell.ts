@@ -11,7 +11,7 @@
  *   Link ─▶ backup/peer   backup-link.ts: one link to Ready.backupTarget: open ─▶ backupLinkUp,
  *                down ─▶ backupLinkDown, frames ─▶ fromBackup; toBackup ─▶ send (fwd frames
  *                built from the clients' raw frames, forward-frames.ts)
- *   tick         machine.tick(Date.now()) every pingInterval: the replica's only timer
+ *   tick         machine.tick(Date.now()) every pingInterval: the replica's only timer (and wake-timer.ts: SPEC §10)
  *   flush        Ready.flush: process.nextTick ('soon') or setImmediate ('turn')
  *   pump         Ready.pump: setImmediate (the next chunk of a streaming transfer; client I/O
  *                is served between chunks)
@@ -43,6 +43,7 @@ import { ViewServiceLink } from './view-service-link';
 import { BackupLink } from './backup-link';
 import { replicaHttp } from './http-routes';
 import { fwdFrameText } from './forward-frames';
+import { WakeTimer } from './wake-timer';
 import type { Auth } from '../auth/load';
 import { Durability } from './durability';
 import type { FwdMsg } from '../../common/messages';
@@ -71,9 +72,10 @@ export const DRAIN_MS = 10_000;
 export const HANDOFF_MS = 5_000;
 const FLUSH: ReplicaInput = Object.freeze({ kind: 'flush' });
 const PUMP: ReplicaInput = Object.freeze({ kind: 'pump' });
-/** The shell's own input: time passes (machine.tick). */
+/** The shell's own inputs: time passes (machine.tick), and the wake-up at Ready.wakeAt (a `time` step, no ping). */
 const TICK = 'tick';
-type ShellInput = ReplicaInput | typeof TICK;
+const WAKE = 'wake';
+type ShellInput = ReplicaInput | typeof TICK | typeof WAKE;
 
 export class ReplicaShell {
   /** A fresh nanoid per start; with --data-dir, the one kept with the data (SPEC §9). */
@@ -94,6 +96,7 @@ export class ReplicaShell {
   private loggedFwd: FwdMsg | null = null;
   private loggedFwdText = '';
   private tickTimer: NodeJS.Timeout | null = null;
+  private readonly wakeTimer = new WakeTimer(() => this.run(WAKE));
   private flushScheduled = false;
   private pumpScheduled = false;
   private readonly flushNow = (): void => {
@@ -182,6 +185,7 @@ export class ReplicaShell {
     this.closing = true;
     this.waiter?.();
     if (this.tickTimer) clearInterval(this.tickTimer);
+    this.wakeTimer.cancel();
     this.vs?.close(code, 'shutting down');
     this.backup?.close(code, 'shutting down');
     await this.server?.close(code, 'shutting down');
@@ -295,6 +299,7 @@ export class ReplicaShell {
   private stepOne(input: ShellInput): void {
     const m = this.machine;
     if (input === TICK) m.tick(Date.now());
+    else if (input === WAKE) m.step({ kind: 'time', now: Date.now() });
     else m.step(input);
     const rd = m.ready();
     try {
@@ -359,6 +364,7 @@ export class ReplicaShell {
     }
     this.clients.setPaused(rd.pauseClients);
     this.drained = rd.drained;
+    this.wakeTimer.ask(rd.wakeAt);
   }
 
   /** The dashboard's numbers go with at most one ping a second (replica-stats.ts decides; the counters are read only then). */

@@ -4,7 +4,7 @@
  * accounting that keeps chunks and forwarded frames under the message limit.
  * DETERMINISTIC: imports only from common/ and the store's types.
  */
-import type { DedupEntry, HistoryEntry, DataEntry } from '../../common/messages';
+import type { DedupEntry, HistoryEntry, DataEntry, LeaseEntry } from '../../common/messages';
 import { utf8Length } from '../../common/limits';
 import type { WriteHistory, WriteEvent } from './write-history';
 import type { Slot, ClientTable } from './kv-state';
@@ -24,6 +24,8 @@ export interface SnapshotChunk {
   dedup: DedupEntry[];
   /** History events (oldest first), in the last chunks; absent when none. */
   events?: HistoryEntry[];
+  /** The keys' ttls and owners (SPEC §10, leases.ts), in the last chunks; absent when none. */
+  leases?: LeaseEntry[];
 }
 
 /** Where a snapshot starts: the payload of `xfer-begin` that the store cares about. */

@@ -5,6 +5,16 @@
 import type { StoredResult, OpResult, ReqMsg } from '../../common/messages';
 import { utf8Length, formatBytes } from '../../common/limits';
 
+/** Bounds of the at-most-once table. */
+export interface StoreBounds {
+  /** Clients remembered; beyond it the least recently used client is forgotten. @default 100000 */
+  readonly maxClients: number;
+  /** Results kept per client; beyond it the lowest seqs are forgotten (they become stale). @default 10000 */
+  readonly maxResultsPerClient: number;
+}
+
+export const DEFAULT_STORE_BOUNDS: StoreBounds = Object.freeze({ maxClients: 100_000, maxResultsPerClient: 10_000 });
+
 /** One client's part of the at-most-once table. */
 export interface ClientTable {
   low: number;

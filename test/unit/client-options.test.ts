@@ -32,7 +32,7 @@ describe('client/options', () => {
       const r = resolveOptions({ view: VIEW }, FakeWebSocket, fixedId);
       expect(r).to.deep.equal({
         viewUrl: VIEW, viewUrls: [VIEW], timeoutMs: 5000, token: null, tokenFn: null, WebSocket: FakeWebSocket, logger: noopLogger,
-        backoff: DEFAULT_BACKOFF, clientId: 'id-1', attemptTimeoutMs: 1000, limits: DEFAULT_LIMITS,
+        backoff: DEFAULT_BACKOFF, clientId: 'id-1', attemptTimeoutMs: 1000, sessionTtlMs: 10_000, limits: DEFAULT_LIMITS,
       });
       expect(Object.isFrozen(r)).to.equal(true);
       expect(CONNECT_DEFAULTS.timeoutMs).to.equal(5000);
