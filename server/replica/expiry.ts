@@ -22,7 +22,7 @@ import type { ReqMsg } from '../../common/messages';
 import { MAX_ATOMIC_OPS } from '../../common/protocol/checks';
 import type { KvState } from './kv-state';
 import { SessionLinks } from './sessions';
-import type { ConnId } from './replica-io';
+import type { ConnId, Role } from './replica-io';
 
 /** The reserved client ids of the store's own deletes (a leading "#" is refused from clients). */
 export const TTL_CLIENT = '#ttl';
@@ -34,6 +34,7 @@ export const MAX_EXPIRIES_PER_STEP = 1000;
 
 export interface ExpiryContext {
   readonly store: KvState;
+  readonly role: Role;
   log(level: 'info' | 'warn' | 'debug', msg: string, data?: object): void;
 }
 
@@ -53,15 +54,22 @@ export class Expiry {
   hello(conn: ConnId, client: string): void { this.links.hello(conn, client); }
   closed(conn: ConnId): void { this.links.closed(conn); }
 
-  /**
-   * After every step (ReplicaMachine.ready): note a promotion, and say when time must come
-   * in next — 0: at once (ttls to arm, clocks to start), a deadline, or −1: not needed.
-   */
-  wakeAt(primary: boolean): number {
+  /** Note a change of role: a promotion restarts every session clock at the next time input. */
+  private observe(): boolean {
+    const primary = this.ctx.role === 'primary';
     if (primary !== this.primary) {
       this.primary = primary;
       this.promoted = primary;
     }
+    return primary;
+  }
+
+  /**
+   * After every step (ReplicaMachine.ready): when time must come in next — 0: at once (ttls
+   * to arm, clocks to start), a deadline, or −1: not needed.
+   */
+  wakeAt(): number {
+    const primary = this.observe();
     const leases = this.ctx.store.leases;
     if (this.promoted || leases.needsTime || this.links.needsTime) return 0;
     if (!primary) return -1;
@@ -75,7 +83,7 @@ export class Expiry {
     const leases = store.leases;
     leases.arm(now);
     const fresh = leases.takeFresh();
-    if (!this.primary) return this.links.forget();
+    if (!this.observe()) return this.links.forget();
     if (this.promoted) {
       this.promoted = false;
       this.links.restart(now, leases);

@@ -231,7 +231,7 @@ export class ReplicaMachine implements RoleContext {
     rd.drained = n === 0 && (!primary || this.pingNum === this._view.viewnum);
     if (n !== 0 || rd.pauseClients) this.applyBackpressure(n, this.pendingBytes());
     if (rd.ping === null) this.nextPing();
-    rd.wakeAt = this.expiry.wakeAt(primary);
+    rd.wakeAt = this.expiry.wakeAt();
     return rd;
   }
 
