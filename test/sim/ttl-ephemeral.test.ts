@@ -127,6 +127,27 @@ describe('sim: ttlMs (SPEC §10)', () => {
     expect(net.m(B).store.get('k')).to.equal(undefined);
   });
 
+  it('writes during a streaming transfer: the new backup ends with the same ttls and owners as its primary (SPEC §10, §3.4)', () => {
+    const net = new SimNetwork({ chunkBytes: 256 });
+    net.add(A, B);
+    net.setView(makeView(1, A, null));
+    for (let i = 0; i < 40; i++) net.clientOp(A, put('c1', i + 1, `k${i}`, 'x'.repeat(20), i % 2 === 0 ? { ttlMs: 1000 + i } : {}), 1);
+    net.deliver();
+    time(net, A);
+    net.setView(makeView(2, A, B));
+    net.clientOp(A, put('c1', 41, 'k0', 'plain now'), 1); // during the transfer: clears k0's ttl
+    net.clientOp(A, put('c1', 42, 'k1', 'y', { ttlMs: 50 }), 1);
+    net.clientOp(A, put('c1', 43, 'e', 'y', { ephemeral: true, sessionTtlMs: 700 }), 1);
+    net.deliver();
+    time(net, A, B);
+    const leasesOf = (id: string) => [...Array(40).keys()].map((i) => net.m(id).store.leases.deadlineOf(`k${i}`));
+    expect(net.m(B).store.sortedEntries()).to.deep.equal(net.m(A).store.sortedEntries());
+    expect(leasesOf(B)).to.deep.equal(leasesOf(A));
+    expect(leasesOf(A)[0]).to.equal(undefined);
+    expect(net.m(B).store.leases.ownerOf('e')).to.equal('c1');
+    expect(net.m(B).store.leases.session('c1')?.ttlMs).to.equal(700);
+  });
+
   it('a put without ttlMs clears the ttl; an append keeps it; a retried ttl put after the expiry does not bring the key back (exactly-once, SPEC §10)', () => {
     const net = pairAB();
     net.clientOp(A, put('c1', 1, 'plain', 'v', { ttlMs: 100 }), 1);
@@ -271,5 +292,22 @@ describe('sim: ephemeral keys (SPEC §10)', () => {
     expect(net.m(A).store.get('e1')).to.equal(undefined);
     expect(net.m(A).store.get('e2')).to.equal('mine now');
     expect(net.m(B).store.get('e2')).to.equal('mine now');
+  });
+
+  it('a session with more than 1000 keys ends in atomic commits of at most 1000 keys, in the same turn (SPEC §10)', () => {
+    const net = pairAB();
+    net.step(A, { kind: 'hello', conn: 1, client: 'c1' });
+    for (let i = 0; i < 1001; i++) net.clientOp(A, eph(i + 1, `e${i}`), 1);
+    net.deliver();
+    time(net, A, B);
+    net.step(A, { kind: 'connClosed', conn: 1 });
+    time(net, A);
+    net.clock.advance(1000);
+    time(net, A);
+    const ends = net.delivered.filter((d) => d.msg.type === 'fwd').flatMap((d) => (d.msg as { ops: ReqMsg[] }).ops).filter((o) => o.client === SESSION_CLIENT);
+    expect(ends.map((o) => o.ops?.length)).to.deep.equal([1000, 1]);
+    expect(net.m(A).store.size).to.equal(0);
+    expect(net.m(B).store.size).to.equal(0);
+    expect(net.m(A).store.leases.size).to.equal(0);
   });
 });
