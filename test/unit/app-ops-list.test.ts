@@ -1,7 +1,8 @@
 /** SPEC §10 list in the store: pages in key order, after, limit, keysOnly, the read's revision; bounded work per page. */
 import { expect } from 'chai';
 import { KvState } from '../../server/replica/kv-state';
-import { pageKeys } from '../../server/replica/list-page';
+import { NOT_ANSWERED } from '../../server/replica/list-page';
+import { KeyIndex } from '../../server/replica/key-index';
 import type { ReqMsg } from '../../common/messages';
 import { decode, isProtocolError } from '../../common/protocol';
 import { DEFAULT_LIMITS } from '../../common/limits';
@@ -11,20 +12,42 @@ const put = (key: string, value: string): ReqMsg => ({ type: 'req', client: 'c',
 const list = (prefix: string, o: Partial<ReqMsg> = {}): ReqMsg => ({ type: 'req', client: 'c', seq: 1e9, ack: 0, op: 'list', key: prefix, limit: 1000, ...o });
 
 describe('list (SPEC §10)', () => {
-  it('pageKeys returns the smallest keys after `after` with the prefix, sorted, and whether more follow', () => {
-    const keys = ['b3', 'a1', 'b1', 'c1', 'b2', 'b10'];
-    expect(pageKeys(keys, 'b', undefined, 2)).to.deep.equal({ keys: ['b1', 'b10'], more: true });
-    expect(pageKeys(keys, 'b', 'b10', 2)).to.deep.equal({ keys: ['b2', 'b3'], more: false });
-    expect(pageKeys(keys, '', 'b3', 10)).to.deep.equal({ keys: ['c1'], more: false });
-    // a random order and a random limit: the same as sort + filter + slice
+  it('KeyIndex.page returns the smallest keys after `after` with the prefix, sorted, and whether more follow, through adds and deletes', () => {
+    const ix = new KeyIndex();
+    for (const k of ['b3', 'a1', 'b1', 'c1', 'b2', 'b10']) ix.add(k);
+    expect(ix.page('b', undefined, 2)).to.deep.equal({ keys: ['b1', 'b10'], more: true });
+    expect(ix.page('b', 'b10', 2)).to.deep.equal({ keys: ['b2', 'b3'], more: false });
+    expect(ix.page('', 'b3', 10)).to.deep.equal({ keys: ['c1'], more: false });
+    expect(ix.page('b', 'a', 1)).to.deep.equal({ keys: ['b1'], more: true });
+    expect(ix.page('b', 'c', 5)).to.deep.equal({ keys: [], more: false });
+    // random adds and deletes (many chunk splits and removals): the same as sort + filter + slice
     let x = 7;
     const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    const many = Array.from({ length: 2000 }, () => `k${Math.floor(rnd() * 1e6)}`);
-    for (const limit of [1, 7, 100, 5000]) {
-      const want = [...new Set(many)].filter((k) => k > 'k3').sort();
-      const got = pageKeys(new Set(many), 'k', 'k3', limit);
-      expect(got).to.deep.equal({ keys: want.slice(0, limit), more: want.length > limit });
+    const big = new KeyIndex();
+    const model = new Set<string>();
+    for (let i = 0; i < 20_000; i++) {
+      const k = `k${Math.floor(rnd() * 5000)}`;
+      if (rnd() < 0.3) { big.delete(k); model.delete(k); } else if (!model.has(k)) { big.add(k); model.add(k); }
     }
+    const sorted = [...model].sort();
+    expect([...big]).to.deep.equal(sorted);
+    expect(big.size).to.equal(model.size);
+    for (const [prefix, after, limit] of [['k', 'k3', 1], ['k', 'k3', 7], ['k2', undefined, 100], ['k', undefined, 5000], ['k49', 'k4', 3]] as [string, string | undefined, number][]) {
+      const want = sorted.filter((k) => k.startsWith(prefix) && (after === undefined || k > after));
+      expect(big.page(prefix, after, limit), `${prefix} ${after} ${limit}`).to.deep.equal({ keys: want.slice(0, limit), more: want.length > limit });
+    }
+  });
+
+  it('a backup applies a forwarded list without computing its page, and ends in the same state (SPEC §3.5)', () => {
+    const primary = new KvState();
+    const backup = new KvState();
+    const ops = [put('u:1', 'a'), put('u:2', 'b'), { ...list('u:'), client: 'reader', seq: 1 }, put('u:3', 'c')];
+    for (const op of ops) primary.apply(op);
+    const skipped = ops.map((op) => backup.apply(op, false));
+    expect(skipped[2]).to.equal(NOT_ANSWERED);
+    expect(backup.index).to.equal(primary.index);
+    expect(backup.sortedEntries()).to.deep.equal(primary.sortedEntries());
+    expect(backup.apply(list('u:'))).to.deep.equal(primary.apply(list('u:')));
   });
 
   it('a page holds [key, rev, value] entries in key order, the store revision, and more; keysOnly leaves values out', () => {
