@@ -38,6 +38,21 @@ describe('list (SPEC §10)', () => {
     }
   });
 
+  it('a store filled by a state transfer lists the same pages, and keeps its index through later creates and deletes (SPEC §3.4)', () => {
+    const from = new KvState();
+    for (let i = 0; i < 3000; i++) from.apply(put(`t:${(i * 37) % 3000}`, `v${i}`));
+    from.apply({ type: 'req', client: 'c', seq: ++seq, ack: 0, op: 'delete', key: 't:7' });
+    const to = new KvState();
+    to.install({ index: from.index, revision: from.revision }, from.snapshotNow(4096));
+    for (const after of [undefined, 't:1', 't:2999']) {
+      expect(to.apply(list('t:', { limit: 500, ...(after ? { after } : {}) })), String(after)).to.deep.equal(from.apply(list('t:', { limit: 500, ...(after ? { after } : {}) })));
+    }
+    for (const s of [from, to]) { s.apply(put('t:0a', 'new')); s.apply({ type: 'req', client: 'c', seq: ++seq, ack: 0, op: 'delete', key: 't:1' }); }
+    const page = to.apply(list('t:', { limit: 3, keysOnly: true }));
+    expect(page.ok && page.entries?.map((e) => e[0])).to.deep.equal(['t:0', 't:0a', 't:10']);
+    expect(page).to.deep.equal(from.apply(list('t:', { limit: 3, keysOnly: true })));
+  });
+
   it('a backup applies a forwarded list without computing its page, and ends in the same state (SPEC §3.5)', () => {
     const primary = new KvState();
     const backup = new KvState();
