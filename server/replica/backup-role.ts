@@ -130,7 +130,7 @@ export class BackupRole {
     else return this.reject(link, m, `no state transfer installed for view ${v}`);
     const last = store.index;
     if (m.index > last + 1) return this.reject(link, m, `fwd starts at index ${m.index}, expected at most ${last + 1}`);
-    for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) store.apply(m.ops[i]);
+    for (let i = Math.max(0, last + 1 - m.index); i < m.ops.length; i++) store.apply(m.ops[i], false); // (no list page: the backup sends none)
     if (!this.ctx.durable) {
       this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'fwdack', viewnum: v, index: store.index } });
       return;

@@ -90,7 +90,7 @@ export class Durability {
     for (const rec of r.ops) {
       const msg = decode(rec.payload.toString('utf8'), this.o.limits, TRUSTED);
       if (isProtocolError(msg) || msg.type !== 'fwd') throw new Error(`logged record at index ${rec.index} is not a fwd frame`);
-      for (let i = Math.max(0, store.index + 1 - msg.index); i < msg.ops.length; i++) store.apply(msg.ops[i]);
+      for (let i = Math.max(0, store.index + 1 - msg.index); i < msg.ops.length; i++) store.apply(msg.ops[i], false);
     }
     if (this.viewPayload !== null) {
       const v = JSON.parse(this.viewPayload) as { view: View; holders: ViewHolders };

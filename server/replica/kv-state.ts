@@ -5,21 +5,18 @@
  * the order the at-most-once table evicts in — on the primary and on the backup.
  *
  *   apply(req)  →  StoredResult          every log entry (reads too) goes through here
- *   openTransfer() → TransferCursor       streaming state transfer, primary side: the state as
- *                                          of now, sent over many turns while writes go on
- *   beginInstall(begin) / receive(chunk) / finishInstall()
- *                                          state transfer, backup side, chunk by chunk
- *   snapshot() / install(begin, chunks)   the same, all at once (tests, tools)
- *   sortedEntries()                       for the digest the shell computes (GET /digest)
- *   history                               the last writes, in revision order (watch replays)
+ *   openTransfer() → TransferCursor       streaming state transfer out (primary), over many turns
+ *   beginInstall / receive / finishInstall   state transfer in (backup), chunk by chunk
+ *   snapshot() / install(begin, chunks)   the same, all at once; history: the last writes (watch replays)
  */
 import type { ReqMsg, StoredResult, HistoryEntry } from '../../common/messages';
 import { DEFAULT_LIMITS, Limits, utf8Length, formatBytes } from '../../common/limits';
 import { WriteHistory, HistoryBounds, DEFAULT_HISTORY_BOUNDS, WriteEvent } from './write-history';
 import { ValueArena } from './value-arena';
 import { TransferCursor, DEFAULT_CHUNK_BYTES, type SnapshotChunk, type SnapshotBegin } from './snapshot';
-import { listPage } from './list-page';
+import { listPage, NOT_ANSWERED } from './list-page';
 import { Leases } from './leases';
+import { KeyIndex } from './key-index';
 import { type ClientTable, type StoreBounds, DEFAULT_STORE_BOUNDS, trimResults, evictClients, ok, tooLarge, conflict, commitKeys, planCommit } from './stored-results';
 
 export { TransferCursor, DEFAULT_CHUNK_BYTES, jsonStringBytes } from './snapshot';
@@ -42,6 +39,8 @@ export class KvState {
   private data = new Map<string, Slot>();
   /** Each key's revision: that of its last write (SPEC §10); a key absent here has 0. */
   private revs = new Map<string, number>();
+  /** The keys, sorted, for `list` (key-index.ts): touched only when a key is created or deleted. */
+  private keys = new KeyIndex();
   private arena = new ValueArena();
   /** Insertion order = least recently used first (a touch deletes and re-inserts). */
   private clients = new Map<string, ClientTable>();
@@ -104,7 +103,7 @@ export class KvState {
    *     applied and its result recorded (TOO_LARGE results too: nothing stored, same answer again);
    *  4. a get is never recorded: it returns the current value.
    */
-  apply(req: ReqMsg): StoredResult {
+  apply(req: ReqMsg, answerLists = true): StoredResult {
     this._index++;
     let table = this.clients.get(req.client);
     if (table) {
@@ -137,8 +136,8 @@ export class KvState {
       const e = this.data.get(req.key);
       return { ok: true, value: e === undefined ? null : this.valueOf(e), rev: this._revision };
     }
-    if (req.op === 'list') {
-      return listPage(req, this.data.keys(), (k) => this.valueOf(this.data.get(k) as Slot), this.revs, this.limits.maxMessageBytes, this._revision);
+    if (req.op === 'list') { // (a backup's answer would be discarded: it skips the page, SPEC §10 / docs/ARCHITECTURE.md)
+      return answerLists ? listPage(req, this.keys, (k) => this.valueOf(this.data.get(k) as Slot), this.revs, this.limits.maxMessageBytes, this._revision) : NOT_ANSWERED;
     }
     if (req.op === 'getEntry') {
       const e = this.data.get(req.key);
@@ -181,6 +180,7 @@ export class KvState {
         const value = req.op === 'append' && old !== undefined ? this.valueOf(old) + add : add;
         this.data.set(req.key, this.slotFor(value, bytes));
         if (old !== undefined) this.release(old);
+        else this.keys.add(req.key);
         this._revision++;
         this.revs.set(req.key, this._revision);
         this.recordWrite({ key: req.key, value, rev: this._revision }, keyBytes, bytes);
@@ -190,6 +190,7 @@ export class KvState {
         if (old === undefined) return ok(false, this._revision);
         this.data.delete(req.key);
         this.revs.delete(req.key);
+        this.keys.delete(req.key);
         this.release(old);
         this._revision++;
         this.recordWrite({ key: req.key, value: null, rev: this._revision }, keyBytes, 0);
@@ -216,6 +217,8 @@ export class KvState {
       if (value === null && old === undefined) continue;
       if (old !== undefined) this.release(old);
       const bytes = value === null ? 0 : utf8Length(value);
+      if (value === null) this.keys.delete(k);
+      else if (old === undefined) this.keys.add(k);
       if (value === null) this.data.delete(k);
       else this.data.set(k, this.slotFor(value, bytes));
       if (value === null) this.revs.delete(k);
@@ -240,10 +243,7 @@ export class KvState {
 
   /** The pairs whose key starts with `prefix`, sorted by key (a watch resync). */
   entriesWithPrefix(prefix: string): [string, string][] {
-    const keys: string[] = [];
-    for (const k of this.data.keys()) if (k.startsWith(prefix)) keys.push(k);
-    keys.sort();
-    return keys.map((k) => [k, this.valueOf(this.data.get(k) as Slot)]);
+    return this.keys.page(prefix, undefined, Infinity).keys.map((k) => [k, this.valueOf(this.data.get(k) as Slot)]);
   }
 
   /**
@@ -335,6 +335,7 @@ export class KvState {
     this.live?.close();
     this.data = new Map();
     this.revs = new Map();
+    this.keys = new KeyIndex();
     this.arena = new ValueArena();
     this.clients = new Map();
     this.lastClient = null;
@@ -368,6 +369,7 @@ export class KvState {
       if (e.length === 4) this.revs.set(k, e[3]);
       else if (e.length === 2) this.revs.delete(k); // (a sender without revisions: unknown, 0)
       if (prev !== undefined) this.release(prev);
+      else this.keys.add(k);
       if (inc !== null) inc.lastKey = k;
     }
     for (const [client, low, results] of c.dedup) {

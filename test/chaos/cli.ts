@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--unsafe] [--seeds 1,2,3]`
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--app-ops 0.2] [--unsafe] [--seeds 1,2,3]`
  * Exit code 0 only when the history is linearizable and the cluster recovered.
  */
 import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
@@ -34,6 +34,7 @@ async function main(): Promise<number> {
       unsafe: process.argv.includes('--unsafe'),
       rate: num('rate', CHAOS_DEFAULTS.rate),
       preload: num('preload', CHAOS_DEFAULTS.preload),
+      appOps: num('app-ops', CHAOS_DEFAULTS.appOps),
     });
     console.log(formatReport(report));
     console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);

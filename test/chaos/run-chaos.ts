@@ -18,6 +18,8 @@ import { HistoryRecorder, checkHistory, writeHistory, CheckResult } from '../sup
 import { spawnView, spawnReplica, freePort, getJson, killAll, ViewProc, ReplicaProc, ViewStatus, Digest } from '../support/processes';
 import { waitFor } from '../support/wait';
 import { makeSchedule, describeFault, Fault, Role, ScheduledFault } from './schedule';
+import { appOp } from './app-ops';
+import { isRevisioned } from '../support/linearizability-rev';
 
 export interface ChaosOptions {
   seconds: number;
@@ -40,13 +42,15 @@ export interface ChaosOptions {
    * last or pulled ahead of a write) keep changing. Checked by the digests. @default 0
    */
   preload: number;
+  /** Share of operations that are SPEC §10's (getEntry, conditional writes, atomic commits: app-ops.ts). @default 0.2 */
+  appOps: number;
   /** Where a violating history is written. */
   outDir: string;
   log: (line: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0,
+  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0, appOps: 0.2,
   outDir: 'chaos-histories', log: (l) => process.stdout.write(l + '\n'),
 };
 
@@ -56,6 +60,8 @@ export interface ChaosReport {
   ok: number;
   failed: number;
   indeterminate: number;
+  /** Of the ok operations, those of SPEC §10 (getEntry, conditional writes, atomic commits). */
+  appOk: number;
   failovers: number;
   viewChanges: number;
   faults: number;
@@ -193,6 +199,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       ok: history.filter((h) => h.status === 'ok').length,
       failed: history.filter((h) => h.status === 'fail').length,
       indeterminate: history.filter((h) => h.status === 'unknown').length,
+      appOk: history.filter((h) => h.status === 'ok' && isRevisioned(h)).length,
       failovers,
       viewChanges,
       faults: schedule.length,
@@ -274,11 +281,16 @@ async function applyFault(sf: ScheduledFault, v: ViewStatus | null, nodes: Node[
 async function worker(s: Store, c: number, o: ChaosOptions, rec: HistoryRecorder, stopped: () => boolean, completions: number[]): Promise<void> {
   const r = seededRandom(o.seed * 1000 + c);
   const start = Date.now();
+  const seen = new Map<string, number>();
   for (let n = 0; !stopped(); n++) {
     if (o.rate > 0) {
       const due = start + (n * 1000) / o.rate - Date.now();
       if (due > 0) await new Promise((res) => setTimeout(res, due));
       if (stopped()) break;
+    }
+    if (o.appOps > 0 && r() < o.appOps) {
+      if (await appOp(s, c, n, r, rec, seen)) completions.push(Date.now());
+      continue;
     }
     const key = `k${Math.floor(r() * o.keys)}`;
     const x = r();
@@ -313,7 +325,7 @@ export function longestGap(times: number[], from: number, to: number): number {
 export function formatReport(r: ChaosReport): string {
   return [
     `seed ${r.seed}, ${r.seconds} s: ${r.faults} faults, ${r.viewChanges} view changes, ${r.failovers} failovers`,
-    `operations: ${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate`,
+    `operations: ${r.ok} ok (${r.appOk} of them getEntry, conditional or atomic), ${r.failed} failed, ${r.indeterminate} indeterminate`,
     `longest client-observed unavailability: ${r.longestUnavailabilityMs} ms`,
     `recovered: ${r.recovered}; primary/backup digests equal: ${r.digestsEqual}`,
     `linearizability: ${r.check.verdict} (checked in ${Math.round(r.check.ms)} ms)${r.historyFile ? `; history written to ${r.historyFile}` : ''}`,

@@ -5,7 +5,17 @@
 import * as fs from 'fs';
 import { performance } from 'perf_hooks';
 
-export type KvOpName = 'get' | 'put' | 'append' | 'delete';
+export type KvOpName = 'get' | 'put' | 'append' | 'delete' | 'getEntry' | 'atomic';
+
+/** One write of an atomic commit (SPEC §10), as on the wire. */
+export type AtomicWrite = ['put' | 'append', string, string] | ['delete', string];
+
+/** getEntry's output (SPEC §10): the value and the key's revision. */
+export interface EntryOutput { value: string | null; revision: number }
+/** A conditional put or delete refused with CONFLICT: the key's revision then (an answer: nothing written). */
+export interface ConflictOutput { conflict: number }
+/** An atomic commit's output: its revision, or the first key whose check failed and that key's revision. */
+export type AtomicOutput = { ok: true; revision: number } | { ok: false; key: string; revision: number };
 
 /**
  * ok: completed, with output. fail: definitely NOT applied (only errors that guarantee no
@@ -14,8 +24,11 @@ export type KvOpName = 'get' | 'put' | 'append' | 'delete';
  */
 export type OpStatus = 'ok' | 'fail' | 'unknown';
 
-/** get: string | null; put: null; append: new length in UTF-8 bytes; delete: whether the key existed. */
-export type KvOutput = string | null | number | boolean;
+/**
+ * get: string | null; put: null; append: new length in UTF-8 bytes; delete: whether the key
+ * existed; getEntry: EntryOutput; a conditional put or delete refused: ConflictOutput; atomic: AtomicOutput.
+ */
+export type KvOutput = string | null | number | boolean | EntryOutput | ConflictOutput | AtomicOutput;
 
 export interface HistoryOp {
   /** Unique within the history. */
@@ -23,7 +36,13 @@ export interface HistoryOp {
   /** Process / client id. */
   client: string | number;
   op: KvOpName;
+  /** The key (an atomic commit: its first key; the checker uses `checks` and `ops`). */
   key: string;
+  /** A conditional put or delete (SPEC §10): only if the key's revision is this. */
+  ifRevision?: number;
+  /** atomic: its checks [key, revision] and writes. */
+  checks?: [string, number][];
+  ops?: AtomicWrite[];
   /** Input of put / append. */
   value?: string;
   /** Invocation time (ms, monotonic, e.g. performance.now()). */
@@ -35,7 +54,7 @@ export interface HistoryOp {
   output?: KvOutput;
 }
 
-const OP_NAMES: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete']);
+const OP_NAMES: ReadonlySet<string> = new Set(['get', 'put', 'append', 'delete', 'getEntry', 'atomic']);
 const STATUSES: ReadonlySet<string> = new Set(['ok', 'fail', 'unknown']);
 
 /**
@@ -61,7 +80,9 @@ export function validateHistory(history: readonly HistoryOp[]): void {
     if (ids.has(h.id)) bad(`duplicate id ${h.id}`);
     ids.add(h.id);
     if (typeof h.client !== 'string' && typeof h.client !== 'number') bad('client must be a string or number');
-    if (!OP_NAMES.has(h.op)) bad('op must be get, put, append or delete');
+    if (!OP_NAMES.has(h.op)) bad('op must be get, put, append, delete, getEntry or atomic');
+    if (h.ifRevision !== undefined && (h.op !== 'put' && h.op !== 'delete' || !Number.isSafeInteger(h.ifRevision) || h.ifRevision < 0)) bad('ifRevision: a non-negative integer, on put or delete');
+    if (h.op === 'atomic' && (!Array.isArray(h.checks) || !Array.isArray(h.ops))) bad('atomic needs checks and ops arrays');
     if (typeof h.key !== 'string') bad('key must be a string');
     if ((h.op === 'put' || h.op === 'append') && typeof h.value !== 'string') bad(`${h.op} needs a string value`);
     if (typeof h.call !== 'number' || !Number.isFinite(h.call)) bad('call must be a finite number');
@@ -71,9 +92,13 @@ export function validateHistory(history: readonly HistoryOp[]): void {
     if (h.status === 'ok' && h.ret === null) bad('an ok operation needs a return time');
     if (h.status === 'ok' && h.output !== undefined) {
       const o = h.output;
+      const isConflict = h.ifRevision !== undefined && o !== null && typeof o === 'object' && typeof (o as ConflictOutput).conflict === 'number';
       if (h.op === 'get' && o !== null && typeof o !== 'string') bad('get output must be a string or null');
       if (h.op === 'append' && (typeof o !== 'number' || !Number.isInteger(o))) bad('append output must be an integer length');
-      if (h.op === 'delete' && typeof o !== 'boolean') bad('delete output must be a boolean');
+      if (h.op === 'delete' && typeof o !== 'boolean' && !isConflict) bad('delete output must be a boolean (or {conflict} with ifRevision)');
+      if (h.op === 'put' && o !== null && !isConflict) bad('put output must be null (or {conflict} with ifRevision)');
+      if (h.op === 'getEntry' && (o === null || typeof o !== 'object' || typeof (o as EntryOutput).revision !== 'number')) bad('getEntry output must be {value, revision}');
+      if (h.op === 'atomic' && (o === null || typeof o !== 'object' || typeof (o as AtomicOutput).ok !== 'boolean' || typeof (o as AtomicOutput).revision !== 'number')) bad('atomic output must be {ok, revision[, key]}');
     }
   }
 }
@@ -91,17 +116,18 @@ export class HistoryRecorder {
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   /** Records an invocation; returns its id for ok / fail / unknown. */
-  invoke(client: string | number, op: KvOpName, key: string, value?: string): number {
+  invoke(client: string | number, op: KvOpName, key: string, value?: string, extra?: Pick<HistoryOp, 'ifRevision' | 'checks' | 'ops'>): number {
     const id = this.nextId++;
     const entry: HistoryOp = { id, client, op, key, call: this.now(), ret: null, status: 'unknown' };
     if (value !== undefined) entry.value = value;
+    if (extra !== undefined) Object.assign(entry, extra);
     this.ops.push(entry);
     this.pending.set(id, entry);
     return id;
   }
 
   /** Completed with output (get: value or null; put: null; append: new length; delete: existed). */
-  ok(id: number, output?: string | null | number | boolean): void {
+  ok(id: number, output?: KvOutput): void {
     const e = this.take(id);
     e.ret = this.now();
     e.status = 'ok';

@@ -31,6 +31,7 @@ import { performance } from 'perf_hooks';
 import { utf8Length } from '../../common/limits';
 import { type HistoryOp, validateHistory } from './history';
 import { mulberry32 } from './random';
+import { revisionGroups, checkGroup } from './linearizability-rev';
 
 export type { HistoryOp, KvOpName, KvOutput, OpStatus } from './history';
 export { HistoryRecorder, readHistory, validateHistory, writeHistory } from './history';
@@ -58,8 +59,14 @@ export function checkHistory(history: readonly HistoryOp[], opts: CheckOptions =
   const t0 = performance.now();
   validateHistory(history);
   const budget = opts.timeoutMsPerKey ?? DEFAULT_TIMEOUT_MS_PER_KEY;
+  // Keys with SPEC §10 ops (revisions, conditional writes, atomic commits) are checked as
+  // groups by the model of linearizability-rev.ts; the rest key by key here.
+  const groups = revisionGroups(history);
+  const inGroup = new Set<string>();
+  for (const g of groups) for (const k of g.keys) inGroup.add(k);
   const byKey = new Map<string, HistoryOp[]>();
   for (const h of history) {
+    if (inGroup.has(h.key)) continue;
     let list = byKey.get(h.key);
     if (!list) byKey.set(h.key, (list = []));
     list.push(h);
@@ -73,6 +80,14 @@ export function checkHistory(history: readonly HistoryOp[], opts: CheckOptions =
     perKey[key] = r.verdict;
     if (r.verdict === 'violation') {
       violating.push(key);
+      if (explanation === undefined) explanation = r.explanation;
+    } else if (r.verdict === 'unknown') anyUnknown = true;
+  }
+  for (const g of groups) {
+    const r = checkGroup(g.keys, g.ops, budget);
+    for (const k of g.keys) perKey[k] = r.verdict;
+    if (r.verdict === 'violation') {
+      violating.push(g.keys[0]);
       if (explanation === undefined) explanation = r.explanation;
     } else if (r.verdict === 'unknown') anyUnknown = true;
   }

@@ -1,7 +1,8 @@
 /** SPEC §10 list in the store: pages in key order, after, limit, keysOnly, the read's revision; bounded work per page. */
 import { expect } from 'chai';
 import { KvState } from '../../server/replica/kv-state';
-import { pageKeys } from '../../server/replica/list-page';
+import { NOT_ANSWERED } from '../../server/replica/list-page';
+import { KeyIndex } from '../../server/replica/key-index';
 import type { ReqMsg } from '../../common/messages';
 import { decode, isProtocolError } from '../../common/protocol';
 import { DEFAULT_LIMITS } from '../../common/limits';
@@ -11,20 +12,57 @@ const put = (key: string, value: string): ReqMsg => ({ type: 'req', client: 'c',
 const list = (prefix: string, o: Partial<ReqMsg> = {}): ReqMsg => ({ type: 'req', client: 'c', seq: 1e9, ack: 0, op: 'list', key: prefix, limit: 1000, ...o });
 
 describe('list (SPEC §10)', () => {
-  it('pageKeys returns the smallest keys after `after` with the prefix, sorted, and whether more follow', () => {
-    const keys = ['b3', 'a1', 'b1', 'c1', 'b2', 'b10'];
-    expect(pageKeys(keys, 'b', undefined, 2)).to.deep.equal({ keys: ['b1', 'b10'], more: true });
-    expect(pageKeys(keys, 'b', 'b10', 2)).to.deep.equal({ keys: ['b2', 'b3'], more: false });
-    expect(pageKeys(keys, '', 'b3', 10)).to.deep.equal({ keys: ['c1'], more: false });
-    // a random order and a random limit: the same as sort + filter + slice
+  it('KeyIndex.page returns the smallest keys after `after` with the prefix, sorted, and whether more follow, through adds and deletes', () => {
+    const ix = new KeyIndex();
+    for (const k of ['b3', 'a1', 'b1', 'c1', 'b2', 'b10']) ix.add(k);
+    expect(ix.page('b', undefined, 2)).to.deep.equal({ keys: ['b1', 'b10'], more: true });
+    expect(ix.page('b', 'b10', 2)).to.deep.equal({ keys: ['b2', 'b3'], more: false });
+    expect(ix.page('', 'b3', 10)).to.deep.equal({ keys: ['c1'], more: false });
+    expect(ix.page('b', 'a', 1)).to.deep.equal({ keys: ['b1'], more: true });
+    expect(ix.page('b', 'c', 5)).to.deep.equal({ keys: [], more: false });
+    // random adds and deletes (many chunk splits and removals): the same as sort + filter + slice
     let x = 7;
     const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    const many = Array.from({ length: 2000 }, () => `k${Math.floor(rnd() * 1e6)}`);
-    for (const limit of [1, 7, 100, 5000]) {
-      const want = [...new Set(many)].filter((k) => k > 'k3').sort();
-      const got = pageKeys(new Set(many), 'k', 'k3', limit);
-      expect(got).to.deep.equal({ keys: want.slice(0, limit), more: want.length > limit });
+    const big = new KeyIndex();
+    const model = new Set<string>();
+    for (let i = 0; i < 20_000; i++) {
+      const k = `k${Math.floor(rnd() * 5000)}`;
+      if (rnd() < 0.3) { big.delete(k); model.delete(k); } else if (!model.has(k)) { big.add(k); model.add(k); }
     }
+    const sorted = [...model].sort();
+    expect([...big]).to.deep.equal(sorted);
+    expect(big.size).to.equal(model.size);
+    for (const [prefix, after, limit] of [['k', 'k3', 1], ['k', 'k3', 7], ['k2', undefined, 100], ['k', undefined, 5000], ['k49', 'k4', 3]] as [string, string | undefined, number][]) {
+      const want = sorted.filter((k) => k.startsWith(prefix) && (after === undefined || k > after));
+      expect(big.page(prefix, after, limit), `${prefix} ${after} ${limit}`).to.deep.equal({ keys: want.slice(0, limit), more: want.length > limit });
+    }
+  });
+
+  it('a store filled by a state transfer lists the same pages, and keeps its index through later creates and deletes (SPEC §3.4)', () => {
+    const from = new KvState();
+    for (let i = 0; i < 3000; i++) from.apply(put(`t:${(i * 37) % 3000}`, `v${i}`));
+    from.apply({ type: 'req', client: 'c', seq: ++seq, ack: 0, op: 'delete', key: 't:7' });
+    const to = new KvState();
+    to.install({ index: from.index, revision: from.revision }, from.snapshotNow(4096));
+    for (const after of [undefined, 't:1', 't:2999']) {
+      expect(to.apply(list('t:', { limit: 500, ...(after ? { after } : {}) })), String(after)).to.deep.equal(from.apply(list('t:', { limit: 500, ...(after ? { after } : {}) })));
+    }
+    for (const s of [from, to]) { s.apply(put('t:0a', 'new')); s.apply({ type: 'req', client: 'c', seq: ++seq, ack: 0, op: 'delete', key: 't:1' }); }
+    const page = to.apply(list('t:', { limit: 3, keysOnly: true }));
+    expect(page.ok && page.entries?.map((e) => e[0])).to.deep.equal(['t:0', 't:0a', 't:10']);
+    expect(page).to.deep.equal(from.apply(list('t:', { limit: 3, keysOnly: true })));
+  });
+
+  it('a backup applies a forwarded list without computing its page, and ends in the same state (SPEC §3.5)', () => {
+    const primary = new KvState();
+    const backup = new KvState();
+    const ops = [put('u:1', 'a'), put('u:2', 'b'), { ...list('u:'), client: 'reader', seq: 1 }, put('u:3', 'c')];
+    for (const op of ops) primary.apply(op);
+    const skipped = ops.map((op) => backup.apply(op, false));
+    expect(skipped[2]).to.equal(NOT_ANSWERED);
+    expect(backup.index).to.equal(primary.index);
+    expect(backup.sortedEntries()).to.deep.equal(primary.sortedEntries());
+    expect(backup.apply(list('u:'))).to.deep.equal(primary.apply(list('u:')));
   });
 
   it('a page holds [key, rev, value] entries in key order, the store revision, and more; keysOnly leaves values out', () => {
@@ -34,7 +72,8 @@ describe('list (SPEC §10)', () => {
     expect(s.apply(list('u:', { after: 'u:2', keysOnly: true }))).to.deep.equal({ ok: true, value: null, rev: 4, entries: [['u:3', 1]], more: false });
   });
 
-  it('paging through 100k keys visits each exactly once, and a page of 1000 costs well under 50 ms (bounded work per page)', () => {
+  it('paging through 100k keys visits each exactly once, and a page of 1000 costs well under 50 ms (bounded work per page)', function () {
+    this.timeout(120_000); // filling 100k keys takes seconds on a loaded machine
     const s = new KvState();
     for (let i = 0; i < 100_000; i++) s.apply(put(`key:${(i * 7919) % 100_000}`, 'v'));
     const seen = new Set<string>();

@@ -1,8 +1,10 @@
 /**
  * The key browser (issue #4): the browser client itself, imported at run time as an ES
  * module from this view service's `/understudy.js` (not bundled into the page, so the
- * page works without it). It watches a prefix (values change live, highlighted), and puts,
- * gets and deletes. It talks to the replicas directly, so the CSP allows WebSocket
+ * page works without it). It pages through the keys with a prefix with `list` (SPEC §10:
+ * PAGE_SIZE keys a page, next and previous), keeps the page live with a watch from the
+ * page's revision (values change live, highlighted; keys created or deleted inside the
+ * page's key range appear or go), and puts, gets and deletes. It talks to the replicas directly, so the CSP allows WebSocket
  * connections to any host. Without the bundle (not built) or without `store.watch` (an
  * older client), the rest of the page works and the key browser says what is missing.
  * Keys and values only ever reach the page through textContent.
@@ -12,8 +14,12 @@ import { byId, el, setPill, pageToken, wsOrigin, type PillKind } from './dom';
 /** A watch event: value null means the key was deleted. */
 interface KeyEvent { key: string; value: string | null; revision: number }
 
-/** What the key browser uses of a Store. An older client has no `watch`, `revision` or `state`. */
+/** One page of `list` (SPEC §10). */
+interface KeyPage { entries: { key: string; value?: string; revision: number }[]; revision: number; more: boolean }
+
+/** What the key browser uses of a Store. An older client has no `list`, `watch`, `revision` or `state`. */
 interface KeyStore {
+  list?(prefix: string, opts: { limit: number; after?: string }): Promise<KeyPage>;
   get(key: string): Promise<string | null>;
   put(key: string, value: string): Promise<unknown>;
   delete(key: string): Promise<boolean>;
@@ -36,21 +42,25 @@ declare global {
 
 interface Row { tr: HTMLTableRowElement; value: string | null; rev: number; timer: ReturnType<typeof setTimeout> | undefined }
 
-/** Beyond this, keys are counted, not shown: narrow the prefix. */
-const MAX_ROWS = 500;
+/** Keys a page (a `list` limit). */
+const PAGE_SIZE = 100;
 const rows = new Map<string, Row>();
-/** Keys with a value that did not fit (MAX_ROWS). */
-const hidden = new Set<string>();
 let store: KeyStore | null = null;
 let stopWatch: (() => void) | null = null;
-/** The prefix watched; null before the first watch. */
+/** The prefix listed; null before the first page. */
 let watching: string | null = null;
+/** The page shown: the keys after `after` (undefined: from the first), up to `last` when `more` keys follow. */
+let page: { after: string | undefined; last: string | undefined; more: boolean } = { after: undefined, last: undefined, more: false };
+/** The `after` of each earlier page, for Previous. */
+const earlier: (string | undefined)[] = [];
 let lastRev = 0;
 let baseRev = 0;
 let watchGen = 0;
 let fallbackTimer: ReturnType<typeof setInterval> | undefined;
 
-const hasWatch = (): boolean => store !== null && typeof store.watch === 'function';
+const hasWatch = (): boolean => store !== null && typeof store.watch === 'function' && typeof store.list === 'function';
+/** Whether `key` belongs to the page shown (its key range; the last page has no upper end). */
+const inPage = (key: string): boolean => (page.after === undefined || key > page.after) && (!page.more || key <= (page.last as string));
 const pill = (text: string, kind: PillKind = ''): void => setPill(byId('kb-conn'), text, kind);
 const input = (id: string): HTMLInputElement | HTMLTextAreaElement => byId<HTMLInputElement | HTMLTextAreaElement>(id);
 
@@ -86,10 +96,11 @@ function renderEmpty(): void {
 }
 
 function renderFoot(): void {
-  byId('kb-count').textContent = rows.size + (rows.size === 1 ? ' key' : ' keys') +
-    (hidden.size ? ' (and ' + hidden.size + ' more not shown: narrow the prefix)' : '') +
-    (watching == null ? '' : hasWatch() ? ' · watching ' + (watching || '') + '*' : ' · looked up here (no live watch)');
+  byId('kb-count').textContent = rows.size + (rows.size === 1 ? ' key' : ' keys') + (hasWatch() ? ' on page ' + (earlier.length + 1) : '') +
+    (watching == null ? '' : hasWatch() ? ' · live' : ' · looked up here (no live watch)');
   byId('kb-rev').textContent = lastRev ? 'revision ' + lastRev : '';
+  byId<HTMLButtonElement>('kb-prev').disabled = !hasWatch() || earlier.length === 0;
+  byId<HTMLButtonElement>('kb-next').disabled = !hasWatch() || !page.more;
 }
 
 function flash(tr: HTMLElement): void {
@@ -128,11 +139,6 @@ function addRow(key: string): Row {
 function show(key: string, value: string | null, rev: number | null): void {
   if (rev != null && rev > lastRev) lastRev = rev;
   let row = rows.get(key);
-  if (!row && (hidden.has(key) || rows.size >= MAX_ROWS)) {
-    if (value === null) hidden.delete(key); else hidden.add(key);
-    renderFoot();
-    return;
-  }
   if (value === null && !row) { renderFoot(); return; }
   row ??= addRow(key);
   if (rev != null && rev < row.rev) return; // older than what is shown
@@ -158,37 +164,55 @@ function show(key: string, value: string | null, rev: number | null): void {
 function clearRows(): void {
   for (const r of rows.values()) clearTimeout(r.timer);
   rows.clear();
-  hidden.clear();
   byId('kb-rows').textContent = '';
   renderEmpty();
   renderFoot();
 }
 
-// ── watching ──
+// ── paging ──
 
-async function watch(prefix: string): Promise<void> {
+/** List `prefix` from the first page, and put it in the page's address (`?prefix=`). */
+function watch(prefix: string): Promise<void> {
+  watching = prefix;
+  earlier.length = 0;
+  const url = new URL(location.href);
+  if (prefix) url.searchParams.set('prefix', prefix); else url.searchParams.delete('prefix');
+  history.replaceState(null, '', url);
+  return showPage(undefined);
+}
+
+/**
+ * One page of `list` after `after`, kept live: a watch of the prefix from the page's
+ * revision (SPEC §10: list then watch misses nothing) shows the writes inside the page's range.
+ */
+async function showPage(after: string | undefined): Promise<void> {
   if (stopWatch) { try { stopWatch(); } catch { /* already stopped */ } stopWatch = null; }
   clearInterval(fallbackTimer);
   fallbackTimer = undefined;
   const gen = ++watchGen;
-  watching = prefix;
-  clearRows();
-  const url = new URL(location.href);
-  if (prefix) url.searchParams.set('prefix', prefix); else url.searchParams.delete('prefix');
-  history.replaceState(null, '', url);
   const s = store!;
-  if (s.watch) {
-    // One read first: store.revision is then the revision now, and the replay up to it is
-    // shown without highlighting.
-    try { await s.get(prefix || '_'); } catch { /* the watch waits for a primary too */ }
-    if (gen !== watchGen) return;
-    baseRev = typeof s.revision === 'number' ? s.revision : 0;
-    // fromRevision 0: the history replays every write (or a resync sends current values).
-    stopWatch = s.watch(prefix + '*', (e) => show(e.key, e.value, e.revision), { fromRevision: 0 });
-  } else {
-    notice('This client has no live watch: the table shows keys you put or get here, refreshed every second.');
+  const prefix = watching ?? '';
+  if (!s.watch || !s.list) {
+    clearRows();
+    notice('This client has no live watch or list: the table shows keys you put or get here, refreshed every second.');
     fallbackTimer = setInterval(refreshKnown, 1000);
+    return;
   }
+  let p: KeyPage;
+  try {
+    p = await s.list(prefix, { limit: PAGE_SIZE, ...(after !== undefined ? { after } : {}) });
+  } catch (e) {
+    if (gen === watchGen) say('list ' + prefix + '* failed: ' + errText(e), 'bad');
+    return;
+  }
+  if (gen !== watchGen) return;
+  clearRows();
+  page = { after, last: p.entries.length > 0 ? p.entries[p.entries.length - 1].key : after, more: p.more };
+  baseRev = p.revision; // what the page shows is not highlighted; later writes are
+  if (p.revision > lastRev) lastRev = p.revision;
+  for (const e of p.entries) show(e.key, e.value ?? null, e.revision);
+  stopWatch = s.watch(prefix + '*', (e) => { if (inPage(e.key)) show(e.key, e.value, e.revision); }, { fromRevision: p.revision });
+  renderEmpty();
   renderFoot();
 }
 
@@ -234,6 +258,8 @@ function listenToForms(): void {
     return existed ? 'deleted' : 'no such key';
   }));
   byId('kb-watch').addEventListener('submit', (ev) => { ev.preventDefault(); if (store) void watch(input('kb-prefix').value); });
+  byId('kb-next').addEventListener('click', () => { if (store && page.more) { earlier.push(page.after); void showPage(page.last); } });
+  byId('kb-prev').addEventListener('click', () => { if (store && earlier.length > 0) void showPage(earlier.pop()); });
 }
 
 // ── connection ──
