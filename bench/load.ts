@@ -174,9 +174,11 @@ function wsRun(c: { conns: number; depth: number; size: number; durationMs: numb
 
 let stores: Store[] = [];
 
-async function usOpen(c: { view: string; clients: number; timeoutMs: number; attemptTimeoutMs?: number }): Promise<{ clients: number; view: unknown }> {
+async function usOpen(c: { view: string; clients: number; timeoutMs: number; attemptTimeoutMs?: number; token?: string }): Promise<{ clients: number; view: unknown }> {
   await usClose();
-  const opts = { view: c.view, timeoutMs: c.timeoutMs, ...(c.attemptTimeoutMs ? { attemptTimeoutMs: c.attemptTimeoutMs } : {}) };
+  // A JWT (bench --auth) goes as a token function, so each link presents it in a `hello` (SPEC §11).
+  const token = c.token;
+  const opts = { view: c.view, timeoutMs: c.timeoutMs, ...(c.attemptTimeoutMs ? { attemptTimeoutMs: c.attemptTimeoutMs } : {}), ...(token ? { token: () => token } : {}) };
   stores = await Promise.all(Array.from({ length: c.clients }, () => client.connect(opts)));
   return { clients: stores.length, view: stores[0]?.view };
 }
@@ -187,14 +189,29 @@ async function usClose(): Promise<void> {
   await Promise.all(s.map((x) => x.close().catch(() => undefined)));
 }
 
-type Op = 'put' | 'get' | 'append' | 'delete';
+type Op = 'put' | 'get' | 'append' | 'delete' | 'cas' | 'atomic10';
 
-function issue(store: Store, op: Op, key: string, value: string): Promise<unknown> {
+/** Keys an atomic10 commit writes (issue #12's 10-operation commit). */
+const ATOMIC_WRITES = 10;
+
+/**
+ * Operation number `k` of a round. `cas` is a conditional put that passes its check: put with
+ * `ifRevision: 0` on a key of its own (prefix + k, created: the runner deletes the round's keys
+ * afterwards), since a put's reply does not tell the key's new revision a next check would need.
+ * `atomic10` is one commit of 10 puts (keys k×10 … k×10+9 of the keyspace) under one revision.
+ */
+function issue(store: Store, op: Op, keys: readonly string[], k: number, prefix: string, value: string): Promise<unknown> {
   switch (op) {
-    case 'put': return store.put(key, value);
-    case 'get': return store.get(key);
-    case 'append': return store.append(key, value);
-    case 'delete': return store.delete(key);
+    case 'put': return store.put(keys[k % keys.length], value);
+    case 'get': return store.get(keys[k % keys.length]);
+    case 'append': return store.append(keys[k % keys.length], value);
+    case 'delete': return store.delete(keys[k % keys.length]);
+    case 'cas': return store.put(prefix + k, value, { ifRevision: 0 });
+    case 'atomic10': {
+      const a = store.atomic();
+      for (let j = 0; j < ATOMIC_WRITES; j++) a.put(keys[(k * ATOMIC_WRITES + j) % keys.length], value);
+      return a.commit().then((r) => { if (!r.ok) throw Object.assign(new Error('check failed'), { code: 'CHECK_FAILED' }); });
+    }
   }
 }
 
@@ -228,10 +245,10 @@ function usRun(c: { op: Op; clients: number; depth: number; size: number; durati
     const lane = (store: Store): void => {
       let t0 = 0;
       const next = (): void => {
-        const key = keys[k++ % c.keyspace];
+        const n = k++;
         t0 = now();
         outstanding++;
-        issue(store, c.op, key, value).then(done, failed);
+        issue(store, c.op, keys, n, c.prefix, value).then(done, failed);
       };
       const done = (): void => {
         const t = now();

@@ -22,6 +22,7 @@ import * as readline from 'node:readline';
 import { getJson, ViewStatus, Digest } from '../test/support/processes';
 import { spread, Spread, median, fmtCount, fmtMs, fmtBytes, fmtRatio } from './stats';
 import { RespClient } from './resp';
+import { authEnv, benchToken } from './auth';
 
 const ROOT = path.resolve(__dirname, '..');
 const HOST = '127.0.0.1';
@@ -30,6 +31,13 @@ const HOST = '127.0.0.1';
 
 const SECTIONS = ['ref', 'ops', 'failover', 'transfer', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
+/** Understudy operations of the ops section; cas: put with ifRevision, atomic10: a commit of 10 puts (issue #12). */
+const UOPS = ['put', 'get', 'append', 'cas', 'atomic10'] as const;
+type UOp = (typeof UOPS)[number];
+/** The table's name of each operation. */
+const UOP_NAMES: Record<UOp, string> = { put: 'put', get: 'get', append: 'append', cas: 'put ifRevision', atomic10: 'atomic, 10 puts' };
+/** The name of the ops section's put on the cluster with JWTs and 10 rules (--auth). */
+const AUTH_PUT = 'understudy put, JWT + 10 rules';
 
 interface Options {
   quick: boolean;
@@ -40,7 +48,8 @@ interface Options {
   roundMs: number;
   warmupMs: number;
   sizes: number[];
-  ops: ('put' | 'get' | 'append')[];
+  ops: UOp[];
+  auth: boolean;
   loads: { conns: number; depth: number }[];
   failoverTrials: number;
   failoverReplicas: number;
@@ -64,7 +73,10 @@ const HELP = `npm run bench -- [flags]
   --round-ms MS           length of one round (default 2000; quick 600)
   --warmup-ms MS          warm-up before the rounds of each figure (default 1000; quick 300)
   --sizes LIST            value sizes in bytes (default 100,10240)
-  --ops LIST              Understudy operations (default put,get,append)
+  --ops LIST              Understudy operations (default ${UOPS.join(',')}): cas is a put with
+                          ifRevision (a passing check), atomic10 one commit of 10 puts
+  --auth                  also put on a second cluster with JWTs and 10 access rules (SPEC §11),
+                          its rounds interleaved with plain put's: the ratio is paired
   --loads LIST            CONNSxDEPTH loads (default 1x1,16x64)
   --failover-trials N     trials per failover kind (default 3; quick 1)
   --failover-replicas N   replicas in the failover cluster (default 3: primary, backup, idle)
@@ -90,7 +102,7 @@ function parseOptions(argv: string[]): Options {
     else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags.set(a.slice(2), argv[++i]);
     else flags.set(a.slice(2), true);
   }
-  const known = new Set(['quick', 'only', 'redis', 'keys', 'rounds', 'round-ms', 'warmup-ms', 'sizes', 'ops', 'loads', 'failover-trials', 'failover-replicas', 'steady', 'cpu-prof', 'out', 'max-minutes', 'log-level', 'attempt-timeout-ms', 'transfer-timeout-s', 'help']);
+  const known = new Set(['quick', 'only', 'redis', 'keys', 'rounds', 'round-ms', 'warmup-ms', 'sizes', 'ops', 'loads', 'failover-trials', 'failover-replicas', 'steady', 'cpu-prof', 'out', 'max-minutes', 'log-level', 'attempt-timeout-ms', 'transfer-timeout-s', 'auth', 'help']);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n\n${HELP}`);
   if (flags.has('help')) {
     process.stdout.write(HELP);
@@ -117,8 +129,8 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`--${k}: ${s} is not a positive integer`);
     return n;
   });
-  const ops = list('ops', 'put,get,append') as Options['ops'];
-  for (const o of ops) if (!['put', 'get', 'append'].includes(o)) throw new Error(`--ops: unknown op ${o}`);
+  const ops = list('ops', UOPS.join(',')) as UOp[];
+  for (const o of ops) if (!UOPS.includes(o)) throw new Error(`--ops: unknown op ${o} (one of ${UOPS.join(', ')})`);
   const loads = list('loads', '1x1,16x64').map((s) => {
     const m = /^(\d+)x(\d+)$/.exec(s);
     if (!m) throw new Error(`--loads: ${s} is not CONNSxDEPTH`);
@@ -136,6 +148,7 @@ function parseOptions(argv: string[]): Options {
     warmupMs: int('warmup-ms', quick ? 300 : 1000),
     sizes: nums('sizes', '100,10240'),
     ops,
+    auth: flags.has('auth'),
     loads,
     failoverTrials: int('failover-trials', quick ? 1 : 3),
     failoverReplicas: int('failover-replicas', 3),
@@ -609,8 +622,8 @@ interface Cluster {
   replicas: ReplicaProc[];
 }
 
-async function startCluster(o: Options, n: number, replicaNodeArgs: string[] = []): Promise<Cluster> {
-  const e = { LOG_LEVEL: o.logLevel };
+async function startCluster(o: Options, n: number, replicaNodeArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const e = { LOG_LEVEL: o.logLevel, ...extraEnv };
   const view = await spawnView({ env: e });
   const replicas: ReplicaProc[] = [];
   // One at a time: the first becomes primary, the second backup, the rest idle.
@@ -672,15 +685,18 @@ const APPEND_KEYS = 4096;
 /**
  * Start a view service + 2 replicas and one load process with 16 clients; one target per
  * operation. Pushes its clean-up (with --cpu-prof: SIGTERM, so the profiles are written).
+ * `auth` (--auth): a second such cluster with JWTs and 10 rules (bench/auth.ts), put only.
  */
-async function opsTargets(o: Options, stops: (() => Promise<void>)[]): Promise<Target[]> {
+async function opsTargets(o: Options, stops: (() => Promise<void>)[], auth = false): Promise<Target[]> {
   const nodeArgs: string[] = [];
   if (o.cpuProf) {
-    fs.mkdirSync(o.cpuProf, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`);
+    const dir = auth ? path.join(o.cpuProf, 'auth') : o.cpuProf;
+    fs.mkdirSync(dir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  log('understudy: starting view service + 2 replicas');
-  const c = await startCluster(o, 2, nodeArgs);
+  const ops: UOp[] = auth ? ['put'] : o.ops;
+  log(`understudy${auth ? ' (JWT + 10 rules)' : ''}: starting view service + 2 replicas`);
+  const c = await startCluster(o, 2, nodeArgs, auth ? authEnv() : {});
   let load: Load | null = null;
   stops.push(async () => {
     if (o.cpuProf) {
@@ -699,7 +715,8 @@ async function opsTargets(o: Options, stops: (() => Promise<void>)[]): Promise<T
   const { primary, backup } = roleOf(c, v);
   if (!primary || !backup) throw new Error(`unexpected view ${JSON.stringify(v)}`);
   log(`understudy: primary pid ${primary.pid} (${primary.id}), backup pid ${backup.pid} (${backup.id}), view pid ${c.view.pid}`);
-  profilePids = { primary: primary.pid, backup: backup.pid };
+  if (auth) profilePids = { ...profilePids, authPrimary: primary.pid, authBackup: backup.pid };
+  else profilePids = { ...profilePids, primary: primary.pid, backup: backup.pid };
   // The roles as the view service has them now: if the view changes under load (a replica
   // declared dead), the bench says so and attributes CPU by the current roles.
   let lastView = v;
@@ -723,33 +740,43 @@ async function opsTargets(o: Options, stops: (() => Promise<void>)[]): Promise<T
     return pids;
   };
   // With --cpu-prof the client side (the load process: the client library) is profiled too.
-  const l = await newLoad(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(o.cpuProf, 'client')}`] : []);
+  const l = await newLoad(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(o.cpuProf, auth ? 'auth-client' : 'client')}`] : []);
   load = l;
   if (o.cpuProf) log(`understudy: load process (client library) pid ${l.pid}, profile in ${path.join(o.cpuProf, 'client')}`);
   const maxConns = Math.max(...o.loads.map((x) => x.conns));
-  await l.request({ cmd: 'us-open', view: c.view.url, clients: maxConns, timeoutMs: 30_000, ...(o.attemptTimeoutMs ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}) });
-  if (o.ops.includes('get')) {
+  await l.request({ cmd: 'us-open', view: c.view.url, clients: maxConns, timeoutMs: 30_000, ...(o.attemptTimeoutMs ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}), ...(auth ? { token: await benchToken() } : {}) });
+  if (ops.includes('get')) {
     for (const size of o.sizes) {
       const r = await l.request<{ ms: number; errors: object }>({ cmd: 'us-bulk', op: 'put', keys: GET_KEYS, size, prefix: `g${size}:`, clients: maxConns, depth: 16 }, 300_000);
       log(`understudy: loaded ${GET_KEYS} keys of ${fmtBytes(size)} for get in ${fmtMs(r.ms)} ${JSON.stringify(r.errors)}`);
       await checkView(`while loading ${GET_KEYS} keys of ${fmtBytes(size)} for get`);
     }
   }
-  let appendRun = 0;
-  let appendPrefix = '';
-  const nextAppendPrefix = (size: number): string => (appendPrefix = `a${size}r${appendRun++}:`);
-  return o.ops.map((op): Target => ({
+  // Appends grow values and conditional puts create their keys: each round has fresh keys,
+  // deleted after it (untimed).
+  let freshRun = 0;
+  const fresh = new Map<UOp, { prefix: string; keys: number }>();
+  const nextFresh = (op: UOp, size: number): string => {
+    const prefix = `${op === 'append' ? 'a' : 'c'}${size}r${freshRun++}:`;
+    fresh.set(op, { prefix, keys: op === 'append' ? APPEND_KEYS : 0 });
+    return prefix;
+  };
+  return ops.map((op): Target => ({
     kind: 'understudy',
-    name: `understudy ${op}`,
+    name: auth ? AUTH_PUT : `understudy ${UOP_NAMES[op]}`,
     pids: () => checkView(`before a round of ${op}`),
-    run: (size, conns, depth, durationMs) => {
-      const keyspace = op === 'get' ? GET_KEYS : op === 'put' ? PUT_KEYS : APPEND_KEYS;
-      const prefix = op === 'get' ? `g${size}:` : op === 'put' ? `p${size}:` : nextAppendPrefix(size);
-      return l.request<RunResult>({ cmd: 'us-run', op, clients: conns, depth, size, durationMs, keyspace, prefix }, durationMs + 120_000);
+    run: async (size, conns, depth, durationMs) => {
+      const keyspace = op === 'get' ? GET_KEYS : op === 'append' ? APPEND_KEYS : PUT_KEYS;
+      const prefix = op === 'get' ? `g${size}:` : op === 'put' || op === 'atomic10' ? `p${size}:` : nextFresh(op, size);
+      const res = await l.request<RunResult>({ cmd: 'us-run', op, clients: conns, depth, size, durationMs, keyspace, prefix }, durationMs + 120_000);
+      if (op === 'cas') fresh.get(op)!.keys = res.issued ?? 0;
+      return res;
     },
-    // Appends grow values: delete the round's keys afterwards (untimed); the next round uses fresh keys.
-    after: op === 'append'
-      ? async (size) => { await l.request({ cmd: 'us-bulk', op: 'delete', keys: APPEND_KEYS, size, prefix: appendPrefix, clients: maxConns, depth: 16 }, 300_000); }
+    after: op === 'append' || op === 'cas'
+      ? async (size) => {
+        const f = fresh.get(op);
+        if (f && f.keys > 0) await l.request({ cmd: 'us-bulk', op: 'delete', keys: f.keys, size, prefix: f.prefix, clients: maxConns, depth: 16 }, 300_000);
+      }
       : undefined,
     probe: () => {
       const p = c.replicas.find((x) => x.pid === current.primary);
@@ -859,6 +886,7 @@ async function runThroughput(o: Options): Promise<void> {
     const targets: Target[] = [];
     if (o.only.has('ref')) targets.push(...await refTargets(o, stops));
     if (o.only.has('ops')) targets.push(...await opsTargets(o, stops));
+    if (o.only.has('ops') && o.auth) targets.push(...await opsTargets(o, stops, true));
     if (o.redis) targets.push(...await redisTargets(o, stops));
     if (targets.length) await runMatrix(o, targets);
   } finally {
@@ -1116,6 +1144,13 @@ function findFig(kind: Figure['kind'], name: string, size: number, conns: number
   return figures.find((f) => f.kind === kind && f.name === name && f.size === size && f.conns === conns && f.depth === depth);
 }
 
+/** An Understudy row ÷ plain put at the same size and load, paired by round ('–' for put itself and the others). */
+function vsPut(f: Figure, get: (r: RunResult) => number = (r) => r.opsPerSec): string {
+  if (f.kind !== 'understudy' || f.name === 'understudy put') return '–';
+  const put = findFig('understudy', 'understudy put', f.size, f.conns, f.depth);
+  return put ? fmtRatio(pairedRatio(f, put, get)) : '–';
+}
+
 const CHAIN = 'chain (2 hops)';
 
 interface Goal { what: string; value: number; limit: number; unit: string; le: boolean; met: boolean }
@@ -1140,6 +1175,7 @@ function report(o: Options): string {
           f.name, fmtBytes(size), spreadCount(f.opsPerSec), fmtMs(f.p50.median), fmtMs(f.p99.median),
           f.vsChain ? fmtRatio(f.vsChain.opsPerSec.median) : '–',
           f.vsChain ? fmtRatio(f.vsChain.p50.median) : '–',
+          vsPut(f),
           errs ? String(errs) : '0', f.reqPerOp !== null && Number.isFinite(f.reqPerOp) ? f.reqPerOp.toFixed(2) : '',
           Object.entries(f.cpuPerOp).map(([k, v]) => `${k} ${v.toFixed(v < 10 ? 1 : 0)}`).join(' '), cpuStr(f),
         ]);
@@ -1147,7 +1183,7 @@ function report(o: Options): string {
     }
     if (rows.length) {
       out.push(`\nThroughput, ${l.conns} connections × ${l.depth} in flight (median of ${o.rounds} rounds of ${fmtMs(o.roundMs)} [min–max]; rounds of all rows interleaved; ratios to the raw chain at the same size, paired round by round, median)\n`);
-      out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'errors', 'req/op', 'CPU µs per op', 'CPU (cores)'], rows, 2));
+      out.push(renderTable(['', 'value', 'ops/s', 'p50', 'p99', 'ops/s ÷ chain', 'p50 ÷ chain', 'ops/s ÷ put', 'errors', 'req/op', 'CPU µs per op', 'CPU (cores)'], rows, 2));
     }
   }
   if (has1) {
@@ -1158,13 +1194,14 @@ function report(o: Options): string {
           f.name, fmtBytes(size), spreadMs(f.p50), spreadMs(f.p99), fmtCount(f.opsPerSec.median),
           f.vsChain ? fmtRatio(f.vsChain.p50.median) : '–',
           f.vsChain ? fmtRatio(f.vsChain.p99.median) : '–',
+          vsPut(f, (r) => r.p50),
           String(Object.values(f.errors).reduce((a, b) => a + b, 0)),
         ]);
       }
     }
     if (rows.length) {
       out.push(`\nLatency, 1 connection × 1 in flight (median of ${o.rounds} rounds [min–max]; rounds interleaved; ratios to the raw chain, paired round by round)\n`);
-      out.push(renderTable(['', 'value', 'p50', 'p99', 'ops/s', 'p50 ÷ chain', 'p99 ÷ chain', 'errors'], rows, 2));
+      out.push(renderTable(['', 'value', 'p50', 'p99', 'ops/s', 'p50 ÷ chain', 'p99 ÷ chain', 'p50 ÷ put', 'errors'], rows, 2));
     }
   }
   // Targets from the throughput / latency figures.
@@ -1176,6 +1213,12 @@ function report(o: Options): string {
     if (put && redis) target(`put ops/s at 16×64, ${fmtBytes(size)} ÷ Redis SET+WAIT`, pairedRatio(put, redis, (r) => r.opsPerSec), 1.0, false, '×');
     const put1 = findFig('understudy', 'understudy put', size, 1, 1);
     if (put1?.vsChain) target(`put p50 at 1 in flight, ${fmtBytes(size)} ÷ raw chain`, put1.vsChain.p50.median, 1.3, true, '×');
+    // Issue #13: JWTs and 10 rules cost at most 5% of put throughput (rounds interleaved: paired).
+    for (const l of loadsHi) {
+      const plain = findFig('understudy', 'understudy put', size, l.conns, l.depth);
+      const authed = findFig('understudy', AUTH_PUT, size, l.conns, l.depth);
+      if (plain && authed) target(`put ops/s at ${l.conns}×${l.depth}, ${fmtBytes(size)}, JWT + 10 rules ÷ without`, pairedRatio(authed, plain, (r) => r.opsPerSec), 0.95, false, '×');
+    }
   }
   if (failoverTrials.length) {
     const rows: string[][] = [];
@@ -1233,7 +1276,7 @@ function report(o: Options): string {
     out.push(renderTable(['', 'raw data', 'RSS empty', 'RSS loaded', 'RSS growth per 1M keys', 'growth ÷ raw', 'RSS ÷ raw', 'backup RSS after transfer', 'backup growth ÷ raw'], rows, 1));
   }
   if (goals.length) {
-    out.push('\nIssue #6 targets (measured in this run)\n');
+    out.push('\nTargets of issues #6 and #13 (measured in this run)\n');
     out.push(renderTable(['target', 'measured', 'limit', ''], goals.map((t) => [
       t.what, t.unit === '×' ? fmtRatio(t.value) : t.unit === ' ms' ? fmtMs(t.value) : String(t.value),
       `${t.le ? '≤' : '≥'} ${t.unit === '×' ? fmtRatio(t.limit) : t.unit === ' ms' ? fmtMs(t.limit) : String(t.limit)}`,

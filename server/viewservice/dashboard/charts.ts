@@ -1,8 +1,9 @@
 /**
  * A small time-series chart in hand-written SVG (issue #15): no chart library, nothing
- * fetched. Everything is set as SVG attributes or classes (dashboard.css colours them):
- * the page's CSP allows no inline style. The line breaks where a value is null (a span
- * with no operation has no p99).
+ * fetched. The arithmetic (scale, paths) is chart-math.ts; this file is the DOM.
+ * Everything is set as SVG attributes or classes (dashboard.css colours them): the page's
+ * CSP allows no inline style. The line breaks where a value is null (a span with no
+ * operation has no p99).
  *
  *   figure.chart
  *     figcaption   label · now <value> · max <scale>
@@ -12,49 +13,14 @@
  *       path.line  the values
  */
 
+import { CHART_W, CHART_H, linePath, areaPath, pointCount, chartScale } from './chart-math';
+
 const NS = 'http://www.w3.org/2000/svg';
-/** The chart's own coordinates; the svg is stretched to its box (preserveAspectRatio none). */
-export const CHART_W = 300;
-export const CHART_H = 60;
 
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
   const e = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
-}
-
-/** The smallest of 1, 2, 2.5, 5 × 10^n at or above `x` (at least `min`): a scale that reads well. */
-export function niceCeil(x: number, min = 1): number {
-  if (!(x > min)) return min;
-  const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
-  return 10 * p;
-}
-
-/** The SVG path of `values` at times `at` over [fromMs, toMs] and [0, max]; null values break it. */
-export function linePath(at: readonly number[], values: readonly (number | null)[], fromMs: number, toMs: number, max: number): string {
-  const span = Math.max(1, toMs - fromMs);
-  let d = '';
-  let pen = false;
-  for (let i = 0; i < at.length; i++) {
-    const v = values[i];
-    if (v === null || at[i] < fromMs) { pen = false; continue; }
-    const x = ((at[i] - fromMs) / span) * CHART_W;
-    const y = CHART_H - (Math.min(v, max) / max) * (CHART_H - 2);
-    d += `${pen ? 'L' : 'M'}${x.toFixed(1)} ${y.toFixed(1)}`;
-    pen = true;
-  }
-  return d;
-}
-
-/** The area under each unbroken run of the line (the line's path closed down to the axis). */
-function areaPath(line: string): string {
-  return line.split('M').filter((s) => s.length > 0).map((run) => {
-    const pts = run.split('L');
-    const first = pts[0].split(' ')[0];
-    const last = pts[pts.length - 1].split(' ')[0];
-    return `M${first} ${CHART_H}L${run}L${last} ${CHART_H}Z`;
-  }).join('');
 }
 
 export class Chart {
@@ -87,20 +53,12 @@ export class Chart {
 
   /** Draw `values` over [fromMs, toMs]; the last non-null value is "now". */
   draw(at: readonly number[], values: readonly (number | null)[], fromMs: number, toMs: number): void {
-    let peak = 0;
-    let last: number | null = null;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === null || at[i] < fromMs) continue;
-      if (v > peak) peak = v;
-      last = v;
-    }
-    const max = niceCeil(peak, 1);
+    const { max, last } = chartScale(at, values, fromMs);
     const d = linePath(at, values, fromMs, toMs, max);
     this.line.setAttribute('d', d);
     this.area.setAttribute('d', areaPath(d));
     this.now.textContent = last === null ? '–' : this.format(last);
     this.scale.textContent = `max ${this.format(max)}`;
-    this.root.dataset.points = String(d.split(/[ML]/).length - 1);
+    this.root.dataset.points = String(pointCount(d));
   }
 }

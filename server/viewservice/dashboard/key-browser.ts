@@ -103,10 +103,15 @@ function renderFoot(): void {
   byId<HTMLButtonElement>('kb-next').disabled = !hasWatch() || !page.more;
 }
 
-function flash(tr: HTMLElement): void {
-  tr.classList.remove('flash');
-  void tr.offsetWidth; // restart the animation
-  tr.classList.add('flash');
+/** Rows changed since the last drawing, to highlight: one forced layout restarts all their animations. */
+const toFlash = new Set<HTMLElement>();
+
+function flashRows(): void {
+  if (toFlash.size === 0) return;
+  for (const tr of toFlash) tr.classList.remove('flash');
+  void byId('kb-rows').offsetWidth; // restart the animations (a forced layout: once per drawing, never per event)
+  for (const tr of toFlash) tr.classList.add('flash');
+  toFlash.clear();
 }
 
 function setValueCell(td: HTMLElement, value: string | null): void {
@@ -135,11 +140,47 @@ function addRow(key: string): Row {
   return row;
 }
 
-/** A key's new value (null: deleted) at revision rev: insert in key order, update, or strike out. */
+/** A key's new value (null: deleted) at revision rev, drawn now (the page's own put, get, delete). */
 function show(key: string, value: string | null, rev: number | null): void {
+  apply(key, value, rev);
+  finishDrawing();
+}
+
+function finishDrawing(): void {
+  flashRows();
+  renderEmpty();
+  renderFoot();
+}
+
+/**
+ * Watch events wait here for the next animation frame, the latest per key: a prefix whose
+ * keys change thousands of times a second costs one drawing a frame, not one per event, so
+ * the rest of the page (the view, the load charts, the transfer's progress) stays live.
+ */
+const pending = new Map<string, KeyEvent>();
+let frameAsked = false;
+
+function queue(e: KeyEvent): void {
+  const prev = pending.get(e.key);
+  if (prev === undefined || e.revision >= prev.revision) pending.set(e.key, e);
+  if (!frameAsked) {
+    frameAsked = true;
+    requestAnimationFrame(drawPending);
+  }
+}
+
+function drawPending(): void {
+  frameAsked = false;
+  for (const e of pending.values()) apply(e.key, e.value, e.revision);
+  pending.clear();
+  finishDrawing();
+}
+
+/** Insert `key` in key order, update it, or strike it out; the footer and highlights wait for finishDrawing. */
+function apply(key: string, value: string | null, rev: number | null): void {
   if (rev != null && rev > lastRev) lastRev = rev;
   let row = rows.get(key);
-  if (value === null && !row) { renderFoot(); return; }
+  if (value === null && !row) return;
   row ??= addRow(key);
   if (rev != null && rev < row.rev) return; // older than what is shown
   clearTimeout(row.timer);
@@ -149,7 +190,7 @@ function show(key: string, value: string | null, rev: number | null): void {
   row.tr.children[2].textContent = row.rev ? String(row.rev) : '–';
   row.tr.classList.toggle('gone', value === null);
   // Highlight changes, not the replay of what was there when the watch started.
-  if (rev == null || rev > baseRev) flash(row.tr);
+  if (rev == null || rev > baseRev) toFlash.add(row.tr);
   if (value === null) {
     // Struck out for a moment, then gone (unless written again meanwhile).
     const shown = row;
@@ -157,13 +198,13 @@ function show(key: string, value: string | null, rev: number | null): void {
       if (rows.get(key) === shown && shown.value === null) { rows.delete(key); shown.tr.remove(); renderEmpty(); renderFoot(); }
     }, 1800);
   }
-  renderEmpty();
-  renderFoot();
 }
 
 function clearRows(): void {
   for (const r of rows.values()) clearTimeout(r.timer);
   rows.clear();
+  pending.clear();
+  toFlash.clear();
   byId('kb-rows').textContent = '';
   renderEmpty();
   renderFoot();
@@ -210,8 +251,9 @@ async function showPage(after: string | undefined): Promise<void> {
   page = { after, last: p.entries.length > 0 ? p.entries[p.entries.length - 1].key : after, more: p.more };
   baseRev = p.revision; // what the page shows is not highlighted; later writes are
   if (p.revision > lastRev) lastRev = p.revision;
-  for (const e of p.entries) show(e.key, e.value ?? null, e.revision);
-  stopWatch = s.watch(prefix + '*', (e) => { if (inPage(e.key)) show(e.key, e.value, e.revision); }, { fromRevision: p.revision });
+  for (const e of p.entries) apply(e.key, e.value ?? null, e.revision);
+  finishDrawing();
+  stopWatch = s.watch(prefix + '*', (e) => { if (inPage(e.key)) queue(e); }, { fromRevision: p.revision });
   renderEmpty();
   renderFoot();
 }

@@ -147,8 +147,11 @@ function render(stats: StatsJson, view: ViewJson | null): void {
   byId('load-empty').hidden = stats.replicas.length > 0;
 }
 
+/** A poll that has not answered by then is given up, so one lost request cannot stop the polling (`busy`). */
+const FETCH_TIMEOUT_MS = 5000;
+
 async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { cache: 'no-store' });
+  const res = await fetch(path, { cache: 'no-store', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return (await res.json()) as T;
 }
