@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Durability, type DiskObserver } from '../../server/replica/durability';
 import { ReplicaMachine } from '../../server/replica/replica-machine';
-import { KvState } from '../../server/replica/kv-state';
+import { KvState, type TransferCursor, type SnapshotChunk } from '../../server/replica/kv-state';
 import { digestOf } from '../../server/replica/http-routes';
 import { encode } from '../../common/protocol';
 import { DEFAULT_LIMITS } from '../../common/limits';
@@ -46,7 +46,7 @@ class CuttingFs implements DiskFs {
 }
 
 const KEYS = 200;
-const TURNS = 100;
+const TURNS = 70;
 const OPS_PER_TURN = 5;
 
 /** The workload: puts of ~100 B (some appends, some deletes) over 200 keys, the same for every seed. */
@@ -118,6 +118,56 @@ async function recoverStore(shim: PowerLossFs, dir: string): Promise<{ store: Kv
   d.restore(m);
   return { store: m.store, d };
 }
+
+describe('KvState.openSnapshot: a second copy-on-write cursor beside the transfer (docs/DURABILITY.md §3)', () => {
+  /** Everything a cursor yields, as a transfer or writeSnapshot takes it, interleaved with `between` writes. */
+  function drain(c: TransferCursor, meta: SnapshotChunk[], between: () => void): SnapshotChunk[] {
+    const out = [...meta];
+    while (!c.done) {
+      between();
+      const data = c.next(512);
+      out.push(...c.takePulled(512), ...data);
+    }
+    out.push(...c.historyChunks(512));
+    c.close();
+    return out;
+  }
+
+  it('a transfer and a snapshot open at once both hold exactly the state as of their start, whatever is written meanwhile (puts, deletes, atomic commits)', () => {
+    const rand = mulberry32(3);
+    const s = new KvState();
+    let seq = 0;
+    const req = (op: ReqMsg['op'], key: string, value?: string): ReqMsg => ({ type: 'req', client: 'c', seq: ++seq, ack: 0, op, key, ...(value === undefined ? {} : { value }) });
+    for (let i = 0; i < 300; i++) s.apply(req('put', `k${i}`, `v${i}`.padEnd(40, '.')));
+    const write = (): void => {
+      for (let n = 0; n < 5; n++) {
+        const k = `k${Math.floor(rand() * 320)}`;
+        const r = rand();
+        if (r < 0.2) s.apply(req('delete', k));
+        else if (r < 0.3) s.apply({ ...req('atomic', ''), checks: [], ops: [['put', k, 'A'], ['delete', `k${Math.floor(rand() * 300)}`]] });
+        else s.apply(req('put', k, `w${seq}`));
+      }
+    };
+    const t = s.openTransfer();
+    const tBegin = { index: s.index, revision: s.revision };
+    const tMeta = t.meta(512);
+    const atT = digestOf(s.sortedEntries());
+    write();
+    const snap = s.openSnapshot();
+    const sBegin = { index: s.index, revision: s.revision };
+    const sMeta = snap.meta(512);
+    const atS = digestOf(s.sortedEntries());
+    expect(atS).to.not.equal(atT);
+    const sChunks = drain(snap, sMeta, write);
+    const tChunks = drain(t, tMeta, write);
+    for (const [begin, chunks, want] of [[tBegin, tChunks, atT], [sBegin, sChunks, atS]] as const) {
+      const copy = new KvState();
+      copy.install(begin, chunks);
+      expect(digestOf(copy.sortedEntries())).to.equal(want);
+      expect(copy.revision).to.equal(begin.revision);
+    }
+  });
+});
 
 describe('background snapshots (SPEC §9, docs/DURABILITY.md §3)', function () {
   this.timeout(120_000);
