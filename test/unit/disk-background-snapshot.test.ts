@@ -73,11 +73,18 @@ function referenceDigests(ops: ReqMsg[]): string[] {
 const OPS = workload();
 const DIGESTS = referenceDigests(OPS);
 
-interface Run { acked: number; fatal: Error | null; snapshots: number; calls: number; d: Durability }
+interface Run { installed: boolean; acked: number; fatal: Error | null; snapshots: number; calls: number; d: Durability }
 
-/** Run the workload against a Durability over `cfs`: the initial keys in one turn, then a few ops per turn. */
-async function runWorkload(cfs: CuttingFs, dir: string): Promise<Run> {
-  const out: Run = { acked: 0, fatal: null, snapshots: 0, calls: 0, d: null as unknown as Durability };
+/** The turn at which, with `install`, the store is replaced as a backup's installed transfer would replace it. */
+const INSTALL_TURN = 20;
+
+/**
+ * Run the workload against a Durability over `cfs`: the initial keys in one turn, then a few
+ * ops per turn. With `install`, the view is logged first and, at INSTALL_TURN, the store is
+ * replaced by a copy built apart (a transfer installed at xfer-end: persistState).
+ */
+async function runWorkload(cfs: CuttingFs, dir: string, install = false): Promise<Run> {
+  const out: Run = { installed: false, acked: 0, fatal: null, snapshots: 0, calls: 0, d: null as unknown as Durability };
   const observe: DiskObserver = { sync: () => undefined, snapshot: () => { out.snapshots++; }, walReplaced: () => undefined };
   let d: Durability;
   try {
@@ -87,8 +94,11 @@ async function runWorkload(cfs: CuttingFs, dir: string): Promise<Run> {
     return out;
   }
   out.d = d;
-  const store = new KvState();
-  d.start((input) => { if (input.kind === 'logged') out.acked = Math.max(out.acked, input.index); }, () => store);
+  let store = new KvState();
+  d.start((input) => {
+    if (input.kind === 'logged' || input.kind === 'stateLogged') out.acked = Math.max(out.acked, input.index);
+    if (input.kind === 'stateLogged') out.installed = true;
+  }, () => store);
   const apply = (n: number): void => {
     for (let k = 0; k < n && store.index < OPS.length; k++) {
       const req = OPS[store.index];
@@ -97,9 +107,16 @@ async function runWorkload(cfs: CuttingFs, dir: string): Promise<Run> {
     }
   };
   try {
+    if (install) d.persistView({ viewnum: 1, primary: 'ws://p', backup: 'ws://a' }, { primary: 'p1', backup: 'a1' });
     apply(KEYS);
-    while (store.index < OPS.length && out.fatal === null) {
+    for (let turn = 1; store.index < OPS.length && out.fatal === null; turn++) {
       await new Promise((r) => setImmediate(r));
+      if (install && turn === INSTALL_TURN) {
+        const copy = new KvState();
+        for (let i = 0; i < store.index; i++) copy.apply(OPS[i]);
+        store = copy;
+        d.persistState(1, store);
+      }
       apply(OPS_PER_TURN);
     }
     // Let the last batch and a snapshot under way finish (or fail).
@@ -112,11 +129,11 @@ async function runWorkload(cfs: CuttingFs, dir: string): Promise<Run> {
 }
 
 /** Recover from the shim: the state, its index. */
-async function recoverStore(shim: PowerLossFs, dir: string): Promise<{ store: KvState; d: Durability }> {
+async function recoverStore(shim: PowerLossFs, dir: string): Promise<{ store: KvState; d: Durability; viewnum: number }> {
   const d = await Durability.open({ dir, fsync: 'always', resetData: false, id: 'ws://a', limits: DEFAULT_LIMITS, log: silent, fatal: (e) => { throw e; }, fs: new CuttingFs(shim, dir) });
   const m = new ReplicaMachine({ me: 'ws://a', incarnation: d.incarnation, limits: DEFAULT_LIMITS, durable: true });
   d.restore(m);
-  return { store: m.store, d };
+  return { store: m.store, d, viewnum: m.view.viewnum };
 }
 
 describe('KvState.openSnapshot: a second copy-on-write cursor beside the transfer (docs/DURABILITY.md §3)', () => {
@@ -198,9 +215,11 @@ describe('background snapshots (SPEC §9, docs/DURABILITY.md §3)', function () 
     await d.close();
   });
 
-  it('a power cut at every file-system call of the run (snapshots included) loses no acknowledged operation and recovers an exact state', async () => {
-    const probe = await runWorkload(new CuttingFs(new PowerLossFs(), realDir()), dirs[dirs.length - 1]);
+  for (const install of [false, true]) {
+  it(`a power cut at every file-system call of the run (snapshots included${install ? ', and a backup\'s installed state written a chunk per turn' : ''}) loses no acknowledged operation and recovers an exact state`, async () => {
+    const probe = await runWorkload(new CuttingFs(new PowerLossFs(), realDir()), dirs[dirs.length - 1], install);
     await probe.d.close();
+    expect(probe.installed).to.equal(install);
     const total = probe.calls;
     expect(total).to.be.above(100);
     let torn = 0;
@@ -210,14 +229,16 @@ describe('background snapshots (SPEC §9, docs/DURABILITY.md §3)', function () 
       if (rand) torn++;
       const dir = realDir();
       const cfs = new CuttingFs(shim, dir, cut, rand);
-      const run = await runWorkload(cfs, dir);
+      const run = await runWorkload(cfs, dir, install);
       shim.restart();
       const where = `power cut at call ${cut} of ${total}`;
-      const { store, d } = await recoverStore(shim, realDir()).catch((e: Error) => { throw new Error(`${where}: recovery failed: ${e.message}`); });
+      const { store, d, viewnum } = await recoverStore(shim, realDir()).catch((e: Error) => { throw new Error(`${where}: recovery failed: ${e.message}`); });
       expect(store.index, where).to.be.at.least(run.acked);
+      if (install && run.acked > 0) expect(viewnum, `${where}: the view logged before every op`).to.equal(1);
       expect(digestOf(store.sortedEntries()), where).to.equal(DIGESTS[store.index]);
       await d.close();
     }
     expect(torn).to.be.above(0);
   });
+  }
 });
