@@ -9,6 +9,8 @@
  *  3. Wal at 16×64: 1024 closed-loop writers of ~150-byte fwd frames → ops/s, ops per fsync,
  *     the Wal's own fdatasync p50/p99 (batches are bigger, so each sync is longer).
  *  4. recovery: scan 64 MiB of log (~190-byte frames, 64-op records) → seconds and MB/s.
+ *  5. a replica recovering 1M keys + 64 MiB of log to /readyz (bench/disk-recovery.ts;
+ *     `--recovery-keys 0` skips it; needs dist/).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +18,7 @@ import * as path from 'node:path';
 import { Wal, DurableMark } from '../server/replica/disk/wal';
 import { recover, walStateFrom } from '../server/replica/disk/recovery';
 import { percentiles } from './stats';
+import { recoveryBench, formatRecovery } from './disk-recovery';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
@@ -112,6 +115,8 @@ async function main(): Promise<void> {
     }
     const r = await recoveryRun(fs.mkdtempSync(path.join(dir, 'rec-')), 64);
     console.log(`recovery of 64 MiB of log: ${fmt(r.ms)} (${r.records} records, ${r.ops} ops, ${(64 / (r.ms / 1000)).toFixed(0)} MiB/s)`);
+    const keys = Number(arg('--recovery-keys', '1000000'));
+    if (keys > 0) console.log(formatRecovery(await recoveryBench(dir, keys, 64)));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

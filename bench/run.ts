@@ -23,13 +23,14 @@ import { getJson, ViewStatus, Digest } from '../test/support/processes';
 import { spread, Spread, median, fmtCount, fmtMs, fmtBytes, fmtRatio } from './stats';
 import { RespClient } from './resp';
 import { authEnv, benchToken } from './auth';
+import { recoveryBench, formatRecovery, type RecoveryFigures } from './disk-recovery';
 
 const ROOT = path.resolve(__dirname, '..');
 const HOST = '127.0.0.1';
 
 // ───────────────────────── options ─────────────────────────
 
-const SECTIONS = ['ref', 'ops', 'failover', 'transfer', 'memory'] as const;
+const SECTIONS = ['ref', 'ops', 'failover', 'transfer', 'memory', 'recovery'] as const;
 type Section = (typeof SECTIONS)[number];
 /** Understudy operations of the ops section; cas: put with ifRevision, atomic10: a commit of 10 puts (issue #12). */
 const UOPS = ['put', 'get', 'append', 'cas', 'atomic10'] as const;
@@ -1320,6 +1321,7 @@ async function main(): Promise<void> {
   const env = environment();
   log(`node ${process.version}, ${env.cpus} cores (${String(env.cpuModel)}), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; rounds ${o.rounds} × ${o.roundMs} ms after ${o.warmupMs} ms warm-up; sections ${[...o.only].join(',')}${o.redis ? ' + redis' : ''}`);
   const errors: string[] = [];
+  let recovery: RecoveryFigures | null = null;
   const section = async (name: string, fn: () => Promise<void>): Promise<void> => {
     const t0 = Date.now();
     try {
@@ -1334,6 +1336,8 @@ async function main(): Promise<void> {
     if (o.only.has('ref') || o.only.has('ops') || o.redis) await section('throughput and latency (references, understudy, redis)', () => runThroughput(o));
     if (o.only.has('failover')) await section('failover', () => runFailover(o));
     if (o.only.has('transfer') || o.only.has('memory')) await section('state transfer / memory', () => runTransfer(o, o.only.has('transfer')));
+    // SPEC §9: 1M keys + 64 MiB of log recover to /readyz (bench/disk-recovery.ts).
+    if (o.only.has('recovery')) await section('recovery', async () => { recovery = await recoveryBench(os.tmpdir(), o.quick ? 100_000 : 1_000_000, o.quick ? 8 : 64); log(formatRecovery(recovery)); });
   } finally {
     await cleanup();
     clearTimeout(watchdog);
@@ -1341,6 +1345,7 @@ async function main(): Promise<void> {
   const table = report(o);
   const header = `Understudy bench — ${started.toISOString()} — node ${process.version}, ${env.cpus} cores, commit ${String(env.commit)}; ${o.quick ? 'QUICK run; ' : ''}${o.rounds} rounds × ${fmtMs(o.roundMs)} after ${fmtMs(o.warmupMs)} warm-up${process.env.UNDERSTUDY_COMPACT_HEAP === '1' ? '; replicas with UNDERSTUDY_COMPACT_HEAP=1' : ''}`;
   process.stdout.write(`\n${header}\n${table}\n`);
+  if (recovery !== null) process.stdout.write(`\n${formatRecovery(recovery)}\n`);
   if (anomalies.length) process.stdout.write(`\nAnomalies:\n${anomalies.map((a) => `  ${a}`).join('\n')}\n`);
   if (errors.length) process.stdout.write(`\nSections that broke:\n${errors.map((e) => `  ${e.split('\n')[0]}`).join('\n')}\n`);
   fs.mkdirSync(o.out, { recursive: true });
@@ -1353,6 +1358,7 @@ async function main(): Promise<void> {
     figures,
     failover: failoverTrials,
     transfer: transfers,
+    recovery,
     targets: goals,
     profilePids,
     anomalies,

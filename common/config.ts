@@ -213,6 +213,8 @@ export interface ReplicaOptions {
   readonly fsync: 'always' | 'everysec' | 'no';
   /** `--reset-data`: move the data dir's content aside and start as a new, empty server. @default false */
   readonly resetData: boolean;
+  /** `--snapshot-log-bytes`: log since the last snapshot that starts a background one, at least (docs/DURABILITY.md §3). @default 8 MiB */
+  readonly snapshotLogBytes: number;
 }
 
 function fsyncOf(input: Input, env: Env): 'always' | 'everysec' | 'no' {
@@ -256,6 +258,7 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     dataDir: dataDirOf(input, env),
     fsync: fsyncOf(input, env),
     resetData: pick(input, 'reset-data', env, null) === true,
+    snapshotLogBytes: int(pick(input, 'snapshot-log-bytes', env, 'UNDERSTUDY_SNAPSHOT_LOG_BYTES'), 'snapshot-log-bytes', 8 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
   });
 }
 

@@ -57,6 +57,8 @@ export interface ReplicaStats {
   lag?: { ops: number; bytes: number };
   /** As primary, a state transfer under way: keys and bytes sent of the totals (bytes: estimated), ms left (null: not known yet). */
   transfer?: { keys: number; keysTotal: number; bytes: number; bytesTotal: number; etaMs: number | null };
+  /** With --data-dir (SPEC §9): the last operation index on this replica's disk. */
+  durableIndex?: number;
 }
 
 /**

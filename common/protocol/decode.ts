@@ -38,6 +38,7 @@ const amounts = (o: unknown, names: readonly string[]): boolean => isObj(o) && n
 function validStats(x: unknown): boolean {
   if (!isObj(x) || !isAmount(x.opsPerSec) || (x.p99Ms !== null && !isAmount(x.p99Ms))) return false;
   if (x.lag !== undefined && !amounts(x.lag, ['ops', 'bytes'])) return false;
+  if (x.durableIndex !== undefined && !isAmount(x.durableIndex)) return false;
   if (x.transfer === undefined) return true;
   return amounts(x.transfer, ['keys', 'keysTotal', 'bytes', 'bytesTotal']) && ((x.transfer as Obj).etaMs === null || isAmount((x.transfer as Obj).etaMs));
 }
@@ -46,6 +47,7 @@ function validStats(x: unknown): boolean {
 function copyStats(s: ReplicaStats): ReplicaStats {
   const out: ReplicaStats = { opsPerSec: s.opsPerSec, p99Ms: s.p99Ms };
   if (s.lag) out.lag = { ops: s.lag.ops, bytes: s.lag.bytes };
+  if (s.durableIndex !== undefined) out.durableIndex = s.durableIndex;
   if (s.transfer) {
     const t = s.transfer;
     out.transfer = { keys: t.keys, keysTotal: t.keysTotal, bytes: t.bytes, bytesTotal: t.bytesTotal, etaMs: t.etaMs };

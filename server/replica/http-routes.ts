@@ -32,7 +32,8 @@ export function replicaHttp(machine: () => ReplicaMachine, notReady: () => strin
     if (p === '/info') {
       // For `understudy status` (issue #16): which process this is, since when, in what role.
       const m = machine();
-      sendJson(res, 200, { id: m.me, pid: process.pid, uptimeMs: Math.round(process.uptime() * 1000), role: m.role, viewnum: m.view.viewnum });
+      // durableIndex (with --data-dir): the last operation on this replica's disk (SPEC §9).
+      sendJson(res, 200, { id: m.me, pid: process.pid, uptimeMs: Math.round(process.uptime() * 1000), role: m.role, viewnum: m.view.viewnum, ...(m.durable ? { durableIndex: m.loggedIndex } : {}) });
       return true;
     }
     if (p === '/digest') {

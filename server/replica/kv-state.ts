@@ -54,6 +54,7 @@ export class KvState {
   private _commit: WriteEvent[] = [];
   /** The primary's live outgoing transfer (openTransfer): writes pull keys ahead of it. */
   private live: TransferCursor | null = null;
+  private snap: TransferCursor | null = null; // a snapshot to disk in the background (openSnapshot): pulled ahead too
   /** The incoming transfer being received (beginInstall … finishInstall). */
   private incoming: { revision: number; events: HistoryEntry[]; lastKey: string | null } | null = null;
   /** SPEC §10: the keys' ttls and owners, replicated with the data (leases.ts). */
@@ -86,9 +87,7 @@ export class KvState {
   get lastCommit(): readonly WriteEvent[] { return this._commit; }
 
   /** The revision of `key`'s last write; 0 if it does not exist (never written, or deleted). */
-  revisionOf(key: string): number {
-    return this.revs.get(key) ?? 0;
-  }
+  revisionOf(key: string): number { return this.revs.get(key) ?? 0; }
 
   get(key: string): string | undefined {
     const slot = this.data.get(key);
@@ -162,7 +161,7 @@ export class KvState {
     }
     const old = this.data.get(req.key);
     // (before the check too: the backup decides a conditional write on this key's state, so it must have it)
-    if (this.live !== null) this.beforeWrite(req.key, old);
+    if (this.live !== null || this.snap !== null) this.beforeWrite(req.key, old);
     if (req.ifRevision !== undefined) {
       const current = this.revs.get(req.key) ?? 0;
       if (current !== req.ifRevision) return conflict(req.key, req.ifRevision, current);
@@ -207,7 +206,7 @@ export class KvState {
    * event per key it changed (its final value), in the order of the keys' first writes.
    */
   private commit(req: ReqMsg): StoredResult {
-    if (this.live !== null) for (const k of commitKeys(req)) this.beforeWrite(k, this.data.get(k));
+    if (this.live !== null || this.snap !== null) for (const k of commitKeys(req)) this.beforeWrite(k, this.data.get(k));
     const next = planCommit(req, this, this.limits.maxValueBytes);
     if (!(next instanceof Map)) return next;
     const events: WriteEvent[] = [];
@@ -271,19 +270,27 @@ export class KvState {
     return cursor;
   }
 
-  /** The live transfer's hook: called before a write changes `key` (whose current entry is `old`). */
+  /** Like openTransfer, a second cursor beside it: a snapshot to disk (docs/DURABILITY.md §3). Opening another closes it. */
+  openSnapshot(): TransferCursor {
+    this.snap?.close();
+    const cursor = new TransferCursor(this.data, (slot) => this.valueOf(slot), this.revs, this.clients, this._history, () => { if (this.snap === cursor) this.snap = null; });
+    return (this.snap = cursor);
+  }
+
+  /** The live cursors' hook: called before a write changes `key` (whose current entry is `old`). */
   private beforeWrite(key: string, old: Slot | undefined): void {
-    const t = this.live;
-    if (t !== null && t.wants(key)) t.pull(key, old === undefined ? undefined : this.valueOf(old), this.revs.get(key) ?? 0);
+    const t = this.live !== null && this.live.wants(key) ? this.live : null;
+    const s = this.snap !== null && this.snap.wants(key) ? this.snap : null;
+    if (t === null && s === null) return;
+    const value = old === undefined ? undefined : this.valueOf(old);
+    const rev = this.revs.get(key) ?? 0;
+    t?.pull(key, value, rev);
+    s?.pull(key, value, rev);
   }
 
-  private valueOf(slot: Slot): string {
-    return typeof slot === 'number' ? this.arena.read(slot) : slot.value;
-  }
+  private valueOf(slot: Slot): string { return typeof slot === 'number' ? this.arena.read(slot) : slot.value; }
 
-  private bytesOf(slot: Slot): number {
-    return typeof slot === 'number' ? this.arena.bytes(slot) : slot.bytes;
-  }
+  private bytesOf(slot: Slot): number { return typeof slot === 'number' ? this.arena.bytes(slot) : slot.bytes; }
 
   /** Store a value (its UTF-8 size known, or measured here). */
   private slotFor(value: string, bytes?: number): Slot {
@@ -291,9 +298,7 @@ export class KvState {
     return h >= 0 ? h : { value, bytes: bytes ?? utf8Length(value) };
   }
 
-  private release(slot: Slot): void {
-    if (typeof slot === 'number') this.arena.free(slot);
-  }
+  private release(slot: Slot): void { if (typeof slot === 'number') this.arena.free(slot); }
 
   /**
    * The whole state as chunks of at most ~`maxChunkBytes` of JSON each: the at-most-once
@@ -309,9 +314,7 @@ export class KvState {
   }
 
   /** Snapshot materialised at once (an array of chunks), safe to keep while the store changes. */
-  snapshotNow(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] {
-    return [...this.snapshot(maxChunkBytes)];
-  }
+  snapshotNow(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): SnapshotChunk[] { return [...this.snapshot(maxChunkBytes)]; }
 
   /** Replace the whole state with a snapshot (SPEC §3.4): beginInstall, receive each chunk, finishInstall. */
   install(begin: SnapshotBegin, chunks: Iterable<SnapshotChunk>): void {
@@ -321,9 +324,7 @@ export class KvState {
   }
 
   /** A new, empty store with the same limits and bounds (a backup's staging store). */
-  emptyLike(): KvState {
-    return new KvState(this.limits, this.bounds, this._history.bounds);
-  }
+  emptyLike(): KvState { return new KvState(this.limits, this.bounds, this._history.bounds); }
 
   /**
    * Backup side of a transfer: drop everything and start at the snapshot's index and
@@ -333,6 +334,7 @@ export class KvState {
    */
   beginInstall(begin: SnapshotBegin): void {
     this.live?.close();
+    this.snap?.close();
     this.data = new Map();
     this.revs = new Map();
     this.keys = new KeyIndex();

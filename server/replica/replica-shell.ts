@@ -46,6 +46,7 @@ import { fwdFrameText } from './forward-frames';
 import { WakeTimer } from './wake-timer';
 import type { Auth } from '../auth/load';
 import { Durability } from './durability';
+import { registerDiskMetrics } from './disk-metrics';
 import type { FwdMsg } from '../../common/messages';
 
 export type StartReplicaOptions = ReplicaOptions & {
@@ -163,7 +164,7 @@ export class ReplicaShell {
     this.warnings = new RateLimitedLog(this.log);
     this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null });
     this.disk?.restore(this.machine);
-    this.disk?.start(run);
+    this.disk?.start(run, () => this.machine.store);
     this.backup = new BackupLink({
       ...common, me: () => ({ id: this.id, incarnation: this.incarnation }), log: () => this.log,
       pingIntervalMs: o.pingIntervalMs, clusterToken: o.clusterToken,
@@ -197,6 +198,7 @@ export class ReplicaShell {
     const o = this.o;
     this.disk = await Durability.open({
       dir, fsync: o.fsync, resetData: o.resetData, id: o.url ?? `ws://127.0.0.1:${o.port}`, limits: o.limits, log: this.log,
+      snapshotLogBytes: o.snapshotLogBytes, observe: registerDiskMetrics(this.registry, () => this.disk),
       fatal: (err) => {
         // A failed write or fsync is never retried ("fsyncgate"): stop rather than acknowledge what may be lost.
         this.log.error({ err, dir }, 'the data dir failed; stopping');
@@ -379,6 +381,7 @@ export class ReplicaShell {
     // A transfer counts only while its view waits for it: one cut short (the backup gone) is never acknowledged.
     s.transfer = withBackup && m.pingViewnum !== m.view.viewnum ? this.metrics.transferProgress(m.view.viewnum) : null;
     const stats = this.stats.take(now, s);
+    if (stats !== null && m.durable) stats.durableIndex = m.loggedIndex;
     if (stats !== null) p.stats = stats;
     return p;
   }

@@ -126,6 +126,8 @@ export class TransferCursor {
 
   /** Every data chunk was returned by next(). */
   get done(): boolean { return this._done; }
+  /** close() was called (by its owner, or by the store: replaced or another cursor opened). */
+  get isClosed(): boolean { return this.closed; }
   /** Keys pulled ahead so far (a metric of how much writing went on during the transfer). */
   get handledCount(): number { return this.handled.size; }
 

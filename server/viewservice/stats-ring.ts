@@ -27,6 +27,8 @@ export interface ReplicaSeries {
   /** The last sample's lag and transfer (absent: none then). */
   lag?: ReplicaStats['lag'];
   transfer?: ReplicaStats['transfer'];
+  /** The last sample's index on the replica's disk (absent: no --data-dir). */
+  durableIndex?: number;
 }
 
 /** One replica's ring: column arrays, `head` the next slot to write. */
@@ -65,6 +67,7 @@ class Ring {
     }
     if (this.last?.lag) out.lag = this.last.lag;
     if (this.last?.transfer) out.transfer = this.last.transfer;
+    if (this.last?.durableIndex !== undefined) out.durableIndex = this.last.durableIndex;
     return out;
   }
 }

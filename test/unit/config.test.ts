@@ -140,6 +140,7 @@ describe('common/config', () => {
         dataDir: null,
         fsync: 'always',
         resetData: false,
+        snapshotLogBytes: 8 * 1024 * 1024,
       });
     });
 

@@ -60,8 +60,8 @@ export interface WalOptions {
   onDurable: (mark: DurableMark) => void;
   /** A write or fsync failed: fatal. A failed fsync is never retried (the page may be gone: "fsyncgate"). */
   onError: (err: Error) => void;
-  /** Observes each fdatasync: latency and records covered (metrics, benchmark). */
-  onSync?: (ms: number, records: number) => void;
+  /** Observes each fdatasync: latency, records and operations covered (metrics, benchmark). */
+  onSync?: (ms: number, records: number, ops: number) => void;
   /**
    * everysec: run `tick()` from an own unref'd one-second interval. Tests pass false and call
    * tick() themselves (time as an input, STYLE §2). @default true
@@ -108,6 +108,11 @@ export class Wal {
   private identity: LogRecord;
   private lastView: LogRecord | null;
   private dirty = false;
+  /** everysec: records and ops written since the last fdatasync (what the next one covers). */
+  private unsyncedRecords = 0;
+  private unsyncedOps = 0;
+  /** rollSoon() was called: start a new segment at the next batch boundary. */
+  private rollWanted = false;
   private failed: Error | null = null;
   /** Callbacks of close(), once it was called; `closed` once the file is closed. */
   private closing: (() => void)[] | null = null;
@@ -170,6 +175,16 @@ export class Wal {
     return ++this.seq;
   }
 
+  /**
+   * Start a new segment at the next batch boundary (a snapshot is being taken: the segments
+   * before it can then be dropped once it is installed, whatever their size).
+   */
+  rollSoon(): void {
+    if (this.failed !== null || this.closing !== null) return;
+    this.rollWanted = true;
+    if (!this.busy) this.roll();
+  }
+
   /** The seq of the oldest segment still needed once a snapshot covers ops up to `index`. */
   segmentNeededAfter(index: number): number {
     if (this.segments.length === 0) throw new Error('the log is still opening its first segment');
@@ -215,10 +230,10 @@ export class Wal {
     this.position += buf.length;
     this.fs.writev(this.fd, [buf], at, (err) => {
       if (err !== null) return this.fail(err);
-      this.count(batch, buf.length);
+      const ops = this.count(batch, buf.length);
       this.writtenIndex = mark.index;
-      if (this.policy !== 'always') { this.dirty = true; return this.batchDone(mark); }
-      this.datasync(batch.length, () => this.batchDone(mark));
+      if (this.policy !== 'always') { this.dirty = true; this.unsyncedRecords += batch.length; this.unsyncedOps += ops; return this.batchDone(mark); }
+      this.datasync(batch.length, ops, () => this.batchDone(mark));
     });
   }
 
@@ -251,20 +266,24 @@ export class Wal {
     return this.mark;
   }
 
-  private count(batch: LogRecord[], bytes: number): void {
+  /** Count a written batch; returns its operations. */
+  private count(batch: LogRecord[], bytes: number): number {
     this.stats.batches++;
     this.stats.records += batch.length;
     this.stats.bytes += bytes;
-    for (const r of batch) if (r.type === RecordType.Ops) this.stats.ops += r.count;
+    let ops = 0;
+    for (const r of batch) if (r.type === RecordType.Ops) ops += r.count;
+    this.stats.ops += ops;
+    return ops;
   }
 
-  private datasync(records: number, then: () => void): void {
+  private datasync(records: number, ops: number, then: () => void): void {
     const t0 = process.hrtime.bigint();
     this.fs.fdatasync(this.fd, (err) => {
       if (err !== null) return this.fail(err);
       this.stats.fsyncs++;
       this.dirty = false;
-      this.o.onSync?.(Number(process.hrtime.bigint() - t0) / 1e6, records);
+      this.o.onSync?.(Number(process.hrtime.bigint() - t0) / 1e6, records, ops);
       then();
     });
   }
@@ -272,7 +291,7 @@ export class Wal {
   private batchDone(mark: DurableMark): void {
     this.o.onDurable(mark);
     this.busy = false;
-    if (this.position >= this.segmentBytes && this.closing === null) this.roll();
+    if ((this.position >= this.segmentBytes || this.rollWanted) && this.closing === null) this.roll();
     else this.flush();
   }
 
@@ -283,12 +302,16 @@ export class Wal {
   tick(): void {
     if (this.policy !== 'everysec' || this.busy || !this.dirty || this.failed !== null) return;
     this.busy = true;
-    this.datasync(0, () => { this.busy = false; this.flush(); });
+    const records = this.unsyncedRecords;
+    const ops = this.unsyncedOps;
+    this.unsyncedRecords = this.unsyncedOps = 0;
+    this.datasync(records, ops, () => { this.busy = false; this.flush(); });
   }
 
   /** Finish the current segment (fdatasync, close), start the next: create, fsync the directory, head records. */
   private roll(): void {
     this.busy = true;
+    this.rollWanted = false;
     const seq = this.segments.length === 0 ? 1 : this.segments[this.segments.length - 1].seq + 1;
     this.closeFile(() => {
       this.fs.open(path.join(this.o.dir, segmentName(seq)), 'wx', (err, fd) => {

@@ -28,6 +28,8 @@ interface Series {
   lagOps: (number | null)[];
   lag?: { ops: number; bytes: number };
   transfer?: Transfer;
+  /** With --data-dir: the last operation on the replica's disk. */
+  durableIndex?: number;
 }
 interface StatsJson { now: number; windowMs: number; replicas: Series[] }
 interface ViewJson { primary: string | null; backup: string | null }
@@ -39,6 +41,7 @@ interface Card {
   ops: Chart;
   p99: Chart;
   lag: HTMLElement;
+  durable: HTMLElement;
   transfer: HTMLElement;
   bar: HTMLProgressElement;
   transferText: HTMLElement;
@@ -82,13 +85,14 @@ function newCard(id: string): Card {
   const ops = new Chart('ops/s', 'ops', (v) => `${formatCount(v)} ops/s`);
   const p99 = new Chart('p99 latency', 'p99', formatMs);
   const lag = el('p', 'lag');
+  const durable = el('p', 'durable muted');
   const transfer = el('div', 'transfer');
   const bar = el('progress');
   const transferText = el('p', 'transfer-text');
   transfer.append(el('p', 'transfer-title', 'State transfer'), bar, transferText);
   transfer.hidden = true;
-  root.append(head, ops.root, p99.root, lag, transfer);
-  return { root, role, ops, p99, lag, transfer, bar, transferText };
+  root.append(head, ops.root, p99.root, lag, durable, transfer);
+  return { root, role, ops, p99, lag, durable, transfer, bar, transferText };
 }
 
 function roleOf(id: string, view: ViewJson | null): string {
@@ -109,6 +113,7 @@ function renderCard(c: Card, s: Series, view: ViewJson | null, now: number, span
     c.lag.textContent = role === 'primary' ? 'No backup: nothing to replicate to' : '';
     c.lag.className = 'lag muted';
   }
+  c.durable.textContent = s.durableIndex === undefined ? 'In memory only (no --data-dir)' : `On disk up to op ${s.durableIndex.toLocaleString('en-US')}`;
   renderTransfer(c, s.transfer);
 }
 
