@@ -22,6 +22,10 @@ export class MemoryKv implements Kv {
     return { entry: past !== null && past.value === '\u0000deleted' ? null : past, revision: this.revision };
   }
 
+  async rangePrefix(prefix: string): Promise<KvEntry[]> {
+    return [...this.keys.values()].filter((e) => e.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
   async txn(compares: readonly KvCompare[], puts: readonly KvPut[], readOnFailure: readonly string[] = []): Promise<TxnResult> {
     this.txns++;
     if (this.hold !== null) await this.hold;

@@ -37,6 +37,11 @@ export class Etcd3Kv implements Kv {
     return { entry: res.kvs.length === 0 ? null : entryOf(res.kvs[0]), revision: Number(res.header.revision) };
   }
 
+  async rangePrefix(prefix: string): Promise<KvEntry[]> {
+    const res = await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(Buffer.from(prefix)) }, this.deadline());
+    return res.kvs.map(entryOf);
+  }
+
   async txn(compares: readonly KvCompare[], puts: readonly KvPut[], readOnFailure: readonly string[] = []): Promise<TxnResult> {
     const res = await this.client.kv.txn({
       compare: compares.map(compareOf),
@@ -96,6 +101,18 @@ export class Etcd3Kv implements Kv {
   close(): void {
     this.client.close();
   }
+}
+
+/** etcd's range end for "every key with this prefix": the prefix with its last byte below 0xff incremented. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]); // all 0xff: to the end of the keyspace
 }
 
 function entryOf(kv: IKeyValue): KvEntry {
