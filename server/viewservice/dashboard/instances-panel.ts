@@ -28,9 +28,9 @@ function row(x: Instance, self: string): HTMLLIElement {
   li.dataset.leading = String(x.leading);
   li.appendChild(el('span', 'dot alive')).title = 'registered';
   const who = el('div');
-  const link = el('a', 'id', x.url);
+  const link = el('a', null, x.url);
   link.href = pageOf(x.url);
-  who.appendChild(el('p')).appendChild(link);
+  who.appendChild(el('p', 'id')).appendChild(link);
   who.appendChild(el('span', 'pill' + (x.leading ? ' ok' : ''), x.leading ? 'leader' : 'follower'));
   if (x.id === self) who.appendChild(el('span', 'pill', 'this instance'));
   li.appendChild(who);
