@@ -157,8 +157,12 @@ export class EtcdViews {
     for (let i = 0; i < this.procs.length; i++) if (this.procs[i] === null) await this.startInstance(i);
   }
 
-  /** SPEC §2 on the view key's history in etcd; the result goes into counts. */
-  async checkHistory(): Promise<boolean> {
+  /**
+   * SPEC §2 on the view key's history in etcd; the result goes into counts. With `diagnose`
+   * (the cluster did not recover), each instance's role and last etcd-related log lines too.
+   */
+  async checkHistory(diagnose?: (l: string) => void): Promise<boolean> {
+    if (diagnose) await this.diagnose(diagnose);
     try {
       this.counts.historyEntries = await checkHistory(this.etcd, this.prefix);
       return true;
@@ -166,6 +170,16 @@ export class EtcdViews {
       this.counts.historyError = (err as Error).message;
       return false;
     }
+  }
+
+  private async diagnose(log: (l: string) => void): Promise<void> {
+    for (let i = 0; i < this.procs.length; i++) {
+      const p = this.procs[i];
+      const s = await getJson<HaStatus & { leader?: string | null }>(`http://127.0.0.1:${this.ports[i]}/view`, 1000).catch((e: Error) => e.message);
+      log(`  instance ${i} (:${this.ports[i]}): ${typeof s === 'string' ? s : JSON.stringify({ role: s.role, leader: s.leader, viewnum: s.viewnum, acked: s.acked, primary: s.primary, backup: s.backup })}`);
+      for (const l of (p?.logs ?? []).filter((x) => /etcd|lead|commit/.test(x)).slice(-8)) log(`    ${l.slice(0, 300)}`);
+    }
+    for (const m of this.etcd.members) log(`  etcd ${m.name}: pid ${m.pid()}; ${m.logs.slice(-2).join(' | ').slice(0, 300)}`);
   }
 
   /** Stop the nemesis; the instances are killed by processes.ts killAll, the members here. */

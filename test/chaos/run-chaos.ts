@@ -213,7 +213,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       linearizable: check.verdict === 'ok',
       ...(ha ? { etcd: ha.counts } : {}),
     };
-    if (ha && !(await ha.checkHistory())) report.recovered = false;
+    if (ha && !(await ha.checkHistory(recovered ? undefined : log))) report.recovered = false;
     if (check.verdict !== 'ok') {
       fs.mkdirSync(o.outDir, { recursive: true });
       report.historyFile = path.join(o.outDir, `seed-${o.seed}.json`);

@@ -189,26 +189,38 @@ export class FencedStorage implements ViewStorage {
 
   private async pump(): Promise<void> {
     this.writing = true;
-    while (this.queue.length > 0 && !this.term.ended) {
-      const s = this.queue.shift() as PersistedView;
-      let ok: boolean;
-      try {
-        ok = await this.term.commit(s);
-      } catch (err) {
-        // Unknown outcome (a timeout, etcd unreachable): we cannot tell what etcd holds,
-        // so we stop leading; the next leader reads the view etcd really has.
-        this.queue.length = 0;
-        this.onFailed(`view commit failed: ${(err as Error).message}`);
-        break;
+    // Never left `writing` with a queue nobody drains: a leader that stops committing while
+    // it keeps its lease would hold every view change back for good.
+    try {
+      while (this.queue.length > 0 && !this.term.ended) {
+        const s = this.queue.shift() as PersistedView;
+        const failure = await this.write(s);
+        if (failure !== null) {
+          this.queue.length = 0;
+          this.onFailed(failure);
+          break;
+        }
       }
-      if (!ok) {
-        this.queue.length = 0;
-        this.onFailed('view commit refused by the fence (another instance leads, or our lease expired)');
-        break;
-      }
-      this.onCommitted(s);
+    } finally {
+      this.writing = false;
     }
-    this.writing = false;
+  }
+
+  /** Commit and announce one state; null when done, else why we must stop leading. */
+  private async write(s: PersistedView): Promise<string | null> {
+    try {
+      // Unknown outcome even after Term.commit's retries (etcd unreachable): we cannot tell
+      // what etcd holds, so we stop leading; the next leader reads the view etcd really has.
+      if (!(await this.term.commit(s))) return 'view commit refused by the fence (another instance leads, or our lease expired)';
+    } catch (err) {
+      return `view commit failed: ${(err as Error).message}`;
+    }
+    try {
+      this.onCommitted(s);
+    } catch (err) {
+      return `announcing a committed view failed: ${(err as Error).message}`;
+    }
+    return null;
   }
 }
 
