@@ -176,7 +176,7 @@ export class EtcdViews {
     for (let i = 0; i < this.procs.length; i++) {
       const p = this.procs[i];
       const s = await getJson<HaStatus & { leader?: string | null }>(`http://127.0.0.1:${this.ports[i]}/view`, 1000).catch((e: Error) => e.message);
-      log(`  instance ${i} (:${this.ports[i]}): ${typeof s === 'string' ? s : JSON.stringify({ role: s.role, leader: s.leader, viewnum: s.viewnum, acked: s.acked, primary: s.primary, backup: s.backup })}`);
+      log(`  instance ${i} (:${this.ports[i]}): ${typeof s === 'string' ? s : JSON.stringify({ role: s.role, leader: s.leader, viewnum: s.viewnum, acked: s.acked, primary: s.primary, backup: s.backup, servers: s.servers })}`);
       for (const l of (p?.logs ?? []).filter((x) => /etcd|lead|commit/.test(x)).slice(-8)) log(`    ${l.slice(0, 300)}`);
     }
     for (const m of this.etcd.members) log(`  etcd ${m.name}: pid ${m.pid()}; ${m.logs.slice(-2).join(' | ').slice(0, 300)}`);
