@@ -170,11 +170,21 @@ export interface EtcdViewOptions {
   readonly prefix: string;
   /** The leader's lease, in seconds. @default 2 (etcd's practical minimum) */
   readonly leaseTtlSeconds: number;
+  /**
+   * What other processes and browsers reach this instance by (`--advertise-url`): the leader
+   * hint and the dashboard's list of instances. null: ws://HOST:PORT as bound (127.0.0.1 for
+   * 0.0.0.0). @default null
+   */
+  readonly advertiseUrl: string | null;
 }
 
 function etcdOf(input: Input, env: Env): { etcd?: EtcdViewOptions } {
   const v = pick(input, 'etcd', env, 'UNDERSTUDY_ETCD');
-  if (v === undefined) return {};
+  if (v === undefined) {
+    // Without --etcd nobody is told this URL: a given one is a mistake, not a no-op.
+    if (input['advertise-url'] !== undefined) throw new ConfigError('--advertise-url needs --etcd (it is the URL the other instances give out)');
+    return {};
+  }
   const endpoints = String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
   const bad = endpoints.find((e) => !/^https?:\/\/[^/\s]+\/?$/.test(e));
   if (endpoints.length === 0 || bad !== undefined) {
@@ -183,7 +193,9 @@ function etcdOf(input: Input, env: Env): { etcd?: EtcdViewOptions } {
   const prefix = str(pick(input, 'etcd-prefix', env, 'UNDERSTUDY_ETCD_PREFIX'), '/understudy/default').replace(/\/+$/, '');
   if (!prefix.startsWith('/') || prefix.length < 2) throw new ConfigError(`--etcd-prefix must be a key path like /understudy/NAME (got ${JSON.stringify(prefix)})`);
   const leaseTtlSeconds = int(pick(input, 'lease-ttl', env, 'UNDERSTUDY_LEASE_TTL'), 'lease-ttl', 2, 2, 3600);
-  return { etcd: Object.freeze({ endpoints: Object.freeze(endpoints.map((e) => e.replace(/\/+$/, ''))), prefix, leaseTtlSeconds }) };
+  const advertise = pick(input, 'advertise-url', env, 'UNDERSTUDY_ADVERTISE_URL');
+  const advertiseUrl = advertise === undefined ? null : wsUrl(String(advertise), 'advertise-url');
+  return { etcd: Object.freeze({ endpoints: Object.freeze(endpoints.map((e) => e.replace(/\/+$/, ''))), prefix, leaseTtlSeconds, advertiseUrl }) };
 }
 
 export interface ReplicaOptions {

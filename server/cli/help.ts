@@ -9,7 +9,8 @@ export const HELP = `understudy — a replicated key-value store
 
 Usage:
   understudy view    [--port 7000] [--host 0.0.0.0] [--ping-interval 100] [--dead-pings 5] [--data-dir DIR]
-                     [--etcd http://H:2379[,...] [--etcd-prefix /understudy/NAME] [--lease-ttl 2]]
+                     [--etcd http://H:2379[,...] [--etcd-prefix /understudy/NAME] [--lease-ttl 2]
+                      [--advertise-url wss://PUBLIC]]
   understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
   understudy dev     [--replicas 3] [--port 7000] [--data-dir .understudy]
   understudy get KEY | put KEY VALUE | append KEY VALUE | del KEY   [--view URL] [--timeout MS]
@@ -35,6 +36,9 @@ Options (each also from the environment):
   --etcd             UNDERSTUDY_ETCD           etcd URLs: several view services share the view, one leads (SPEC §12)
   --etcd-prefix      UNDERSTUDY_ETCD_PREFIX    the cluster's keys in etcd (default /understudy/default)
   --lease-ttl        UNDERSTUDY_LEASE_TTL      the leader's etcd lease in seconds (default 2)
+  --advertise-url    UNDERSTUDY_ADVERTISE_URL  with --etcd: the URL replicas, clients and browsers reach this
+                                               instance by (the leader hint, the dashboard's list of
+                                               instances; default ws://HOST:PORT as bound)
   --cluster-token    UNDERSTUDY_CLUSTER_TOKEN  shared secret of view service and replicas
   --client-token     UNDERSTUDY_CLIENT_TOKEN   secret clients must present
   --jwt-secret       UNDERSTUDY_JWT_SECRET     per-user JWTs, HS256 (SPEC §11, docs/SECURITY.md)
@@ -75,6 +79,8 @@ Runs the view service: WebSocket and HTTP (dashboard, /view, /metrics) on one po
 --data-dir DIR keeps the view in DIR/view.json across restarts; without it a restarted view
 service learns the view from the replicas. --max-subscribers caps view subscriptions.
 --etcd URLS: several view services share the view through etcd; one leads (SPEC §12).
+Each instance registers itself there (GET /instances, the dashboard lists them and marks the
+leader); --advertise-url wss://PUBLIC is the URL it is listed by and named by as the leader.
 ${SERVER_OPTIONS}`,
   replica: `understudy replica --view ws://HOST:7000 [--port 7101] [--host 0.0.0.0] [--url ws://PUBLIC:PORT]
 

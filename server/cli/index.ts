@@ -66,7 +66,7 @@ function showHelp(cmd: string | undefined): number {
 }
 
 async function runView(rest: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'max-subscribers', 'data-dir', 'etcd', 'etcd-prefix', 'lease-ttl']);
+  const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'max-subscribers', 'data-dir', 'etcd', 'etcd-prefix', 'lease-ttl', 'advertise-url']);
   if (flags.help) return showHelp('view');
   if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const options = normalizeViewOptions(flags as Record<string, string>, process.env);

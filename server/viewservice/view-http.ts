@@ -51,6 +51,8 @@ export interface ViewHttpContext {
   readonly machine: ViewReader;
   /** Only with --etcd: /readyz and /view then say who leads. */
   readonly ha?: () => HaStatus;
+  /** Only with --etcd: `GET /instances`, every instance registered in etcd (etcd/instances.ts). */
+  readonly instances?: () => Promise<unknown>;
   readonly history: ViewHistory;
   /** `GET /stats`: each replica's last minutes of stats (stats-ring.ts), as of now. */
   readonly stats: () => ReturnType<StatsRings['toJSON']>;
@@ -64,7 +66,7 @@ export interface ViewHttpContext {
 
 /** The handlers, in order, for ws-server's `http` list. The dashboard and the bundle are read from disk now, once. */
 export function viewHttpHandlers(ctx: ViewHttpContext): HttpHandler[] {
-  return [statusRoutes(ctx), loadedDashboard(ctx.log), loadedBundle(ctx.log), metricsHandler(ctx.registry, ctx.log)];
+  return [statusRoutes(ctx), instancesRoute(ctx), loadedDashboard(ctx.log), loadedBundle(ctx.log), metricsHandler(ctx.registry, ctx.log)];
 }
 
 /** `/healthz`, `/readyz`, `/view`, `/view/history`, `/stats`. */
@@ -79,6 +81,16 @@ function statusRoutes(ctx: ViewHttpContext): HttpHandler {
     else if (p === '/users') sendJson(res, 200, { users: ctx.users?.() ?? [] });
     else if (p === '/stats') sendJson(res, 200, ctx.stats());
     else sendJson(res, 200, ctx.history.toJSON());
+    return true;
+  };
+}
+
+/** `GET /instances` with --etcd (404 without, like any unknown path): read from etcd on each request. */
+function instancesRoute(ctx: ViewHttpContext): HttpHandler {
+  return (req, res) => {
+    if (ctx.instances === undefined || pathOf(req) !== '/instances') return false;
+    if (refuseMethod(req, res)) return true;
+    ctx.instances().then((body) => sendJson(res, 200, body), (err: Error) => sendJson(res, 503, { error: err.message }));
     return true;
   };
 }

@@ -194,12 +194,12 @@ class ViewServer implements ViewService {
       http: viewHttpHandlers({
         machine: this.reader, history: this.history, stats: () => this.stats.toJSON(this.clock.now()), registry: this.registry, log: this.log,
         closing: () => this.closing, users: () => o.auth?.users.list() ?? [],
-        ...(o.etcd === undefined ? {} : { ha: () => ({ leading: this.ha?.leading ?? false, leader: this.ha?.leader ?? null }) }),
+        ...(o.etcd === undefined ? {} : { ha: () => ({ leading: this.ha?.leading ?? false, leader: this.ha?.leader ?? null }), instances: () => this.ha?.instances() ?? Promise.reject(new Error('starting')) }),
       }),
     });
     if (o.etcd !== undefined) {
       const shell = { lead: (st: ViewStorage, initial: PersistedView | null) => this.lead(st, initial), follow: () => this.follow(), committed: (st: PersistedView) => this.committed(st) };
-      this.ha = await startViewHa(o.etcd, this.url, shell, this.log);
+      this.ha = await startViewHa(o.etcd, o.etcd.advertiseUrl ?? this.url, shell, this.log);
     }
     // The view service's only timer (STYLE §2): deaths are found here (SPEC §2.6).
     this.timer = setInterval(() => this.onTick(), o.pingIntervalMs);

@@ -1,5 +1,6 @@
 /**
- * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--app-ops 0.2] [--unsafe] [--seeds 1,2,3]`
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--app-ops 0.2] [--unsafe] [--etcd] [--seeds 1,2,3]`
+ * --etcd: three view services on a 3-member etcd, with view-service and etcd-member kills (etcd-nemesis.ts).
  * Exit code 0 only when the history is linearizable and the cluster recovered.
  */
 import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
@@ -25,7 +26,7 @@ async function main(): Promise<number> {
   let allOk = true;
   for (const seed of seeds) {
     const seconds = num('seconds', CHAOS_DEFAULTS.seconds);
-    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}`);
+    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}${process.argv.includes('--etcd') ? ', 3 view services on etcd' : ''}`);
     const report = await runChaos({
       seed,
       seconds,
@@ -35,6 +36,7 @@ async function main(): Promise<number> {
       rate: num('rate', CHAOS_DEFAULTS.rate),
       preload: num('preload', CHAOS_DEFAULTS.preload),
       appOps: num('app-ops', CHAOS_DEFAULTS.appOps),
+      etcd: process.argv.includes('--etcd'),
     });
     console.log(formatReport(report));
     console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);

@@ -20,6 +20,7 @@ import { waitFor } from '../support/wait';
 import { makeSchedule, describeFault, Fault, Role, ScheduledFault } from './schedule';
 import { appOp } from './app-ops';
 import { isRevisioned } from '../support/linearizability-rev';
+import { EtcdViews, type EtcdChaosCounts } from './etcd-nemesis';
 
 export interface ChaosOptions {
   seconds: number;
@@ -44,13 +45,15 @@ export interface ChaosOptions {
   preload: number;
   /** Share of operations that are SPEC §10's (getEntry, conditional writes, atomic commits: app-ops.ts). @default 0.2 */
   appOps: number;
+  /** Three view services on a 3-member etcd, and the etcd nemesis beside this one (etcd-nemesis.ts). */
+  etcd: boolean;
   /** Where a violating history is written. */
   outDir: string;
   log: (line: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0, appOps: 0.2,
+  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0, appOps: 0.2, etcd: false,
   outDir: 'chaos-histories', log: (l) => process.stdout.write(l + '\n'),
 };
 
@@ -71,6 +74,8 @@ export interface ChaosReport {
   check: CheckResult;
   linearizable: boolean;
   historyFile?: string;
+  /** With --etcd: the etcd nemesis's faults and the view key's history check. */
+  etcd?: EtcdChaosCounts;
 }
 
 interface Node {
@@ -94,20 +99,23 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   const nodes: Node[] = [];
   let vs: ViewProc | null = null;
   let poller: NodeJS.Timeout | null = null;
+  let ha: EtcdViews | null = null;
   try {
-    vs = await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
+    ha = o.etcd ? await EtcdViews.start(o) : null;
+    vs = ha ? ha.any : await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
     const proxy = async (target: string, name: string) => {
       const p = await startFaultProxy({ target, name, random: seededRandom(o.seed + proxies.length + 1) });
       proxies.push(p);
       return p;
     };
+    const vsProxy = (name: string) => (ha ? ha.proxyGroup(proxy, name) : proxy(vs!.url, name));
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      const node: Node = { index: i, port, toReplica: await proxy(`ws://127.0.0.1:${port}`, `to-replica-${i}`), toVs: await proxy(vs.url, `replica-vs-${i}`), proc: null, paused: false };
+      const node: Node = { index: i, port, toReplica: await proxy(`ws://127.0.0.1:${port}`, `to-replica-${i}`), toVs: await vsProxy(`replica-vs-${i}`), proc: null, paused: false };
       nodes.push(node);
       await startNode(node, o, vs);
     }
-    const viewNow = () => getJson<ViewStatus>(`${vs!.http}/view`, 1000);
+    const viewNow = () => (ha ? ha.viewNow() : getJson<ViewStatus>(`${vs!.http}/view`, 1000));
     await waitFor('initial view', async () => { const v = await viewNow(); return v.primary && v.backup && v.acked; }, 15000, 50);
 
     // Watch the view directly (no proxy) to count failovers.
@@ -125,8 +133,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     }, 50);
 
     const clientVs: FaultProxy[] = [];
-    for (let c = 0; c < o.clients; c++) clientVs.push(await proxy(vs.url, `client-vs-${c}`));
-    for (let c = 0; c < o.clients; c++) stores.push(await connect({ view: clientVs[c].url, timeoutMs: o.timeoutMs }));
+    for (let c = 0; c < o.clients; c++) clientVs.push(await vsProxy(`client-vs-${c}`));
+    for (let c = 0; c < o.clients; c++) stores.push(await connect({ view: clientVs[c].url.split(','), timeoutMs: o.timeoutMs }));
     for (let base = 0; base < o.preload; base += 1000) {
       const n = Math.min(1000, o.preload - base);
       await Promise.all(Array.from({ length: n }, (_, i) => stores[0].put(`fill:${base + i}`, `f${base + i}`.padEnd(100, '.'), { timeoutMs: 30_000 })));
@@ -138,7 +146,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const completions: number[] = [];
     const workers = stores.map((s, c) => worker(s, c, o, rec, () => stop, completions));
 
-    // The nemesis.
+    // The nemesis (and with --etcd the etcd nemesis beside it).
+    const haNemesis = ha?.nemesis({ seed: o.seed, seconds: o.seconds, log });
     const t0 = Date.now();
     const undo: Promise<void>[] = [];
     for (const sf of schedule) {
@@ -157,6 +166,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     stop = true;
     await Promise.all(workers);
     await Promise.all(undo);
+    await haNemesis;
 
     // Heal everything and check recovery: every client completes a final read of every key.
     for (const p of proxies) p.heal();
@@ -208,7 +218,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       digestsEqual,
       check,
       linearizable: check.verdict === 'ok',
+      ...(ha ? { etcd: ha.counts } : {}),
     };
+    if (ha && !(await ha.checkHistory(recovered ? undefined : log))) report.recovered = false;
     if (check.verdict !== 'ok') {
       fs.mkdirSync(o.outDir, { recursive: true });
       report.historyFile = path.join(o.outDir, `seed-${o.seed}.json`);
@@ -222,6 +234,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     await Promise.all(stores.map((s) => s.close().catch(() => {})));
     await Promise.all(proxies.map((p) => p.close()));
     await killAll();
+    await ha?.stop();
   }
 }
 
@@ -328,6 +341,7 @@ export function formatReport(r: ChaosReport): string {
     `operations: ${r.ok} ok (${r.appOk} of them getEntry, conditional or atomic), ${r.failed} failed, ${r.indeterminate} indeterminate`,
     `longest client-observed unavailability: ${r.longestUnavailabilityMs} ms`,
     `recovered: ${r.recovered}; primary/backup digests equal: ${r.digestsEqual}`,
+    ...(r.etcd ? [`etcd nemesis: ${r.etcd.leaderKills} leader kills, ${r.etcd.followerKills} follower kills, ${r.etcd.leaderPauses} leader pauses, ${r.etcd.memberKills} etcd member kills; view key history: ${r.etcd.historyError ?? `${r.etcd.historyEntries} entries, SPEC §2 holds`}`] : []),
     `linearizability: ${r.check.verdict} (checked in ${Math.round(r.check.ms)} ms)${r.historyFile ? `; history written to ${r.historyFile}` : ''}`,
     `verdict: ${r.linearizable && r.recovered ? 'PASS' : 'FAIL'}`,
   ].join('\n');

@@ -15,6 +15,11 @@ export class MemoryKv implements Kv {
   /** While set, every txn waits for it before it applies. */
   hold: Promise<void> | null = null;
   txns = 0;
+  /**
+   * Txns whose reply is lost, in order: 'lost' throws without applying, 'applied' applies
+   * and then throws (an etcd member that committed but died before answering).
+   */
+  readonly failTxns: ('lost' | 'applied')[] = [];
 
   async range(key: string, o: { revision?: number } = {}): Promise<RangeResult> {
     if (o.revision === undefined) return { entry: this.keys.get(key) ?? null, revision: this.revision };
@@ -22,9 +27,23 @@ export class MemoryKv implements Kv {
     return { entry: past !== null && past.value === '\u0000deleted' ? null : past, revision: this.revision };
   }
 
+  async rangePrefix(prefix: string): Promise<KvEntry[]> {
+    return [...this.keys.values()].filter((e) => e.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
   async txn(compares: readonly KvCompare[], puts: readonly KvPut[], readOnFailure: readonly string[] = []): Promise<TxnResult> {
     this.txns++;
     if (this.hold !== null) await this.hold;
+    const fail = this.failTxns.shift();
+    if (fail === 'lost') throw new Error('txn reply lost (not applied)');
+    if (fail === 'applied') {
+      await this.apply(compares, puts, readOnFailure);
+      throw new Error('txn reply lost (applied)');
+    }
+    return this.apply(compares, puts, readOnFailure);
+  }
+
+  private async apply(compares: readonly KvCompare[], puts: readonly KvPut[], readOnFailure: readonly string[]): Promise<TxnResult> {
     const ok = compares.every((c) => {
       const e = this.keys.get(c.key);
       if (c.target === 'value') return e?.value === c.equals;

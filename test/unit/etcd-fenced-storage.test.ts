@@ -20,7 +20,7 @@ async function termOn(kv: MemoryKv, prefix = '/p'): Promise<{ term: Term; leaseI
   const r = await kv.txn([{ key: leaderKey(prefix), target: 'createRevision', equals: 0 }], [{ key: leaderKey(prefix), value: '{"id":"a","url":"ws://a"}', lease: lease.id }]);
   expect(r.succeeded).to.equal(true);
   const v = await kv.range(viewKey(prefix));
-  return { term: new Term(kv, prefix, r.revision, null, v.entry?.modRevision ?? 0), leaseId: lease.id };
+  return { term: new Term(kv, prefix, r.revision, null, v.entry?.modRevision ?? 0, 0), leaseId: lease.id };
 }
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -81,5 +81,28 @@ describe('the leader\'s fenced storage (SPEC §12)', () => {
     term.end();
     expect(() => storage.save(state(1, false))).to.throw(/not leading/);
     expect(kv.txns).to.equal(1); // the campaign's only
+  });
+
+  it('a commit whose reply was lost is sent again: committed once, whether or not the lost try had applied', async () => {
+    const kv = new MemoryKv();
+    const { term } = await termOn(kv);
+    kv.failTxns.push('lost');
+    expect(await term.commit(state(1, false))).to.equal(true);
+    kv.failTxns.push('applied'); // the retry is refused by the compare, and finds our own value there
+    expect(await term.commit(state(1, true))).to.equal(true);
+    expect(await term.commit(state(2, false)), 'the next commit compares against the revision the lost try wrote').to.equal(true);
+    const stored = JSON.parse((await kv.range(viewKey('/p'))).entry!.value);
+    expect([stored.view.viewnum, stored.acked]).to.deep.equal([2, false]);
+  });
+
+  it('a retry refused because another term wrote is refused: not taken for ours (the fence holds across retries)', async () => {
+    const kv = new MemoryKv();
+    const { term, leaseId } = await termOn(kv);
+    expect(await term.commit(state(1, false))).to.equal(true);
+    kv.expire(leaseId); // our lease ends; another instance leads and writes the view
+    const next = await termOn(kv);
+    expect(await next.term.commit(state(1, true))).to.equal(true);
+    kv.failTxns.push('lost');
+    expect(await term.commit(state(1, true)), 'same state, other term: refused').to.equal(false);
   });
 });

@@ -10,8 +10,10 @@ import { startViewPanel } from './view-panel';
 import { startKeyBrowser } from './key-browser';
 import { startUsersPanel } from './users-panel';
 import { startReplicaPanel } from './replica-panel';
+import { startInstancesPanel } from './instances-panel';
 
 startViewPanel(pageToken());
 startKeyBrowser();
 startReplicaPanel();
 startUsersPanel();
+startInstancesPanel();

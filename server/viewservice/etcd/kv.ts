@@ -69,6 +69,8 @@ export interface Kv {
    * committed before the call. With `revision`, the key as it was at that revision.
    */
   range(key: string, o?: { revision?: number }): Promise<RangeResult>;
+  /** Every key starting with `prefix` (linearizable too), in key order. */
+  rangePrefix(prefix: string): Promise<KvEntry[]>;
   /** If every compare holds, apply the puts (atomically); else read `readOnFailure`. */
   txn(compares: readonly KvCompare[], puts: readonly KvPut[], readOnFailure?: readonly string[]): Promise<TxnResult>;
   grantLease(ttlSeconds: number): Promise<KvLease>;

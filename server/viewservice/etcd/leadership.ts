@@ -8,8 +8,12 @@
  *             the leader's lease, at most the lease TTL after the leader stopped renewing)
  *   commit    Txn[ createRevision(leader) == C && modRevision(view) == R ] → put view
  *             every view AND every acknowledgement goes through this; nothing is announced
- *             before it commits. A failed commit means someone else leads (or our lease
- *             expired and the key with it): we are deposed, never retry.
+ *             before it commits. A refused commit means someone else leads (or our lease
+ *             expired and the key with it): we are deposed, never retry. A commit whose
+ *             outcome is unknown (a timeout, the etcd member we talk to died) is sent again,
+ *             the same Txn, for up to COMMIT_RETRY_MS: at most one of the copies can pass
+ *             the compare, and if a copy is refused because an earlier one passed, the view
+ *             key holds exactly our value (our term is in it) — that counts as committed.
  *   keepalive every TTL/3; a lease etcd says is gone, or no renewal for a whole TTL (etcd
  *             unreachable), deposes us too.
  *
@@ -17,7 +21,7 @@
  * safety comes from the fence in every write, so a deposed leader's writes all fail.
  */
 import { parsePersistedView, type PersistedView } from '../../../common/recovery';
-import type { Kv, KvLease } from './kv';
+import type { Kv, KvEntry, KvLease, TxnResult } from './kv';
 
 /** Who an instance is, as stored in the leader key. */
 export interface LeaderInfo {
@@ -47,6 +51,11 @@ export interface LeadershipHandlers {
   error(err: Error, during: string): void;
 }
 
+/** How long a commit with an unknown outcome is tried again (one lease TTL at etcd's minimum). */
+export const COMMIT_RETRY_MS = 2000;
+/** Between two tries: an etcd member that died is refused at once; the cluster needs a moment. */
+const COMMIT_RETRY_PAUSE_MS = 100;
+
 export const leaderKey = (prefix: string): string => `${prefix}/leader`;
 export const viewKey = (prefix: string): string => `${prefix}/view`;
 
@@ -56,7 +65,7 @@ export class Term {
   private over = false;
 
   constructor(private readonly kv: Kv, private readonly prefix: string, readonly createRevision: number,
-    readonly initial: PersistedView | null, initialModRevision: number) {
+    readonly initial: PersistedView | null, initialModRevision: number, private readonly retryPauseMs = COMMIT_RETRY_PAUSE_MS) {
     this.viewModRevision = initialModRevision;
   }
 
@@ -69,18 +78,40 @@ export class Term {
     return this.over;
   }
 
-  /** Write `state` if we still lead and nobody wrote the view since our last write. */
+  /**
+   * Write `state` if we still lead and nobody wrote the view since our last write: true once
+   * committed, false when refused; throws when the outcome stays unknown for COMMIT_RETRY_MS.
+   */
   async commit(state: PersistedView): Promise<boolean> {
-    if (this.over) return false;
-    const r = await this.kv.txn([
-      { key: leaderKey(this.prefix), target: 'createRevision', equals: this.createRevision },
-      { key: viewKey(this.prefix), target: 'modRevision', equals: this.viewModRevision },
+    const key = viewKey(this.prefix);
     // `term` (the fence) is stored beside the view: the key's history then shows which term
     // wrote each version (tests check that no term writes after a later one began).
-    ], [{ key: viewKey(this.prefix), value: JSON.stringify({ ...state, term: this.createRevision }) }]);
-    if (!r.succeeded) return false;
-    this.viewModRevision = r.revision;
-    return true;
+    const value = JSON.stringify({ ...state, term: this.createRevision });
+    const compares = [
+      { key: leaderKey(this.prefix), target: 'createRevision' as const, equals: this.createRevision },
+      { key, target: 'modRevision' as const, equals: this.viewModRevision },
+    ];
+    const until = Date.now() + COMMIT_RETRY_MS;
+    let unknown: Error | null = null;
+    while (!this.over) {
+      let r: TxnResult;
+      try {
+        r = await this.kv.txn(compares, [{ key, value }], [key]);
+      } catch (err) {
+        unknown = err as Error;
+        if (Date.now() >= until) break;
+        if (this.retryPauseMs > 0) await new Promise((res) => setTimeout(res, this.retryPauseMs));
+        continue;
+      }
+      const held = r.succeeded ? null : r.read.get(key);
+      // Refused after a try of unknown outcome: that try may be what moved the key.
+      const ours = unknown !== null && held !== undefined && held !== null && held.value === value && held.modRevision > this.viewModRevision;
+      if (!r.succeeded && !ours) return false;
+      this.viewModRevision = r.succeeded ? r.revision : (held as KvEntry).modRevision;
+      return true;
+    }
+    if (unknown === null) return false; // the term ended before a try
+    throw unknown;
   }
 }
 

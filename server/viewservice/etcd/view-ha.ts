@@ -24,6 +24,7 @@ import type { ViewReader } from '../view-http';
 import { RateLimitedLog } from '../../rate-limited-log';
 import type { Kv, Watch } from './kv';
 import { Leadership, viewKey, type LeaderInfo, type Term } from './leadership';
+import { InstanceRegistry, type InstancesJson } from './instances';
 
 export interface EtcdOptions {
   readonly endpoints: readonly string[];
@@ -55,6 +56,8 @@ const REWATCH_MS = 250;
 
 export class ViewHa {
   readonly leadership: Leadership;
+  /** Every instance's key, for the dashboard (GET /instances). */
+  private readonly registry: InstanceRegistry;
   private watch: Watch | null = null;
   private stopped = false;
   private rewatchTimer: ReturnType<typeof setTimeout> | null = null;
@@ -65,14 +68,17 @@ export class ViewHa {
 
   constructor(private readonly kv: Kv, private readonly o: EtcdOptions, me: LeaderInfo, private readonly shell: HaShell, private readonly log: Logger) {
     this.warnings = new RateLimitedLog(log);
+    const error = (err: Error, during: string) => this.warnings.warn(`etcd-${during}`, { err: err.message, during }, 'etcd error');
+    this.registry = new InstanceRegistry(kv, o.prefix, o.leaseTtlSeconds, { ...me, startedAt: Date.now() }, error);
     this.leadership = new Leadership({ kv, prefix: o.prefix, ttlSeconds: o.leaseTtlSeconds, me }, {
       elected: (term) => this.elected(term),
       deposed: (reason) => {
         this.log.warn({ reason }, 'no longer leading the view service: closing links with 1012');
+        this.registry.setRole('follower');
         this.shell.follow(reason);
       },
       leaderChanged: (l) => this.log.info({ leader: l }, l === null ? 'no view-service leader known' : `view-service leader: ${l.url}`),
-      error: (err, during) => this.warnings.warn(`etcd-${during}`, { err: err.message, during }, 'etcd error'),
+      error,
     });
   }
 
@@ -86,20 +92,27 @@ export class ViewHa {
 
   start(): void {
     void this.watchView();
+    this.registry.start();
     this.leadership.start();
+  }
+
+  /** GET /instances: every instance registered in etcd, the leader marked. */
+  instances(): Promise<InstancesJson> {
+    return this.registry.list();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.rewatchTimer) clearTimeout(this.rewatchTimer);
     await this.watch?.cancel();
-    await this.leadership.stop();
+    await Promise.all([this.leadership.stop(), this.registry.stop()]);
     this.kv.close();
   }
 
   private elected(term: Term): void {
     this.log.info({ viewnum: term.initial?.view.viewnum ?? 0, fence: term.createRevision }, 'leading the view service');
     if (term.initial !== null) this.note(term.initial);
+    this.registry.setRole('leader');
     const storage = new FencedStorage(term, (s) => {
       this.note(s);
       this.shell.committed(s);
@@ -176,26 +189,38 @@ export class FencedStorage implements ViewStorage {
 
   private async pump(): Promise<void> {
     this.writing = true;
-    while (this.queue.length > 0 && !this.term.ended) {
-      const s = this.queue.shift() as PersistedView;
-      let ok: boolean;
-      try {
-        ok = await this.term.commit(s);
-      } catch (err) {
-        // Unknown outcome (a timeout, etcd unreachable): we cannot tell what etcd holds,
-        // so we stop leading; the next leader reads the view etcd really has.
-        this.queue.length = 0;
-        this.onFailed(`view commit failed: ${(err as Error).message}`);
-        break;
+    // Never left `writing` with a queue nobody drains: a leader that stops committing while
+    // it keeps its lease would hold every view change back for good.
+    try {
+      while (this.queue.length > 0 && !this.term.ended) {
+        const s = this.queue.shift() as PersistedView;
+        const failure = await this.write(s);
+        if (failure !== null) {
+          this.queue.length = 0;
+          this.onFailed(failure);
+          break;
+        }
       }
-      if (!ok) {
-        this.queue.length = 0;
-        this.onFailed('view commit refused by the fence (another instance leads, or our lease expired)');
-        break;
-      }
-      this.onCommitted(s);
+    } finally {
+      this.writing = false;
     }
-    this.writing = false;
+  }
+
+  /** Commit and announce one state; null when done, else why we must stop leading. */
+  private async write(s: PersistedView): Promise<string | null> {
+    try {
+      // Unknown outcome even after Term.commit's retries (etcd unreachable): we cannot tell
+      // what etcd holds, so we stop leading; the next leader reads the view etcd really has.
+      if (!(await this.term.commit(s))) return 'view commit refused by the fence (another instance leads, or our lease expired)';
+    } catch (err) {
+      return `view commit failed: ${(err as Error).message}`;
+    }
+    try {
+      this.onCommitted(s);
+    } catch (err) {
+      return `announcing a committed view failed: ${(err as Error).message}`;
+    }
+    return null;
   }
 }
 
