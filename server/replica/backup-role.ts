@@ -7,9 +7,14 @@
 import type { FwdMsg } from '../../common/messages';
 import type { KvState } from './kv-state';
 import type { FromPrimaryMsg, PeerIdentity, PeerLinkId, RoleContext } from './replica-io';
+import type { LineageEntry } from './catch-up';
+import { beginSuffix } from './catch-up-in';
 
-/** A transfer being received: the state it builds, and the chunks so far. */
-interface Staging { viewnum: number; peer: PeerIdentity; store: KvState; chunks: number }
+/**
+ * A transfer being received: the state it builds, and the chunks so far. A suffix
+ * (catch-up.ts) builds on my own store: `suffix` is then true and `store` mine.
+ */
+interface Staging { viewnum: number; peer: PeerIdentity; store: KvState; chunks: number; lineage?: LineageEntry[]; suffix?: boolean }
 
 export class BackupRole {
   /** Viewnum whose transfer is installed (0: none). */
@@ -19,7 +24,7 @@ export class BackupRole {
   private ackLink: PeerLinkId | null = null;
   private acked = 0;
   /** Durable: an installed transfer whose xferack waits for its snapshot on disk (stateLogged). */
-  private xferAck: { link: PeerLinkId; viewnum: number } | null = null;
+  private xferAck: { link: PeerLinkId; viewnum: number; upTo?: number } | null = null;
 
   constructor(
     private readonly ctx: RoleContext,
@@ -47,6 +52,7 @@ export class BackupRole {
    */
   onLogged(): void {
     const v = this.ctx.view.viewnum;
+    if (this.xferAck?.upTo !== undefined && this.ctx.loggedIndex >= this.xferAck.upTo) this.onStateLogged(v); // a suffix, on disk
     if (this.ackLink === null || this._installed !== v || this.xferAck !== null) return;
     const index = Math.min(this.ctx.store.index, this.ctx.loggedIndex);
     if (index <= this.acked) return;
@@ -76,12 +82,13 @@ export class BackupRole {
     if (!this.isMyPrimary(peer)) return this.reject(link, m, `${peer.id} is not the primary of view ${v}`);
     switch (m.type) {
       case 'xfer-begin': {
+        if (m.probe || m.from !== undefined) return this.suffixPart(link, peer, m);
         // The state is built in a staging store as the chunks arrive (and the fwds behind
         // them are applied to it); it replaces mine at xfer-end. Mine counts for nothing
         // until then: a backup never serves, and acknowledges only what the staging applied.
         const store = this.ctx.store.emptyLike();
         store.beginInstall({ index: m.index, revision: m.revision });
-        this.staging = { viewnum: v, peer, store, chunks: 0 };
+        this.staging = { viewnum: v, peer, store, chunks: 0, lineage: m.lineage };
         return;
       }
       case 'xfer-data':
@@ -96,6 +103,7 @@ export class BackupRole {
     const s = this.staging;
     const v = this.ctx.view.viewnum;
     if (!s || s.peer.incarnation !== peer.incarnation) return this.reject(link, m, `${m.type} without xfer-begin`);
+    if (s.suffix) return this.suffixEnd(link, s, m);
     if (m.type === 'xfer-data') {
       s.store.receive(m.events ? { data: m.data, dedup: m.dedup, events: m.events } : { data: m.data, dedup: m.dedup });
       this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'chunkack', viewnum: v, n: ++s.chunks } });
@@ -106,10 +114,13 @@ export class BackupRole {
     this.staging = null;
     this._installed = v;
     this.ctx.log('info', `installed state transfer for view ${v}`, { index: s.store.index, keys: s.store.size, chunks: s.chunks });
-    if (this.ctx.durable) {
-      // The log restarts after a snapshot of this state; xferack once it is on disk (onStateLogged).
+    const cu = this.ctx.catchUp;
+    if (cu !== null) {
+      // The log restarts after a snapshot of this state (with the primary's lineage); xferack once it is on disk (onStateLogged).
+      cu.adopt(s.lineage ?? []);
+      cu.reset(s.store.index);
       this.xferAck = { link, viewnum: v };
-      this.ctx.out.push({ kind: 'persistState', viewnum: v });
+      this.ctx.out.push({ kind: 'persistState', viewnum: v, lineage: cu.lineage });
       return;
     }
     this.ctx.out.push({ kind: 'toPrimary', link, msg: { type: 'xferack', viewnum: v, index: s.store.index } });
@@ -137,10 +148,30 @@ export class BackupRole {
     }
     // Durable: a transfer's staging is logged whole at xfer-end (its snapshot covers these
     // ops); after it, ops are logged as received and acknowledged once on disk (onLogged).
-    if (store === s?.store) return;
-    if (store.index > last) this.ctx.out.push({ kind: 'persistOps', msg: m, text });
+    if (store === s?.store && !s.suffix) return;
+    if (store.index > last) {
+      this.ctx.out.push({ kind: 'persistOps', msg: m, text });
+      this.ctx.catchUp?.add(m);
+    }
     if (link !== this.ackLink) this.acked = 0; // a new link: what went on the old one may be lost
     this.ackLink = link;
+    this.onLogged();
+  }
+
+  /** Durable: a probe (answered with my position) or the start of a suffix (catch-up-in.ts). */
+  private suffixPart(link: PeerLinkId, peer: PeerIdentity, m: Extract<FromPrimaryMsg, { type: 'xfer-begin' }>): void {
+    const r = beginSuffix(this.ctx, link, m);
+    if (typeof r === 'string') return this.reject(link, m, r);
+    if (r) this.staging = { viewnum: m.view.viewnum, peer, store: this.ctx.store, chunks: 0, suffix: true };
+  }
+
+  /** The suffix is applied: installed; xferack once the log has it all (onLogged). */
+  private suffixEnd(link: PeerLinkId, s: Staging, m: Extract<FromPrimaryMsg, { type: 'xfer-data' | 'xfer-end' }>): void {
+    if (m.type === 'xfer-data') return this.reject(link, m, 'xfer-data during a log suffix');
+    this.staging = null;
+    this._installed = s.viewnum;
+    this.xferAck = { link, viewnum: s.viewnum, upTo: s.store.index };
+    this.ctx.log('info', `caught up by log suffix for view ${s.viewnum}`, { index: s.store.index });
     this.onLogged();
   }
 

@@ -22,6 +22,7 @@ import {
 } from './disk';
 import type { ReplicaMachine, ReplicaInput } from './replica-machine';
 import type { KvState, SnapshotChunk } from './kv-state';
+import type { LineageEntry } from './catch-up';
 
 export interface DurabilityOptions {
   dir: string;
@@ -40,7 +41,10 @@ export interface DurabilityOptions {
 type Queued =
   | { kind: 'ops'; index: number; count: number; text: string }
   | { kind: 'view'; viewnum: number; payload: string }
-  | { kind: 'state'; viewnum: number; index: number; revision: number; chunks: SnapshotChunk[] };
+  | { kind: 'state'; viewnum: number; index: number; revision: number; chunks: SnapshotChunk[]; payload: string; viewAt: number };
+
+/** A View record's payload: the view adopted, its holders, and my lineage list (catch-up.ts). */
+interface ViewRecord { view: View; holders: ViewHolders; lineage?: LineageEntry[] }
 
 /** Snapshot chunk size on disk. */
 const CHUNK_BYTES = 512 * 1024;
@@ -52,6 +56,7 @@ export class Durability {
   private queue: Queued[] | null = null;
   private viewPayload: string | null;
   private viewnum: number;
+  private lastView: ViewRecord | null;
   private closed = false;
   /** restartLog waits for the new log's first append to be on disk. */
   private waiting: { seq: number; resolve: () => void } | null = null;
@@ -59,6 +64,7 @@ export class Durability {
   private constructor(private readonly o: DurabilityOptions, private readonly lock: DataDirLock, private manifest: Manifest, readonly recovered: Recovered) {
     this.viewPayload = recovered.view?.payload.toString('utf8') ?? null;
     this.viewnum = recovered.view?.viewnum ?? 0;
+    this.lastView = this.viewPayload === null ? null : JSON.parse(this.viewPayload) as ViewRecord;
   }
 
   /** Lock the data dir, reset it if asked, recover it. Throws DataDirLocked or DataDamage (the replica must not start). */
@@ -87,15 +93,15 @@ export class Durability {
       const meta = JSON.parse(r.snapshot.meta.toString('utf8')) as { index: number; revision: number };
       store.install(meta, r.snapshot.chunks.map((c) => JSON.parse(c.toString('utf8')) as SnapshotChunk));
     }
+    m.catchUp?.reset(store.index);
     for (const rec of r.ops) {
       const msg = decode(rec.payload.toString('utf8'), this.o.limits, TRUSTED);
       if (isProtocolError(msg) || msg.type !== 'fwd') throw new Error(`logged record at index ${rec.index} is not a fwd frame`);
       for (let i = Math.max(0, store.index + 1 - msg.index); i < msg.ops.length; i++) store.apply(msg.ops[i]);
+      m.catchUp?.add(msg); // the recovered tail serves a restarted backup's suffix
     }
-    if (this.viewPayload !== null) {
-      const v = JSON.parse(this.viewPayload) as { view: View; holders: ViewHolders };
-      m.resume(v.view, v.holders, store.index);
-    }
+    const v = this.lastView;
+    if (v !== null) m.resume(v.view, v.holders, store.index, v.lineage);
     this.o.log.info({ dir: this.o.dir, fresh: r.fresh, index: store.index, keys: store.size, viewnum: this.viewnum, incarnation: this.incarnation }, 'recovered the data dir');
   }
 
@@ -130,16 +136,31 @@ export class Durability {
   }
 
   persistView(view: View, holders: ViewHolders): void {
-    const payload = JSON.stringify({ view, holders });
-    this.viewPayload = payload;
+    this.lastView = { view, holders, lineage: this.lastView?.lineage };
     this.viewnum = view.viewnum;
+    const payload = this.viewPayload = JSON.stringify(this.lastView);
     if (this.queue !== null) this.queue.push({ kind: 'view', viewnum: view.viewnum, payload });
     else this.wal?.appendView(view.viewnum, payload);
   }
 
-  /** A backup installed a transfer: the store as of now becomes the log's base (see the top). */
-  persistState(viewnum: number, store: KvState): void {
-    const item: Queued = { kind: 'state', viewnum, index: store.index, revision: store.revision, chunks: store.snapshotNow(CHUNK_BYTES) };
+  /** My lineage list changed (catch-up.ts): logged with the view, before any op of the new lineage. */
+  persistLineage(lineage: LineageEntry[]): void {
+    if (this.lastView === null) return; // no view adopted yet: no op can be ordered or accepted
+    this.setLineage(lineage);
+    const payload = this.viewPayload as string;
+    if (this.queue !== null) this.queue.push({ kind: 'view', viewnum: this.viewnum, payload });
+    else this.wal?.appendView(this.viewnum, payload);
+  }
+
+  private setLineage(lineage: LineageEntry[]): void {
+    if (this.lastView !== null) this.lastView.lineage = lineage;
+    this.viewPayload = JSON.stringify(this.lastView);
+  }
+
+  /** A backup installed a transfer: the store as of now, with the primary's lineage, becomes the log's base (see the top). */
+  persistState(viewnum: number, store: KvState, lineage: LineageEntry[]): void {
+    this.setLineage(lineage);
+    const item: Queued = { kind: 'state', viewnum, index: store.index, revision: store.revision, chunks: store.snapshotNow(CHUNK_BYTES), payload: this.viewPayload ?? 'null', viewAt: this.viewnum };
     if (this.queue !== null) return void this.queue.push(item);
     this.queue = [];
     this.restartLog(item).catch((err: Error) => { if (!this.closed) this.o.fatal(err); });
@@ -154,9 +175,10 @@ export class Durability {
     const { file } = await w.finish();
     // A new segment after the old ones, headed by identity and view, on disk before the
     // manifest names it: a crash before the swap recovers the old state, after it the new.
-    const wal = this.newWal({ segments: [...old.segmentList], lastIndex: s.index, lastViewnum: this.viewnum, identity: walStateFrom(this.recovered).identity, view: this.viewPayload });
+    // Headed by the view and lineage as of this state (s.payload), not a later one still queued.
+    const wal = this.newWal({ segments: [...old.segmentList], lastIndex: s.index, lastViewnum: s.viewAt, identity: walStateFrom(this.recovered).identity, view: s.payload });
     this.wal = wal;
-    await new Promise<void>((resolve) => { this.waiting = { seq: wal.appendView(this.viewnum, this.viewPayload ?? 'null'), resolve }; });
+    await new Promise<void>((resolve) => { this.waiting = { seq: wal.appendView(s.viewAt, s.payload), resolve }; });
     const logFrom = wal.segmentList[wal.segmentList.length - 1].seq;
     this.manifest = await installSnapshot(pfs, this.o.dir, this.manifest, file, s.index, logFrom);
     await new Promise<void>((resolve, reject) => wal.dropSegmentsBefore(logFrom, (err) => (err ? reject(err) : resolve())));

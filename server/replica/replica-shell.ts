@@ -158,7 +158,7 @@ export class ReplicaShell {
     this.id = o.url ?? `${o.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}`;
     this.log = childLogger(this.log, { id: this.id });
     this.warnings = new RateLimitedLog(this.log);
-    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null });
+    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null, newLineage: nanoid });
     this.disk?.restore(this.machine);
     this.disk?.start(run);
     this.backup = new BackupLink({
@@ -332,7 +332,8 @@ export class ReplicaShell {
         return this.disk?.persistOps(e.msg.index, e.msg.ops.length, text);
       }
       case 'persistView': return this.disk?.persistView(e.view, e.holders);
-      case 'persistState': return this.disk?.persistState(e.viewnum, this.machine.store);
+      case 'persistState': return this.disk?.persistState(e.viewnum, this.machine.store, e.lineage);
+      case 'persistLineage': return this.disk?.persistLineage(e.lineage);
     }
   }
 
