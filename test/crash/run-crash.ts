@@ -12,14 +12,15 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Store } from '../../client/node';
 import { startCluster, waitForEqualDigests, type Cluster } from '../support/cluster';
-import { freePort, waitForView } from '../support/processes';
+import { freePort, waitForView, getJson, type ViewStatus } from '../support/processes';
+import { pickInjection, crashEnv, wipe, diedAtPoint, type Injection, type InjectionCounts } from './inject';
 import { HistoryRecorder, checkHistory, type CheckResult } from '../support/linearizability';
 import { mulberry32 } from '../support/random';
 import { runCleanups, type Cleanup } from '../support/teardown';
 import { sleep } from '../support/wait';
 
-export interface CrashOptions { cycles: number; seed: number; clients?: number; keys?: number }
-export interface CrashReport { seed: number; cycles: number; ok: number; unknown: number; check: CheckResult; digestsEqual: boolean; pass: boolean }
+export interface CrashOptions { cycles: number; seed: number; clients?: number; keys?: number; /** Injected crash points in about half the cycles (inject.ts). @default true */ inject?: boolean }
+export interface CrashReport { seed: number; cycles: number; ok: number; unknown: number; check: CheckResult; digestsEqual: boolean; pass: boolean; injected: InjectionCounts }
 
 export async function runCrash(o: CrashOptions): Promise<CrashReport> {
   const rand = mulberry32(o.seed);
@@ -30,7 +31,9 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
     const env = (name: string) => ({ UNDERSTUDY_DATA_DIR: path.join(root, name), UNDERSTUDY_FSYNC: 'always' });
     const c = await startCluster(0, { teardown: { push: (f: Cleanup) => cleanups.push(f) }, viewEnv: env('view') });
     const ports = [await freePort(), await freePort()];
-    const startReplicas = () => Promise.all(ports.map((port) => c.startReplica({ port, env: env(`r${port}`) })));
+    const injected: InjectionCounts = {};
+    let armed: { inj: Injection; port: number } | null = null;
+    const startReplicas = () => Promise.all(ports.map((port) => c.startReplica({ port, env: { ...env(`r${port}`), ...(armed?.port === port ? crashEnv(armed.inj) : {}) } })));
     await startReplicas();
     await waitForView(c.vs, (v) => v.primary !== null && v.backup !== null && v.acked, 20_000);
     const rec = new HistoryRecorder(() => performance.now());
@@ -40,14 +43,27 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
     for (let i = 0; i < (o.clients ?? 4); i++) stores.push(await c.client({ timeoutMs: 2000 }));
     const workers = stores.map((s, i) => worker(s, i, o.seed, keys, rec, () => stop));
     for (let cycle = 0; cycle < o.cycles; cycle++) {
-      await sleep(100 + Math.floor(rand() * 500));
+      const victim = armed === null ? null : [...c.replicas].reverse().find((r) => r.port === armed!.port) ?? null;
+      const delay = sleep(100 + Math.floor(rand() * 500));
+      // An armed replica gets up to 3 s to reach its point (it dies there by itself), then everything is killed.
+      await (victim === null ? delay : Promise.race([victim.exited, sleep(3000)]));
+      if (armed !== null && victim !== null) {
+        const k = (injected[armed.inj.point] ??= { armed: 0, hit: 0 });
+        k.armed++;
+        if (diedAtPoint(victim.logs)) k.hit++;
+      }
+      const view = await getJson<ViewStatus>(`${c.vs.http}/view`).catch(() => null);
       await Promise.all([c.vs.kill('SIGKILL'), ...c.replicas.map((r) => r.kill('SIGKILL'))]);
+      armed = null;
+      const inj = o.inject === false ? null : pickInjection(rand);
+      if (inj !== null) armed = armVictim(inj, view, ports, rand, (port) => wipe(env(`r${port}`).UNDERSTUDY_DATA_DIR));
       await sleep(Math.floor(rand() * 100));
       await c.startVs();
       if (rand() < 0.5) ports.reverse(); // either replica may come back first
       await startReplicas();
       await waitForView(c.vs, (v) => v.primary !== null && v.acked, 20_000);
     }
+    armed = null;
     await sleep(300);
     stop = true;
     await Promise.all(workers);
@@ -60,10 +76,24 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
     const history = rec.history();
     const check = checkHistory(history, { timeoutMsPerKey: 30_000 });
     const ok = history.filter((h) => h.status === 'ok').length;
-    return { seed: o.seed, cycles: o.cycles, ok, unknown: history.filter((h) => h.status === 'unknown').length, check, digestsEqual, pass: check.verdict === 'ok' && digestsEqual };
+    return { seed: o.seed, cycles: o.cycles, ok, unknown: history.filter((h) => h.status === 'unknown').length, check, digestsEqual, pass: check.verdict === 'ok' && digestsEqual, injected };
   } finally {
     await runCleanups(cleanups);
   }
+}
+
+/**
+ * Who is armed: any replica for the log points; for the transfer points, the backup of an
+ * acknowledged view (wiped: a new server, so it takes a full transfer), or nobody when the
+ * view had none (a wiped primary of an unacknowledged view could leave it stuck for good).
+ */
+function armVictim(inj: Injection, view: ViewStatus | null, ports: number[], rand: () => number, wipeDir: (port: number) => void): { inj: Injection; port: number } | null {
+  if (inj.victim === 'any') return { inj, port: ports[Math.floor(rand() * ports.length)] };
+  const backup = view?.acked ? view.backup : null;
+  const port = backup === null || backup === undefined ? -1 : Number(new URL(backup).port);
+  if (!ports.includes(port)) return null;
+  wipeDir(port);
+  return { inj, port };
 }
 
 async function worker(s: Store, c: number, seed: number, keys: number, rec: HistoryRecorder, stopped: () => boolean): Promise<void> {
@@ -90,5 +120,6 @@ async function worker(s: Store, c: number, seed: number, keys: number, rec: Hist
 
 export function formatCrashReport(r: CrashReport): string {
   return `seed ${r.seed}: ${r.cycles} whole-cluster kill -9 cycles, ${r.ok} ok / ${r.unknown} unknown operations; ` +
-    `linearizability ${r.check.verdict} (${Math.round(r.check.ms)} ms)${r.check.explanation ? `: ${r.check.explanation}` : ''}; digests equal: ${r.digestsEqual}; ${r.pass ? 'PASS' : 'FAIL'}`;
+    `linearizability ${r.check.verdict} (${Math.round(r.check.ms)} ms)${r.check.explanation ? `: ${r.check.explanation}` : ''}; digests equal: ${r.digestsEqual}; ` +
+    `injected (hit/armed): ${Object.entries(r.injected).map(([p, k]) => `${p} ${k.hit}/${k.armed}`).join(', ') || 'none'}; ${r.pass ? 'PASS' : 'FAIL'}`;
 }
