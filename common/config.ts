@@ -213,6 +213,15 @@ export interface ReplicaOptions {
   readonly fsync: 'always' | 'everysec' | 'no';
   /** `--reset-data`: move the data dir's content aside and start as a new, empty server. @default false */
   readonly resetData: boolean;
+  /** SPEC §9 `--standby cold`: as backup, log forwards without applying them (needs --data-dir). @default 'hot' */
+  readonly standby: 'hot' | 'cold';
+}
+
+function standbyOf(input: Input, env: Env, dataDir: string | null): 'hot' | 'cold' {
+  const v = pick(input, 'standby', env, 'UNDERSTUDY_STANDBY') ?? 'hot';
+  if (v !== 'hot' && v !== 'cold') throw new ConfigError(`--standby must be hot or cold (got ${JSON.stringify(String(v))})`);
+  if (v === 'cold' && dataDir === null) throw new ConfigError('--standby cold needs --data-dir: a cold standby keeps the operations in its log, not in memory');
+  return v;
 }
 
 function fsyncOf(input: Input, env: Env): 'always' | 'everysec' | 'no' {
@@ -256,6 +265,7 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     dataDir: dataDirOf(input, env),
     fsync: fsyncOf(input, env),
     resetData: pick(input, 'reset-data', env, null) === true,
+    standby: standbyOf(input, env, dataDirOf(input, env)),
   });
 }
 

@@ -74,6 +74,7 @@ export interface ReplicaMachineOptions {
   durable?: boolean;
   /** Durable: a fresh lineage id (catch-up.ts; the shell's are random). @default `${incarnation}.${n}` (tests) */
   newLineage?: () => string;
+  cold?: boolean; // durable, --standby cold: as backup, log forwards and apply them only at a view change (backup-role.ts)
 }
 
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
@@ -120,7 +121,7 @@ export class ReplicaMachine implements RoleContext {
     this.watches = new WatchRegistry(o.maxWatchesPerConn ?? DEFAULT_MAX_WATCHES_PER_CONN);
     this.primary = new PrimaryRole(this, this.watches, limits, o.chunkBytes ?? TRANSFER_CHUNK_BYTES, () => { this.pingNum = this._view.viewnum; });
     // Durable: the log restarts at the snapshot of the installed state (stateLogged).
-    this.backup = new BackupRole(this, (store) => { this._store = store; if (this.durable) this.logged.index = 0; });
+    this.backup = new BackupRole(this, (store) => { this._store = store; if (this.durable) this.logged.index = 0; }, this.durable && o.cold === true);
     const pingIntervalMs = o.pingIntervalMs ?? 100;
     this.pings = new PingRules(pingIntervalMs);
     this.holdMs = holdMs(pingIntervalMs);
@@ -132,8 +133,7 @@ export class ReplicaMachine implements RoleContext {
   /** The state (a backup swaps in the store its transfer built, at xfer-end). */
   get store(): KvState { return this._store; }
   get loggedIndex(): number { return this.logged.index; } // durable: the last op index on disk
-  /** The outbox: Ready.effects. */
-  get out(): ReplicaEffect[] { return this.rd.effects; }
+  get out(): ReplicaEffect[] { return this.rd.effects; } // the outbox: Ready.effects
   /** The viewnum pings acknowledge (status and metrics; the ping itself comes in Ready). */
   get pingViewnum(): number { return this.pingNum; }
   /** The replica the shell keeps one /peer link to (status; Ready.backupTarget is the order). */

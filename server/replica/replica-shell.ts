@@ -158,7 +158,7 @@ export class ReplicaShell {
     this.id = o.url ?? `${o.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}`;
     this.log = childLogger(this.log, { id: this.id });
     this.warnings = new RateLimitedLog(this.log);
-    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null, newLineage: nanoid });
+    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null, newLineage: nanoid, cold: o.standby === 'cold' });
     this.disk?.restore(this.machine);
     this.disk?.start(run);
     this.backup = new BackupLink({

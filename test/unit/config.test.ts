@@ -140,6 +140,7 @@ describe('common/config', () => {
         dataDir: null,
         fsync: 'always',
         resetData: false,
+        standby: 'hot',
       });
     });
 
