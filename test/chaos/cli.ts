@@ -1,5 +1,6 @@
 /**
- * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--unsafe] [--seeds 1,2,3]`
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--unsafe] [--durable] [--seeds 1,2,3]`
+ * (--durable: data dirs and whole-cluster kill -9 and restart, durable-nemesis.ts)
  * Exit code 0 only when the history is linearizable and the cluster recovered.
  */
 import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
@@ -25,7 +26,7 @@ async function main(): Promise<number> {
   let allOk = true;
   for (const seed of seeds) {
     const seconds = num('seconds', CHAOS_DEFAULTS.seconds);
-    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}`);
+    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}${process.argv.includes('--durable') ? ', durable (whole-cluster crashes)' : ''}`);
     const report = await runChaos({
       seed,
       seconds,
@@ -34,6 +35,7 @@ async function main(): Promise<number> {
       unsafe: process.argv.includes('--unsafe'),
       rate: num('rate', CHAOS_DEFAULTS.rate),
       preload: num('preload', CHAOS_DEFAULTS.preload),
+      durable: process.argv.includes('--durable'),
     });
     console.log(formatReport(report));
     console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);

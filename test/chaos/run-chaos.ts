@@ -18,6 +18,7 @@ import { HistoryRecorder, checkHistory, writeHistory, CheckResult } from '../sup
 import { spawnView, spawnReplica, freePort, getJson, killAll, ViewProc, ReplicaProc, ViewStatus, Digest } from '../support/processes';
 import { waitFor } from '../support/wait';
 import { makeSchedule, describeFault, Fault, Role, ScheduledFault } from './schedule';
+import { DurableNemesis } from './durable-nemesis';
 
 export interface ChaosOptions {
   seconds: number;
@@ -40,13 +41,15 @@ export interface ChaosOptions {
    * last or pulled ahead of a write) keep changing. Checked by the digests. @default 0
    */
   preload: number;
+  /** Data dirs everywhere, and whole-cluster kill -9 and restart (durable-nemesis.ts). @default false */
+  durable: boolean;
   /** Where a violating history is written. */
   outDir: string;
   log: (line: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0,
+  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0, durable: false,
   outDir: 'chaos-histories', log: (l) => process.stdout.write(l + '\n'),
 };
 
@@ -74,6 +77,8 @@ interface Node {
   toVs: FaultProxy;
   proc: ReplicaProc | null;
   paused: boolean;
+  /** --durable: its data dir. */
+  env?: Record<string, string>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,8 +93,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   const nodes: Node[] = [];
   let vs: ViewProc | null = null;
   let poller: NodeJS.Timeout | null = null;
+  const dn = o.durable ? await DurableNemesis.create(o.seed, o.pingInterval, o.deadPings) : null;
   try {
-    vs = await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
+    vs = dn ? await dn.spawnView() : await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
     const proxy = async (target: string, name: string) => {
       const p = await startFaultProxy({ target, name, random: seededRandom(o.seed + proxies.length + 1) });
       proxies.push(p);
@@ -97,7 +103,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     };
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      const node: Node = { index: i, port, toReplica: await proxy(`ws://127.0.0.1:${port}`, `to-replica-${i}`), toVs: await proxy(vs.url, `replica-vs-${i}`), proc: null, paused: false };
+      const node: Node = { index: i, port, toReplica: await proxy(`ws://127.0.0.1:${port}`, `to-replica-${i}`), toVs: await proxy(vs.url, `replica-vs-${i}`), proc: null, paused: false, env: dn?.replicaEnv(i) };
       nodes.push(node);
       await startNode(node, o, vs);
     }
@@ -131,6 +137,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     let stop = false;
     const completions: number[] = [];
     const workers = stores.map((s, c) => worker(s, c, o, rec, () => stop, completions));
+    const crashes = dn?.run({ nodes, vs: () => vs!, setVs: (v) => { vs = v; }, startNode: (n) => startNode(n as Node, o, vs!), stopped: () => stop, log, t0: Date.now() });
 
     // The nemesis.
     const t0 = Date.now();
@@ -151,6 +158,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     stop = true;
     await Promise.all(workers);
     await Promise.all(undo);
+    await crashes;
+    if (dn) log(`  durable nemesis: ${dn.crashes} whole-cluster kill -9 and restarts`);
 
     // Heal everything and check recovery: every client completes a final read of every key.
     for (const p of proxies) p.heal();
@@ -215,11 +224,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     await Promise.all(stores.map((s) => s.close().catch(() => {})));
     await Promise.all(proxies.map((p) => p.close()));
     await killAll();
+    dn?.cleanup();
   }
 }
 
 async function startNode(n: Node, o: ChaosOptions, vs: ViewProc): Promise<void> {
-  n.proc = await spawnReplica({ view: n.toVs.url, port: n.port, url: n.toReplica.url, pingInterval: o.pingInterval });
+  n.proc = await spawnReplica({ view: n.toVs.url, port: n.port, url: n.toReplica.url, pingInterval: o.pingInterval, env: n.env });
   void vs;
 }
 
