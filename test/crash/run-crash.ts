@@ -14,13 +14,15 @@ import type { Store } from '../../client/node';
 import { startCluster, waitForEqualDigests, type Cluster } from '../support/cluster';
 import { freePort, waitForView, getJson, type ViewStatus } from '../support/processes';
 import { pickInjection, crashEnv, wipe, diedAtPoint, type Injection, type InjectionCounts } from './inject';
+import { powerLossEnv, powerCut } from '../support/power-loss-cut';
 import { HistoryRecorder, checkHistory, type CheckResult } from '../support/linearizability';
 import { mulberry32 } from '../support/random';
 import { runCleanups, type Cleanup } from '../support/teardown';
 import { sleep } from '../support/wait';
 
-export interface CrashOptions { cycles: number; seed: number; clients?: number; keys?: number; /** Injected crash points in about half the cycles (inject.ts). @default true */ inject?: boolean }
-export interface CrashReport { seed: number; cycles: number; ok: number; unknown: number; check: CheckResult; digestsEqual: boolean; pass: boolean; injected: InjectionCounts }
+export interface CrashOptions { cycles: number; seed: number; clients?: number; keys?: number; /** Injected crash points in about half the cycles (inject.ts). @default true */ inject?: boolean;
+  /** Replicas run under the power-loss preload; after each kill their data dirs lose what was not synced. @default false */ powerLoss?: boolean }
+export interface CrashReport { seed: number; cycles: number; ok: number; unknown: number; check: CheckResult; digestsEqual: boolean; pass: boolean; injected: InjectionCounts; /** --power-loss: bytes and names the cuts dropped. */ cut: { bytes: number; names: number } }
 
 export async function runCrash(o: CrashOptions): Promise<CrashReport> {
   const rand = mulberry32(o.seed);
@@ -32,8 +34,11 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
     const c = await startCluster(0, { teardown: { push: (f: Cleanup) => cleanups.push(f) }, viewEnv: env('view') });
     const ports = [await freePort(), await freePort()];
     const injected: InjectionCounts = {};
+    const cut = { bytes: 0, names: 0 };
+    const journal = (port: number): string => path.join(root, `r${port}.journal`);
+    const plEnv = (port: number): Record<string, string> => (o.powerLoss ? powerLossEnv(journal(port)) : {});
     let armed: { inj: Injection; port: number } | null = null;
-    const startReplicas = () => Promise.all(ports.map((port) => c.startReplica({ port, env: { ...env(`r${port}`), ...(armed?.port === port ? crashEnv(armed.inj) : {}) } })));
+    const startReplicas = () => Promise.all(ports.map((port) => c.startReplica({ port, env: { ...env(`r${port}`), ...plEnv(port), ...(armed?.port === port ? crashEnv(armed.inj) : {}) } })));
     await startReplicas();
     await waitForView(c.vs, (v) => v.primary !== null && v.backup !== null && v.acked, 20_000);
     const rec = new HistoryRecorder(() => performance.now());
@@ -54,14 +59,25 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
       }
       const view = await getJson<ViewStatus>(`${c.vs.http}/view`).catch(() => null);
       await Promise.all([c.vs.kill('SIGKILL'), ...c.replicas.map((r) => r.kill('SIGKILL'))]);
+      if (o.powerLoss) {
+        for (const port of ports) {
+          const d = powerCut(env(`r${port}`).UNDERSTUDY_DATA_DIR, journal(port));
+          cut.bytes += d.bytes;
+          cut.names += d.names;
+        }
+      }
       armed = null;
       const inj = o.inject === false ? null : pickInjection(rand);
-      if (inj !== null) armed = armVictim(inj, view, ports, rand, (port) => wipe(env(`r${port}`).UNDERSTUDY_DATA_DIR));
+      if (inj !== null) armed = armVictim(inj, view, ports, rand, (port) => { wipe(env(`r${port}`).UNDERSTUDY_DATA_DIR); wipe(journal(port)); });
       await sleep(Math.floor(rand() * 100));
       await c.startVs();
       if (rand() < 0.5) ports.reverse(); // either replica may come back first
-      await startReplicas();
-      await waitForView(c.vs, (v) => v.primary !== null && v.acked, 20_000);
+      const started = await startReplicas();
+      // An armed transfer point may kill its replica before the view is acknowledged: then the next cycle goes on.
+      const armedProc = armed === null ? null : started.find((r) => r.port === armed!.port);
+      const acked = waitForView(c.vs, (v) => v.primary !== null && v.acked, 20_000);
+      acked.catch(() => undefined); // (raced below: a rejection after the victim died is not unhandled)
+      await Promise.race([acked, ...(armedProc ? [armedProc.exited] : [])]);
     }
     armed = null;
     await sleep(300);
@@ -76,7 +92,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
     const history = rec.history();
     const check = checkHistory(history, { timeoutMsPerKey: 30_000 });
     const ok = history.filter((h) => h.status === 'ok').length;
-    return { seed: o.seed, cycles: o.cycles, ok, unknown: history.filter((h) => h.status === 'unknown').length, check, digestsEqual, pass: check.verdict === 'ok' && digestsEqual, injected };
+    return { seed: o.seed, cycles: o.cycles, ok, unknown: history.filter((h) => h.status === 'unknown').length, check, digestsEqual, pass: check.verdict === 'ok' && digestsEqual, injected, cut };
   } finally {
     await runCleanups(cleanups);
   }
@@ -121,5 +137,6 @@ async function worker(s: Store, c: number, seed: number, keys: number, rec: Hist
 export function formatCrashReport(r: CrashReport): string {
   return `seed ${r.seed}: ${r.cycles} whole-cluster kill -9 cycles, ${r.ok} ok / ${r.unknown} unknown operations; ` +
     `linearizability ${r.check.verdict} (${Math.round(r.check.ms)} ms)${r.check.explanation ? `: ${r.check.explanation}` : ''}; digests equal: ${r.digestsEqual}; ` +
-    `injected (hit/armed): ${Object.entries(r.injected).map(([p, k]) => `${p} ${k.hit}/${k.armed}`).join(', ') || 'none'}; ${r.pass ? 'PASS' : 'FAIL'}`;
+    `injected (hit/armed): ${Object.entries(r.injected).map(([p, k]) => `${p} ${k.hit}/${k.armed}`).join(', ') || 'none'}; ` +
+    `${r.cut.bytes + r.cut.names > 0 ? `power cuts dropped ${r.cut.bytes} unsynced bytes and ${r.cut.names} unsynced names; ` : ''}${r.pass ? 'PASS' : 'FAIL'}`;
 }
