@@ -53,6 +53,8 @@ export class DurableNemesis {
     for (;;) {
       const wait = 8000 + Math.floor(rand() * 12000);
       for (let t = 0; t < wait && !r.stopped(); t += 100) await sleep(100);
+      // Not while a scheduled kill is restarting a node: two processes of one node would race for its data dir.
+      while (!r.stopped() && r.nodes.some((n) => n.proc === null)) await sleep(50);
       if (r.stopped()) return;
       r.log(`  t=${((Date.now() - r.t0) / 1000).toFixed(1)}s durable nemesis: kill -9 of the view service and every replica; restart all from their data dirs`);
       const procs = r.nodes.map((n) => n.proc);
