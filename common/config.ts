@@ -227,6 +227,15 @@ export interface ReplicaOptions {
   readonly resetData: boolean;
   /** `--snapshot-log-bytes`: log since the last snapshot that starts a background one, at least (docs/DURABILITY.md §3). @default 8 MiB */
   readonly snapshotLogBytes: number;
+  /** SPEC §9 `--standby cold`: as backup, log forwards without applying them (needs --data-dir). @default 'hot' */
+  readonly standby: 'hot' | 'cold';
+}
+
+function standbyOf(input: Input, env: Env, dataDir: string | null): 'hot' | 'cold' {
+  const v = pick(input, 'standby', env, 'UNDERSTUDY_STANDBY') ?? 'hot';
+  if (v !== 'hot' && v !== 'cold') throw new ConfigError(`--standby must be hot or cold (got ${JSON.stringify(String(v))})`);
+  if (v === 'cold' && dataDir === null) throw new ConfigError('--standby cold needs --data-dir: a cold standby keeps the operations in its log, not in memory');
+  return v;
 }
 
 function fsyncOf(input: Input, env: Env): 'always' | 'everysec' | 'no' {
@@ -271,6 +280,7 @@ export function normalizeReplicaOptions(input: Input, env: Env): ReplicaOptions 
     fsync: fsyncOf(input, env),
     resetData: pick(input, 'reset-data', env, null) === true,
     snapshotLogBytes: int(pick(input, 'snapshot-log-bytes', env, 'UNDERSTUDY_SNAPSHOT_LOG_BYTES'), 'snapshot-log-bytes', 8 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
+    standby: standbyOf(input, env, dataDirOf(input, env)),
   });
 }
 

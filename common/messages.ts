@@ -259,13 +259,29 @@ export interface PeerHelloMsg {
   token?: string;
 }
 
-/** Start of a state transfer for `view` (SPEC §3.4). `index` is the log position the snapshot is at. */
+/**
+ * Start of a state transfer for `view` (SPEC §3.4). `index` is the log position the snapshot is at.
+ * A durable primary (SPEC §9, docs/DURABILITY.md §9) first sends one with `probe` (answered by
+ * `xfer-pos`), then either a full one or, with `from`, a suffix: the backup keeps its state as
+ * of op `from` and the fwds that follow bring it to `index`. `lineage`: the primary's list.
+ */
 export interface XferBeginMsg {
   type: 'xfer-begin';
   view: View;
   holders: ViewHolders;
   index: number;
   revision: number;
+  probe?: true;
+  from?: number;
+  lineage?: [string, number][];
+}
+
+/** backup → primary, the answer to a probe: its lineage (null: none to offer) and last op index. */
+export interface XferPosMsg {
+  type: 'xfer-pos';
+  viewnum: number;
+  lineage: string | null;
+  index: number;
 }
 
 /**
@@ -353,12 +369,12 @@ export interface RejectMsg {
 }
 
 export type ToBackup = PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg;
-export type ToPrimary = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
+export type ToPrimary = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg | XferPosMsg;
 
 export type Message =
   | PingMsg | SubscribeMsg | LeaveMsg | ViewMsg | ErrorMsg
   | ReqMsg | ResMsg | HelloMsg | AuthMsg | WatchMsg | UnwatchMsg | EventMsg | SyncedMsg
   | PeerHelloMsg | XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg
-  | XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
+  | XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg | XferPosMsg;
 
 export type MessageType = Message['type'];

@@ -26,6 +26,9 @@ function validHolders(x: unknown): x is ViewHolders {
   return isObj(x) && (x.primary === null || isId(x.primary)) && (x.backup === null || isId(x.backup));
 }
 
+/** A lineage list (catch-up by suffix, SPEC §9): at most 64 [id, index] pairs. */
+const validLineage = (x: unknown): boolean => Array.isArray(x) && x.length <= 64 && x.every((e) => Array.isArray(e) && e.length === 2 && isId(e[0]) && isNat(e[1]));
+
 /**
  * Fresh copies of validated views and holders: a decoded message carries exactly the
  * protocol's fields, never extra ones a sender slipped in (which a replica would otherwise
@@ -255,7 +258,14 @@ export function decode(text: string, limits: Limits = DEFAULT_LIMITS, options?: 
       return { type: 'peer', id: m.id, incarnation: m.incarnation, ...(isStr(m.token) ? { token: m.token } : {}) };
     case 'xfer-begin':
       if (!validView(m.view) || !validHolders(m.holders) || !isNat(m.index) || !isNat(m.revision)) return bad('xfer-begin needs view, holders, index, revision');
-      return { type: 'xfer-begin', view: copyView(m.view), holders: copyHolders(m.holders), index: m.index, revision: m.revision };
+      if ((m.probe !== undefined && m.probe !== true) || (m.from !== undefined && !isNat(m.from)) || (m.lineage !== undefined && !validLineage(m.lineage))) return bad('xfer-begin: probe true, from an index, lineage [[id, index], …]');
+      return {
+        type: 'xfer-begin', view: copyView(m.view), holders: copyHolders(m.holders), index: m.index, revision: m.revision,
+        ...(m.probe ? { probe: true as const } : {}), ...(m.from !== undefined ? { from: m.from } : {}), ...(m.lineage !== undefined ? { lineage: m.lineage as [string, number][] } : {}),
+      };
+    case 'xfer-pos':
+      if (!isNat(m.viewnum) || !(m.lineage === null || isId(m.lineage)) || !isNat(m.index)) return bad('xfer-pos needs viewnum, lineage (string or null), index');
+      return { type: 'xfer-pos', viewnum: m.viewnum, lineage: m.lineage, index: m.index };
     case 'xfer-data': {
       if (!isNat(m.viewnum) || !Array.isArray(m.data) || !validDedup(m.dedup)) return bad('xfer-data needs viewnum, data, dedup');
       for (const e of m.data) {

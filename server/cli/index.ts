@@ -85,7 +85,7 @@ async function runView(rest: string[]): Promise<number> {
 }
 
 async function runReplica(rest: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'view', 'url', 'data-dir', 'fsync', 'reset-data', 'snapshot-log-bytes'], ['help', 'reset-data']);
+  const { flags, positionals } = parseArgs(rest, [...SERVER_FLAGS, 'view', 'url', 'data-dir', 'fsync', 'reset-data', 'snapshot-log-bytes', 'standby'], ['help', 'reset-data']);
   if (flags.help) return showHelp('replica');
   if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const options = normalizeReplicaOptions(flags as Record<string, string>, process.env);

@@ -74,7 +74,7 @@ export class BackupLink {
     const msg = decode(text, this.o.limits, TRUSTED); // my backup, on a link I opened
     if (isProtocolError(msg)) {
       this.o.warnings().warn('backup-bad-message', { backup: target, code: msg.code, reason: msg.message }, 'undecodable message from the backup');
-    } else if (msg.type === 'xferack' || msg.type === 'chunkack' || msg.type === 'fwdack' || msg.type === 'reject') {
+    } else if (msg.type === 'xferack' || msg.type === 'chunkack' || msg.type === 'fwdack' || msg.type === 'reject' || msg.type === 'xfer-pos') {
       this.o.run({ kind: 'fromBackup', msg });
       this.o.stepped(msg);
     } else {

@@ -28,6 +28,7 @@ import {
 import type { ReplicaMachine, ReplicaInput } from './replica-machine';
 import type { KvState, SnapshotChunk } from './kv-state';
 import { openSnapshot, writeSnapshot, SnapshotCancelled, type SnapshotSource, type WrittenSnapshot } from './snapshot-task';
+import type { LineageEntry } from './catch-up';
 
 export interface DurabilityOptions {
   dir: string;
@@ -69,7 +70,10 @@ export const SNAPSHOT_MIN_LOG_BYTES = 8 * 1024 * 1024;
 type Queued =
   | { kind: 'ops'; index: number; count: number; text: string }
   | { kind: 'view'; viewnum: number; payload: string }
-  | { kind: 'state'; viewnum: number; src: SnapshotSource };
+  | { kind: 'state'; viewnum: number; src: SnapshotSource; payload: string; viewAt: number };
+
+/** A View record's payload: the view adopted, its holders, and my lineage list (catch-up.ts). */
+interface ViewRecord { view: View; holders: ViewHolders; lineage?: LineageEntry[] }
 
 export class Durability {
   private wal: Wal | null = null;
@@ -79,6 +83,7 @@ export class Durability {
   private queue: Queued[] | null = null;
   private viewPayload: string | null;
   private viewnum: number;
+  private lastView: ViewRecord | null;
   private closed = false;
   /** restartLog waits for the new log's first append to be on disk. */
   private waiting: { seq: number; resolve: () => void } | null = null;
@@ -102,6 +107,7 @@ export class Durability {
     this.durableIndex = recovered.lastIndex;
     this.recoveredLogBytes = recovered.ops.reduce((n, r) => n + r.payload.length, 0);
     this.snapshotBytes = recovered.snapshot?.chunks.reduce((n, c) => n + c.length, 0) ?? 0;
+    this.lastView = this.viewPayload === null ? null : JSON.parse(this.viewPayload) as ViewRecord;
   }
 
   /** Lock the data dir, reset it if asked, recover it. Throws DataDirLocked or DataDamage (the replica must not start). */
@@ -137,16 +143,16 @@ export class Durability {
       store.install(meta, parsedChunks(r.snapshot.chunks));
       r.snapshot.chunks = []; // the parsed store holds it now
     }
+    m.catchUp?.reset(store.index);
     for (const rec of r.ops) {
       const msg = decode(rec.payload.toString('utf8'), this.o.limits, TRUSTED);
       if (isProtocolError(msg) || msg.type !== 'fwd') throw new Error(`logged record at index ${rec.index} is not a fwd frame`);
       for (let i = Math.max(0, store.index + 1 - msg.index); i < msg.ops.length; i++) store.apply(msg.ops[i], false);
+      m.catchUp?.add(msg); // the recovered tail serves a restarted backup's suffix
     }
     r.ops = [];
-    if (this.viewPayload !== null) {
-      const v = JSON.parse(this.viewPayload) as { view: View; holders: ViewHolders };
-      m.resume(v.view, v.holders, store.index);
-    }
+    const v = this.lastView;
+    if (v !== null) m.resume(v.view, v.holders, store.index, v.lineage);
     this.o.log.info({ dir: this.o.dir, fresh: r.fresh, index: store.index, keys: store.size, viewnum: this.viewnum, incarnation: this.incarnation }, 'recovered the data dir');
   }
 
@@ -188,16 +194,31 @@ export class Durability {
   }
 
   persistView(view: View, holders: ViewHolders): void {
-    const payload = JSON.stringify({ view, holders });
-    this.viewPayload = payload;
+    this.lastView = { view, holders, lineage: this.lastView?.lineage };
     this.viewnum = view.viewnum;
+    const payload = this.viewPayload = JSON.stringify(this.lastView);
     if (this.queue !== null) this.queue.push({ kind: 'view', viewnum: view.viewnum, payload });
     else this.wal?.appendView(view.viewnum, payload);
   }
 
-  /** A backup installed a transfer: the store as of now becomes the log's base (see the top). */
-  persistState(viewnum: number, store: KvState): void {
-    const item: Queued = { kind: 'state', viewnum, src: openSnapshot(store, this.o.snapshotChunkBytes) };
+  /** My lineage list changed (catch-up.ts): logged with the view, before any op of the new lineage. */
+  persistLineage(lineage: LineageEntry[]): void {
+    if (this.lastView === null) return; // no view adopted yet: no op can be ordered or accepted
+    this.setLineage(lineage);
+    const payload = this.viewPayload as string;
+    if (this.queue !== null) this.queue.push({ kind: 'view', viewnum: this.viewnum, payload });
+    else this.wal?.appendView(this.viewnum, payload);
+  }
+
+  private setLineage(lineage: LineageEntry[]): void {
+    if (this.lastView !== null) this.lastView.lineage = lineage;
+    this.viewPayload = JSON.stringify(this.lastView);
+  }
+
+  /** A backup installed a transfer: the store as of now, with the primary's lineage, becomes the log's base (see the top). */
+  persistState(viewnum: number, store: KvState, lineage: LineageEntry[]): void {
+    this.setLineage(lineage);
+    const item: Queued = { kind: 'state', viewnum, src: openSnapshot(store, this.o.snapshotChunkBytes), payload: this.viewPayload ?? 'null', viewAt: this.viewnum };
     if (this.queue !== null) return void this.queue.push(item);
     this.queue = [];
     // A background snapshot of the state this replaces is pointless: stop it, then restart the log.
@@ -211,10 +232,11 @@ export class Durability {
     const snap = await writeSnapshot(this.pfs, this.o.dir, s.src, () => this.closed);
     // A new segment after the old ones, headed by identity and view, on disk before the
     // manifest names it: a crash before the swap recovers the old state, after it the new.
-    const wal = this.newWal({ segments: [...old.segmentList], lastIndex: s.src.index, lastViewnum: this.viewnum, identity: walStateFrom(this.recovered).identity, view: this.viewPayload });
+    // Headed by the view and lineage as of this state (s.payload), not a later one still queued.
+    const wal = this.newWal({ segments: [...old.segmentList], lastIndex: s.src.index, lastViewnum: s.viewAt, identity: walStateFrom(this.recovered).identity, view: s.payload });
     this.wal = wal;
     this.o.observe?.walReplaced(old.stats.bytes);
-    await new Promise<void>((resolve) => { this.waiting = { seq: wal.appendView(this.viewnum, this.viewPayload ?? 'null'), resolve }; });
+    await new Promise<void>((resolve) => { this.waiting = { seq: wal.appendView(s.viewAt, s.payload), resolve }; });
     const logFrom = wal.segmentList[wal.segmentList.length - 1].seq;
     await this.install(wal, snap, logFrom);
     this.recoveredLogBytes = 0;

@@ -18,6 +18,7 @@ import { GuardedSocket, GuardPolicy, remoteOf } from '../net/guarded-socket';
 import type { RateLimitedLog } from '../rate-limited-log';
 import type { ReplicaMetrics } from './replica-metrics';
 import type { PeerIdentity, PeerLinkId, ReplicaInput, FromBackupMsg } from './replica-io';
+import { crashPoint } from './disk/crash-points';
 
 /**
  * A /peer socket (a primary's link to me) with more than this queued is closed with 4408:
@@ -123,6 +124,7 @@ export class PeerEndpoint {
     link.socket.good();
     switch (msg.type) {
       case 'xfer-begin': case 'xfer-data': case 'xfer-end': case 'fwd':
+        if (msg.type === 'xfer-data') crashPoint('transfer'); // test-only (UNDERSTUDY_CRASH_AT)
         this.o.run({ kind: 'fromPrimary', link: link.id, peer: link.peer, msg, text }); // text: a durable backup logs the fwd as received
         return;
       default:
@@ -153,6 +155,7 @@ export class PeerEndpoint {
 
   /** The core's answer on link `id` (gone links drop it). */
   send(id: PeerLinkId, msg: FromBackupMsg): void {
+    if (msg.type === 'fwdack') crashPoint('before-fwdack'); // test-only (UNDERSTUDY_CRASH_AT)
     this.links.get(id)?.socket.send(encode(msg));
   }
 

@@ -52,6 +52,6 @@ export function approxBytes(r: ReqMsg): number {
 }
 
 /** Upper bound of a req's JSON size in a fwd frame, without encoding it. */
-function reqBytes(r: ReqMsg): number {
+export function reqBytes(r: ReqMsg): number {
   return 128 + jsonStringBytes(r.client) + jsonStringBytes(r.key) + (r.value === undefined ? 0 : jsonStringBytes(r.value));
 }

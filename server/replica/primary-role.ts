@@ -21,17 +21,19 @@
  *    acknowledged to the view service (`pingViewnum`) only after `xferack` (§3.4), and no
  *    other replica can serve before that (SPEC §2.3). A link that drops before `xferack`
  *    gets a fresh transfer; after it, the unacknowledged fwds are resent from the
- *    acknowledged index + 1.
+ *    acknowledged index + 1. Durable: a probe first; a backup whose position allows it
+ *    gets only the log suffix instead (catch-up.ts, docs/DURABILITY.md §9).
  */
-import type { ReqMsg, XferDataMsg, RejectMsg, WatchMsg } from '../../common/messages';
+import type { ReqMsg, XferBeginMsg, XferDataMsg, RejectMsg, WatchMsg, XferPosMsg } from '../../common/messages';
 import type { ViewHolders, ReplicaId } from '../../common/view';
 import type { Limits } from '../../common/limits';
 import type { SnapshotChunk } from './kv-state';
-import type { WriteEvent } from './write-history';
 import { NONE, TRANSFER_WINDOW, type Transfer, type Streaming } from './transfer-state';
 import { approxBytes, fwdBatch, type FwdBatch, type Pending } from './pending-log';
-import { WatchRegistry, Watch, WatchPush, replayBatch, eventMsg, commitPushes } from './watch-registry';
+import { WatchRegistry, replayBatch } from './watch-registry';
+import { publish, startWatch } from './watch-publish';
 import { toRes, notPrimary, watchNotPrimary, type ConnId, type FromBackupMsg, type RoleContext } from './replica-io';
+import { sendSuffix, probeFirst } from './catch-up-out';
 
 /**
  * The log entry of a watch registration: a read by a reserved client id (no client table
@@ -99,6 +101,7 @@ export class PrimaryRole {
       this.head = 0;
       this.pendingMem = 0;
       this.sentUpTo = this._ackedIndex = this.persistedUpTo = store.index;
+      if (this.ctx.catchUp !== null) this.ctx.out.push({ kind: 'persistLineage', lineage: this.ctx.catchUp.begin(store.index) }); // before any op of it
     }
     const target = this.ctx.view.backup;
     if (target !== this.target) {
@@ -149,7 +152,7 @@ export class PrimaryRole {
       this.sentUpTo = this._ackedIndex = store.index;
       if (!this.ctx.durable) {
         this.ctx.out.push({ kind: 'reply', conn, msg: res });
-        if (event) this.publish(event);
+        if (event) publish(this.watches, this.ctx.out, event);
         return;
       } // durable: the reply waits for the log (commit)
     }
@@ -173,30 +176,10 @@ export class PrimaryRole {
     const watch = { w, batch: replayBatch(store, w, msg.from) };
     if (this.xfer.state === 'none') {
       this.sentUpTo = this._ackedIndex = store.index;
-      if (!this.ctx.durable) return this.startWatch(watch);
+      if (!this.ctx.durable) return startWatch(this.watches, this.ctx.out, watch);
     }
     this.pending.push({ index: store.index, conn, req: WATCH_MARK, res: null, watch });
     this.pendingMem += approxBytes(WATCH_MARK);
-  }
-
-  /** The registration is committed: send its replay and `synced`, and make it live. */
-  private startWatch({ w, batch }: { w: Watch; batch: WatchPush[] }): void {
-    if (!this.watches.activate(w)) return; // replaced or unwatched meanwhile
-    for (const msg of batch) this.ctx.out.push({ kind: 'push', conn: w.conn, msg });
-  }
-
-  /**
-   * A committed write: its event to every active watch it matches. An atomic commit's
-   * events go out together; each but a watch's last one of the commit carries `more`, so
-   * the client delivers all of them or (a link lost in between) none (SPEC §10).
-   */
-  private publish(e: WriteEvent | readonly WriteEvent[]): void {
-    if (Array.isArray(e)) {
-      for (const p of commitPushes(this.watches, e)) this.ctx.out.push({ kind: 'push', conn: p.conn, msg: p.msg });
-      return;
-    }
-    const one = e as WriteEvent;
-    for (const w of this.watches.matching(one.key)) this.ctx.out.push({ kind: 'push', conn: w.conn, msg: eventMsg(w, one) });
   }
 
   /** Replace the transfer state; a streaming transfer that ends this way stops pulling keys. */
@@ -229,6 +212,7 @@ export class PrimaryRole {
       for (let i = this.position(this.persistedUpTo + 1); i < this.pending.length;) {
         const b = this.batch(i);
         this.ctx.out.push({ kind: 'persistOps', msg: b.msg, raws: b.raws });
+        this.ctx.catchUp?.add(b.msg);
         this.persistedUpTo = b.msg.index + b.msg.ops.length - 1;
         if (forward && b.msg.index === this.sentUpTo + 1) this.send(b);
         i = b.end;
@@ -259,6 +243,7 @@ export class PrimaryRole {
 
   private onLinkUp(): void {
     const x = this.xfer;
+    if (x.state === 'streaming') x.probed = false; // a probe on an older link is not answered here
     if (x.state === 'streaming' && !x.begun) {
       this.beginTransfer();
     } else if (x.state === 'streaming' || x.state === 'sent') {
@@ -286,8 +271,10 @@ export class PrimaryRole {
     const x = this.xfer;
     if (x.state !== 'streaming' || x.begun) return;
     const view = this.ctx.view;
+    const msg: XferBeginMsg = { type: 'xfer-begin', view, holders: this.ctx.holders as ViewHolders, index: x.index, revision: x.revision };
+    if (probeFirst(this.ctx, x, msg)) return; // durable: the backup's position first (onPosition)
     x.begun = true;
-    this.ctx.out.push({ kind: 'toBackup', msg: { type: 'xfer-begin', view, holders: this.ctx.holders as ViewHolders, index: x.index, revision: x.revision } });
+    this.ctx.out.push({ kind: 'toBackup', msg });
     this.sendChunks(x, x.meta);
     x.meta = [];
     this.ctx.log('info', `state transfer to ${view.backup} for view ${view.viewnum}`, { index: x.index, keys: this.ctx.store.size });
@@ -342,6 +329,7 @@ export class PrimaryRole {
         this.ctx.log('info', `backup ${this.ctx.view.backup} installed view ${v}`, { index: m.index });
         this.commit();
         return;
+      case 'xfer-pos': return this.onPosition(m);
       case 'fwdack':
         if (m.viewnum !== v || !this.canForwardState()) return;
         if (m.index > this._ackedIndex) {
@@ -350,6 +338,17 @@ export class PrimaryRole {
         }
         return;
     }
+  }
+
+  /** Durable: the backup's position (its answer to the probe) decides: the log suffix, or the full transfer (catch-up.ts). */
+  private onPosition(m: XferPosMsg): void {
+    const x = this.xfer;
+    if (m.viewnum !== this.ctx.view.viewnum || x.state !== 'streaming' || x.begun || !x.probed) return;
+    this.flush(); // not forwarding yet: every op ordered so far goes to the log (and recent) first
+    const index = this.ctx.store.index;
+    if (!sendSuffix(this.ctx, m, this.limits.maxMessageBytes - FWD_OVERHEAD)) return this.beginTransfer();
+    this.setXfer({ state: 'sent', index });
+    this.sentUpTo = index;
   }
 
   /**
@@ -383,9 +382,9 @@ export class PrimaryRole {
     while (this.head < this.pending.length && this.pending[this.head].index <= upTo) {
       const p = this.pending[this.head++];
       this.pendingMem -= approxBytes(p.req) + (p.raw === undefined ? 0 : p.raw.length);
-      if (p.watch) this.startWatch(p.watch);
+      if (p.watch) startWatch(this.watches, out, p.watch);
       if (p.res) out.push({ kind: 'reply', conn: p.conn, msg: p.res });
-      if (p.event) this.publish(p.event);
+      if (p.event) publish(this.watches, out, p.event);
     }
     if (this.head === this.pending.length) {
       this.pending = [];

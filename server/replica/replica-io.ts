@@ -6,10 +6,11 @@
  */
 import type {
   ReqMsg, ResMsg, StoredResult, XferBeginMsg, XferDataMsg, XferEndMsg, FwdMsg,
-  XferAckMsg, ChunkAckMsg, FwdAckMsg, RejectMsg, WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg, PingMsg,
+  XferAckMsg, ChunkAckMsg, FwdAckMsg, RejectMsg, XferPosMsg, WatchMsg, UnwatchMsg, EventMsg, SyncedMsg, ErrorMsg, PingMsg,
 } from '../../common/messages';
 import type { View, ViewHolders, ReplicaId } from '../../common/view';
 import type { KvState } from './kv-state';
+import type { CatchUp, LineageEntry } from './catch-up';
 
 /** The shell's handle of a client connection. */
 export type ConnId = number;
@@ -19,7 +20,7 @@ export type Role = 'primary' | 'backup' | 'idle';
 export interface PeerIdentity { id: string; incarnation: string }
 
 export type FromPrimaryMsg = XferBeginMsg | XferDataMsg | XferEndMsg | FwdMsg;
-export type FromBackupMsg = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg;
+export type FromBackupMsg = XferAckMsg | ChunkAckMsg | FwdAckMsg | RejectMsg | XferPosMsg;
 
 export type ReplicaInput =
   /** A view from the view service (pushed, or the answer to a ping). Views come from nowhere else. */
@@ -99,7 +100,9 @@ export type ReplicaEffect =
   /** Durable: log a view before acting in it (the fence); answered by a `logged` whose viewnum covers it. */
   | { kind: 'persistView'; view: View; holders: ViewHolders }
   /** Durable (backup, xfer-end): write the whole store as a snapshot and restart the log after it; answered by `stateLogged`. */
-  | { kind: 'persistState'; viewnum: number };
+  | { kind: 'persistState'; viewnum: number; lineage: LineageEntry[] }
+  /** Durable: log my lineage list (catch-up.ts) before any op of the new lineage (logged with the view). */
+  | { kind: 'persistLineage'; lineage: LineageEntry[] };
 
 /** The ping the core wants sent now: everything but the shell's cluster token. */
 export type PingOut = Omit<PingMsg, 'token'>;
@@ -143,6 +146,8 @@ export interface RoleContext {
   readonly durable: boolean;
   /** Durable: the last op index the log has on disk. */
   readonly loggedIndex: number;
+  /** Durable: lineages and recent ops, for catch-up by log suffix (catch-up.ts); null otherwise. */
+  readonly catchUp: CatchUp | null;
   /** The outbox (Ready.effects). */
   readonly out: ReplicaEffect[];
   log(level: 'info' | 'warn' | 'debug', msg: string, data?: object): void;

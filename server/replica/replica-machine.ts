@@ -17,13 +17,9 @@
  *    in index order; anything else is rejected with its view (§3.3). A rejection with a
  *    newer view tells the primary it was replaced: its waiting requests get NOT_PRIMARY.
  *  - Idle: keeps whatever state it has, never serves, never acknowledges forwards.
- *  - Watches (issue #4, PROTOCOL §2.1): every replica records its applied writes in a
- *    bounded history (store.history), the backup too, so a new primary can replay. Only
- *    the primary holds watches. A `watch` takes a log slot like a read (a `get` by the
- *    reserved client WATCH_CLIENT, forwarded like any op); its replay is computed at that
- *    slot and sent only when the slot is committed, so a deposed primary sends nothing.
- *    Events of a write go out when the write is committed (with its reply), in log order,
- *    to every watch active by then.
+ *  - Watches (issue #4, PROTOCOL §2.1): every replica keeps a bounded history of its writes
+ *    (a new primary replays it); only the primary holds watches. A `watch` takes a log slot
+ *    like a read; its replay and the events of writes go out when their slot is committed.
  *  - Views come only from the view service: a frame for a view it has not announced yet is
  *    held (peer-hold.ts), never adopted; a backup's reject naming a newer view deposes the
  *    primary (its waiting requests get NOT_PRIMARY with that view) without adopting it.
@@ -45,6 +41,7 @@ import { PingRules } from './ping-rules';
 import { PeerHolds, holdMs } from './peer-hold';
 import { clientsPaused } from './backpressure';
 import { DurableGate } from './durable-gate';
+import { CatchUp, counterIds, type LineageEntry } from './catch-up';
 import { ShutdownHold } from './shutdown-hold';
 import { Expiry, INTERNAL_CONN } from './expiry';
 import {
@@ -76,6 +73,9 @@ export interface ReplicaMachineOptions {
   pingIntervalMs?: number;
   /** --data-dir: persist effects, replies and acks wait for `logged`, views are a fence (docs/DURABILITY.md §8). @default false */
   durable?: boolean;
+  /** Durable: a fresh lineage id (catch-up.ts; the shell's are random). @default `${incarnation}.${n}` (tests) */
+  newLineage?: () => string;
+  cold?: boolean; // durable, --standby cold: as backup, log forwards and apply them only at a view change (backup-role.ts)
 }
 
 /** Default chunk size of a streaming transfer: small enough to encode in about a millisecond. */
@@ -85,6 +85,7 @@ export class ReplicaMachine implements RoleContext {
   readonly me: ReplicaId;
   readonly incarnation: string;
   readonly durable: boolean;
+  readonly catchUp: CatchUp | null; // durable: catch-up by log suffix (catch-up.ts)
   private _store: KvState;
   /** Durable: what the log has on disk, and a view waiting to be (the fence). */
   private logged = new DurableGate();
@@ -114,12 +115,13 @@ export class ReplicaMachine implements RoleContext {
     this.me = o.me;
     this.incarnation = o.incarnation;
     this.durable = o.durable ?? false;
+    this.catchUp = this.durable ? new CatchUp(o.newLineage ?? counterIds(o.incarnation)) : null;
     const limits = o.limits ?? DEFAULT_LIMITS;
     this._store = new KvState(limits, o.storeBounds ?? DEFAULT_STORE_BOUNDS, o.history ?? DEFAULT_HISTORY_BOUNDS);
     this.watches = new WatchRegistry(o.maxWatchesPerConn ?? DEFAULT_MAX_WATCHES_PER_CONN);
     this.primary = new PrimaryRole(this, this.watches, limits, o.chunkBytes ?? TRANSFER_CHUNK_BYTES, () => { this.pingNum = this._view.viewnum; });
     // Durable: the log restarts at the snapshot of the installed state (stateLogged).
-    this.backup = new BackupRole(this, (store) => { this._store = store; if (this.durable) this.logged.index = 0; });
+    this.backup = new BackupRole(this, (store) => { this._store = store; if (this.durable) this.logged.index = 0; }, this.durable && o.cold === true);
     const pingIntervalMs = o.pingIntervalMs ?? 100;
     this.pings = new PingRules(pingIntervalMs);
     this.holdMs = holdMs(pingIntervalMs);
@@ -131,8 +133,7 @@ export class ReplicaMachine implements RoleContext {
   /** The state (a backup swaps in the store its transfer built, at xfer-end). */
   get store(): KvState { return this._store; }
   get loggedIndex(): number { return this.logged.index; } // durable: the last op index on disk
-  /** The outbox: Ready.effects. */
-  get out(): ReplicaEffect[] { return this.rd.effects; }
+  get out(): ReplicaEffect[] { return this.rd.effects; } // the outbox: Ready.effects
   /** The viewnum pings acknowledge (status and metrics; the ping itself comes in Ready). */
   get pingViewnum(): number { return this.pingNum; }
   /** The replica the shell keeps one /peer link to (status; Ready.backupTarget is the order). */
@@ -292,8 +293,9 @@ export class ReplicaMachine implements RoleContext {
     else if (this._role === 'backup') this.backup.onLogged();
   }
 
-  /** Restarted from a data dir: `store` holds the recovered state, on disk up to `index`; `view` is the last adopted. */
-  resume(view: View, holders: ViewHolders, index: number): void {
+  /** Restarted from a data dir: `store` holds the recovered state, on disk up to `index`; `view` is the last adopted, with my lineage list. */
+  resume(view: View, holders: ViewHolders, index: number, lineage: readonly LineageEntry[] = []): void {
+    this.catchUp?.adopt(lineage);
     this._view = view;
     this._holders = holders;
     this._role = this.roleIn(view, holders);
@@ -306,12 +308,10 @@ export class ReplicaMachine implements RoleContext {
 
   private roleIn(view: View, holders: ViewHolders): Role {
     if (view.primary === this.me && holders.primary === this.incarnation) return 'primary';
-    // The backup slot is NOT tied to my incarnation. A backup that restarted before the
-    // primary's transfer reached it must still be able to take that transfer: otherwise
-    // the primary could never acknowledge the view and, by SPEC §2.3, the view service
-    // could never leave it (a permanent stall). Taking it is safe: the transfer gives this
-    // process the whole state before it acknowledges any forward, and the view service
-    // already counts the old incarnation as dead, so it never promotes this one from it.
+    // The backup slot is NOT tied to my incarnation: a backup restarted before the primary's
+    // transfer reached it must take that transfer, or the view could never be acknowledged
+    // (SPEC §2.3). Safe: it gets the whole state before acknowledging any forward, and the
+    // view service, counting the old incarnation dead, never promotes this one from it.
     if (view.backup === this.me) return 'backup';
     return 'idle';
   }

@@ -58,11 +58,7 @@ export type StartReplicaOptions = ReplicaOptions & {
   auth?: Auth;
 };
 
-/**
- * Peer frames carry a client's req inside a fwd, so they may exceed the client limit by
- * the wrapper: the server's maxPayload is maxMessageBytes + this, and client frames are
- * held to maxMessageBytes by the '/' route itself. @default 64 KiB
- */
+/** Peer frames wrap a client's req in a fwd: maxPayload is maxMessageBytes + this ('/' holds clients to maxMessageBytes). @default 64 KiB */
 export const PEER_FRAME_ALLOWANCE = 64 * 1024;
 /**
  * Graceful shutdown: how long to wait for the requests in flight (and a pending transfer) to
@@ -162,7 +158,7 @@ export class ReplicaShell {
     this.id = o.url ?? `${o.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}`;
     this.log = childLogger(this.log, { id: this.id });
     this.warnings = new RateLimitedLog(this.log);
-    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null });
+    this.machine = new ReplicaMachine({ me: this.id, incarnation: this.incarnation, limits: o.limits, history: o.history, pingIntervalMs: o.pingIntervalMs, durable: this.disk !== null, newLineage: nanoid, cold: o.standby === 'cold' });
     this.disk?.restore(this.machine);
     this.disk?.start(run, () => this.machine.store);
     this.backup = new BackupLink({
@@ -339,7 +335,8 @@ export class ReplicaShell {
         return this.disk?.persistOps(e.msg.index, e.msg.ops.length, text);
       }
       case 'persistView': return this.disk?.persistView(e.view, e.holders);
-      case 'persistState': return this.disk?.persistState(e.viewnum, this.machine.store);
+      case 'persistState': return this.disk?.persistState(e.viewnum, this.machine.store, e.lineage);
+      case 'persistLineage': return this.disk?.persistLineage(e.lineage);
     }
   }
 

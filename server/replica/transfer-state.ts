@@ -10,9 +10,10 @@ export type Transfer =
   /**
    * The snapshot at `index`, opened when the view named the backup: its meta part (taken
    * then) waits for the link (`begun` false), the data streams once it is up; `sent`
-   * xfer-data so far, `acked` of them acknowledged.
+   * xfer-data so far, `acked` of them acknowledged. `probed`: durable, a probe went out on
+   * this link and the backup's position decides between this and a suffix (catch-up.ts).
    */
-  | { state: 'streaming'; index: number; revision: number; cursor: TransferCursor; meta: SnapshotChunk[]; begun: boolean; sent: number; acked: number }
+  | { state: 'streaming'; index: number; revision: number; cursor: TransferCursor; meta: SnapshotChunk[]; begun: boolean; sent: number; acked: number; probed?: boolean }
   | { state: 'sent'; index: number } //     xfer-end sent; waiting for xferack
   | { state: 'acked'; index: number }; //   the backup installed it
 export type Streaming = Extract<Transfer, { state: 'streaming' }>;

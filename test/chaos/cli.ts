@@ -1,6 +1,7 @@
 /**
- * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--app-ops 0.2] [--unsafe] [--etcd] [--seeds 1,2,3]`
+ * `npm run chaos -- --seconds 60 --seed N [--clients 8] [--keys 5] [--rate 250] [--preload 0] [--app-ops 0.2] [--unsafe] [--etcd | --durable] [--seeds 1,2,3]`
  * --etcd: three view services on a 3-member etcd, with view-service and etcd-member kills (etcd-nemesis.ts).
+ * --durable: data dirs and whole-cluster kill -9 and restart (durable-nemesis.ts).
  * Exit code 0 only when the history is linearizable and the cluster recovered.
  */
 import { runChaos, formatReport, CHAOS_DEFAULTS } from './run-chaos';
@@ -26,7 +27,7 @@ async function main(): Promise<number> {
   let allOk = true;
   for (const seed of seeds) {
     const seconds = num('seconds', CHAOS_DEFAULTS.seconds);
-    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}${process.argv.includes('--etcd') ? ', 3 view services on etcd' : ''}`);
+    console.log(`chaos: seed ${seed}, ${seconds} s, ${num('clients', CHAOS_DEFAULTS.clients)} clients, ${num('keys', CHAOS_DEFAULTS.keys)} keys${process.argv.includes('--unsafe') ? ', unsafe schedules' : ''}${process.argv.includes('--etcd') ? ', 3 view services on etcd' : ''}${process.argv.includes('--durable') ? ', durable (whole-cluster crashes)' : ''}`);
     const report = await runChaos({
       seed,
       seconds,
@@ -37,6 +38,7 @@ async function main(): Promise<number> {
       preload: num('preload', CHAOS_DEFAULTS.preload),
       appOps: num('app-ops', CHAOS_DEFAULTS.appOps),
       etcd: process.argv.includes('--etcd'),
+      durable: process.argv.includes('--durable'),
     });
     console.log(formatReport(report));
     console.log(`JSON ${JSON.stringify({ ...report, check: { verdict: report.check.verdict, ms: Math.round(report.check.ms) } })}`);

@@ -21,6 +21,7 @@ import { makeSchedule, describeFault, Fault, Role, ScheduledFault } from './sche
 import { appOp } from './app-ops';
 import { isRevisioned } from '../support/linearizability-rev';
 import { EtcdViews, type EtcdChaosCounts } from './etcd-nemesis';
+import { DurableNemesis } from './durable-nemesis';
 
 export interface ChaosOptions {
   seconds: number;
@@ -47,13 +48,15 @@ export interface ChaosOptions {
   appOps: number;
   /** Three view services on a 3-member etcd, and the etcd nemesis beside this one (etcd-nemesis.ts). */
   etcd: boolean;
+  /** Data dirs everywhere, and whole-cluster kill -9 and restart (durable-nemesis.ts). @default false */
+  durable: boolean;
   /** Where a violating history is written. */
   outDir: string;
   log: (line: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0, appOps: 0.2, etcd: false,
+  seconds: 60, seed: 1, clients: 8, keys: 5, unsafe: false, pingInterval: 50, deadPings: 5, timeoutMs: 4000, rate: 250, preload: 0, appOps: 0.2, etcd: false, durable: false,
   outDir: 'chaos-histories', log: (l) => process.stdout.write(l + '\n'),
 };
 
@@ -85,6 +88,8 @@ interface Node {
   toVs: FaultProxy;
   proc: ReplicaProc | null;
   paused: boolean;
+  /** --durable: its data dir. */
+  env?: Record<string, string>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,9 +105,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   let vs: ViewProc | null = null;
   let poller: NodeJS.Timeout | null = null;
   let ha: EtcdViews | null = null;
+  if (o.etcd && o.durable) throw new Error('--etcd and --durable are separate nemeses: pick one');
+  const dn = o.durable ? await DurableNemesis.create(o.seed, o.pingInterval, o.deadPings) : null;
   try {
     ha = o.etcd ? await EtcdViews.start(o) : null;
-    vs = ha ? ha.any : await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
+    vs = ha ? ha.any : dn ? await dn.spawnView() : await spawnView({ pingInterval: o.pingInterval, deadPings: o.deadPings });
     const proxy = async (target: string, name: string) => {
       const p = await startFaultProxy({ target, name, random: seededRandom(o.seed + proxies.length + 1) });
       proxies.push(p);
@@ -111,7 +118,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const vsProxy = (name: string) => (ha ? ha.proxyGroup(proxy, name) : proxy(vs!.url, name));
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      const node: Node = { index: i, port, toReplica: await proxy(`ws://127.0.0.1:${port}`, `to-replica-${i}`), toVs: await vsProxy(`replica-vs-${i}`), proc: null, paused: false };
+      const node: Node = { index: i, port, toReplica: await proxy(`ws://127.0.0.1:${port}`, `to-replica-${i}`), toVs: await vsProxy(`replica-vs-${i}`), proc: null, paused: false, env: dn?.replicaEnv(i) };
       nodes.push(node);
       await startNode(node, o, vs);
     }
@@ -145,6 +152,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     let stop = false;
     const completions: number[] = [];
     const workers = stores.map((s, c) => worker(s, c, o, rec, () => stop, completions));
+    const crashes = dn?.run({ nodes, vs: () => vs!, setVs: (v) => { vs = v; }, startNode: (n) => startNode(n as Node, o, vs!), stopped: () => stop, log, t0: Date.now() });
 
     // The nemesis (and with --etcd the etcd nemesis beside it).
     const haNemesis = ha?.nemesis({ seed: o.seed, seconds: o.seconds, log });
@@ -167,6 +175,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     await Promise.all(workers);
     await Promise.all(undo);
     await haNemesis;
+    await crashes;
+    if (dn) log(`  durable nemesis: ${dn.crashes} whole-cluster kill -9 and restarts`);
 
     // Heal everything and check recovery: every client completes a final read of every key.
     for (const p of proxies) p.heal();
@@ -235,11 +245,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     await Promise.all(proxies.map((p) => p.close()));
     await killAll();
     await ha?.stop();
+    dn?.cleanup();
   }
 }
 
 async function startNode(n: Node, o: ChaosOptions, vs: ViewProc): Promise<void> {
-  n.proc = await spawnReplica({ view: n.toVs.url, port: n.port, url: n.toReplica.url, pingInterval: o.pingInterval });
+  n.proc = await spawnReplica({ view: n.toVs.url, port: n.port, url: n.toReplica.url, pingInterval: o.pingInterval, env: n.env });
   void vs;
 }
 

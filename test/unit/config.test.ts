@@ -141,6 +141,7 @@ describe('common/config', () => {
         fsync: 'always',
         resetData: false,
         snapshotLogBytes: 8 * 1024 * 1024,
+        standby: 'hot',
       });
     });
 

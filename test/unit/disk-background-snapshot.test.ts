@@ -115,7 +115,7 @@ async function runWorkload(cfs: CuttingFs, dir: string, install = false): Promis
         const copy = new KvState();
         for (let i = 0; i < store.index; i++) copy.apply(OPS[i]);
         store = copy;
-        d.persistState(1, store);
+        d.persistState(1, store, []);
       }
       apply(OPS_PER_TURN);
     }

@@ -72,6 +72,8 @@ describe('durable replica core (SPEC §9)', () => {
     viewLogged(m, v);
     m.step({ kind: 'backupLinkUp' });
     takeEffects(m);
+    m.step({ kind: 'fromBackup', msg: { type: 'xfer-pos', viewnum: 2, lineage: null, index: 0 } }); // the probe's answer: a full transfer
+    takeEffects(m);
     m.step({ kind: 'fromBackup', msg: { type: 'xferack', viewnum: 2, index: 0 } });
     takeEffects(m);
     for (let i = 1; i <= 3; i++) m.step({ kind: 'clientOp', conn: 1, req: put(i, `k${i}`, 'v') });

@@ -12,6 +12,7 @@
 import * as path from 'node:path';
 import { encodeRecords, scan, RecordType, DataDamage } from './log-format';
 import { PromisedFs, writeFileDurably } from './disk-fs';
+import { crashPoint } from './crash-points';
 
 /** File name of the manifest in the data dir. */
 export const MANIFEST_FILE = 'MANIFEST';
@@ -76,6 +77,7 @@ export async function writeManifest(pfs: PromisedFs, dir: string, m: Manifest): 
   await pfs.unlink(tmp).catch(() => undefined); // left by a crash before a rename
   await writeFileDurably(pfs, tmp, encodeManifest(m));
   await pfs.rename(tmp, path.join(dir, MANIFEST_FILE));
+  crashPoint('manifest-rename');
   await pfs.syncDir(dir);
 }
 

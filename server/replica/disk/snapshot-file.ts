@@ -12,6 +12,7 @@
  * The file uses the log's record format, so a damaged snapshot is found by the same CRCs.
  * A snapshot without its SnapEnd record is incomplete and never named by a manifest.
  */
+import { crashPoint } from './crash-points';
 import * as path from 'node:path';
 import { encodeRecords, scan, RecordType, DataDamage } from './log-format';
 import { PromisedFs } from './disk-fs';
@@ -50,6 +51,7 @@ export class SnapshotWriter {
     await pfs.unlink(tmp).catch(() => undefined);
     const w = new SnapshotWriter(pfs, tmp, await pfs.open(tmp, 'wx'), index);
     await w.append(encodeRecords([{ type: RecordType.SnapBegin, index, count: 0, payload: meta }]));
+    crashPoint('snapshot');
     return w;
   }
 

@@ -24,6 +24,7 @@
 import * as path from 'node:path';
 import { encodeRecords, LogRecord, RecordType } from './log-format';
 import { DiskFs, nodeDiskFs } from './disk-fs';
+import { crashPoint } from './crash-points';
 
 /** `--fsync`: when a batch counts as durable. @default 'always' */
 export type FsyncPolicy = 'always' | 'everysec' | 'no';
@@ -279,6 +280,7 @@ export class Wal {
 
   private datasync(records: number, ops: number, then: () => void): void {
     const t0 = process.hrtime.bigint();
+    crashPoint('before-fsync');
     this.fs.fdatasync(this.fd, (err) => {
       if (err !== null) return this.fail(err);
       this.stats.fsyncs++;
