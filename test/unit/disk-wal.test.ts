@@ -142,6 +142,19 @@ describe('Wal', () => {
       fs.powerLoss(); // the power cut loses what came after the last tick
       expect(opsOnDisk(fs)).to.deep.equal([1, 2, 3]);
     });
+
+    it('a tick that comes while a write is in flight syncs right after that write (a steady load never skips the second\'s fdatasync)', async () => {
+      const fs = new PowerLossFs();
+      const { wal, marks } = await openWal(fs, { fsync: 'everysec', autoTick: false });
+      wal.appendOps(1, 1, frame(1));
+      await until(() => marks.length > 0 && marks[marks.length - 1].index === 1);
+      wal.appendOps(2, 1, frame(2));
+      await Promise.resolve(); // the batch starts on the next microtask: its write is in flight now
+      wal.tick();
+      await until(() => marks[marks.length - 1].index === 2 && wal.stats.fsyncs === 1);
+      fs.powerLoss();
+      expect(opsOnDisk(fs)).to.deep.equal([1, 2]);
+    });
   });
 
   describe('segments', () => {

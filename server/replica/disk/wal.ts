@@ -114,6 +114,8 @@ export class Wal {
   private unsyncedOps = 0;
   /** rollSoon() was called: start a new segment at the next batch boundary. */
   private rollWanted = false;
+  /** everysec: the second's tick came while a write was in flight; sync when it is done. */
+  private syncDue = false;
   private failed: Error | null = null;
   /** Callbacks of close(), once it was called; `closed` once the file is closed. */
   private closing: (() => void)[] | null = null;
@@ -292,6 +294,11 @@ export class Wal {
 
   private batchDone(mark: DurableMark): void {
     this.o.onDurable(mark);
+    if (this.syncDue && this.failed === null) return this.syncNow(() => this.writeDone());
+    this.writeDone();
+  }
+
+  private writeDone(): void {
     this.busy = false;
     if ((this.position >= this.segmentBytes || this.rollWanted) && this.closing === null) this.roll();
     else this.flush();
@@ -302,12 +309,21 @@ export class Wal {
    * sync, between batches (it never overlaps a write: one I/O in flight at a time).
    */
   tick(): void {
-    if (this.policy !== 'everysec' || this.busy || !this.dirty || this.failed !== null) return;
+    if (this.policy !== 'everysec' || !this.dirty || this.failed !== null) return;
+    // A write in flight: sync right after it. Skipping instead would skip every second under
+    // a steady load (a write is nearly always in flight), and nothing would ever be synced.
+    if (this.busy) { this.syncDue = true; return; }
     this.busy = true;
+    this.syncNow(() => { this.busy = false; this.flush(); });
+  }
+
+  /** everysec: one fdatasync covering everything written since the last (busy is already set). */
+  private syncNow(then: () => void): void {
+    this.syncDue = false;
     const records = this.unsyncedRecords;
     const ops = this.unsyncedOps;
     this.unsyncedRecords = this.unsyncedOps = 0;
-    this.datasync(records, ops, () => { this.busy = false; this.flush(); });
+    this.datasync(records, ops, then);
   }
 
   /** Finish the current segment (fdatasync, close), start the next: create, fsync the directory, head records. */

@@ -1,7 +1,9 @@
 /**
  * The view-service instances on etcd (SPEC §12): GET /instances every 2 s, one line per
  * instance — its URL (a link to its own dashboard), how long it has run, and which one leads
- * (from the leader key, server/viewservice/etcd/instances.ts). Hidden without --etcd (404).
+ * (from the leader key, server/viewservice/etcd/instances.ts). Hidden without --etcd: /view
+ * then has no `role`, and the panel never asks for /instances (a 404 every 2 s would fill the
+ * browser's console).
  */
 import { byId, el } from './dom';
 
@@ -64,5 +66,7 @@ export function startInstancesPanel(): void {
       .catch(() => undefined)
       .then(() => { setTimeout(poll, POLL_MS); });
   };
-  poll();
+  fetch('/view', { cache: 'no-store' })
+    .then((r) => r.json() as Promise<{ role?: string }>)
+    .then((view) => { if (view.role !== undefined) poll(); }, () => poll());
 }
